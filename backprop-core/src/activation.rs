@@ -1,0 +1,345 @@
+//! Activation functions with PyTorch's exact definitions.
+//!
+//! Each activation maps a layer's pre-activation `z` to its output `a`, one column per sample, and
+//! turns ∂loss/∂a into ∂loss/∂z in the backward pass. All but [`Softmax`] act on each entry alone;
+//! they implement [`Elementwise`] (the scalar function and its derivative), which [`Activation`]
+//! applies entry by entry. Every function is stable for large |z|: no NaN or infinity at |z| = 1e4 in `f32`.
+
+use nalgebra::SMatrix;
+
+use crate::scalar::{constant, to_f64, Scalar};
+
+/// An activation applied to a whole layer, one column per sample.
+pub trait Activation<T: Scalar> {
+    /// Writes `a = f(z)`.
+    fn forward<const R: usize, const C: usize>(
+        &self,
+        z: &SMatrix<T, R, C>,
+        a: &mut SMatrix<T, R, C>,
+    );
+
+    /// Turns `grad` from ∂loss/∂a into ∂loss/∂z in place, given the `z` and `a` of the forward pass.
+    fn backward<const R: usize, const C: usize>(
+        &self,
+        z: &SMatrix<T, R, C>,
+        a: &SMatrix<T, R, C>,
+        grad: &mut SMatrix<T, R, C>,
+    );
+}
+
+/// An activation that acts on each entry alone: a scalar function and its derivative.
+pub trait Elementwise<T: Scalar> {
+    /// `f(z)`.
+    fn value(&self, z: T) -> T;
+
+    /// `f'(z)`, given `a = f(z)` too, so that each function can use the form PyTorch uses.
+    fn derivative(&self, z: T, a: T) -> T;
+}
+
+/// Implements [`Activation`] for elementwise activations: `a = f(z)` and `g ← g · f'(z)` entry by entry.
+macro_rules! elementwise_activation {
+    ($($ty:ty),* $(,)?) => {$(
+        impl<T: Scalar> Activation<T> for $ty {
+            #[inline]
+            fn forward<const R: usize, const C: usize>(&self, z: &SMatrix<T, R, C>, a: &mut SMatrix<T, R, C>) {
+                a.zip_apply(z, |a, z| *a = self.value(z));
+            }
+
+            #[inline]
+            fn backward<const R: usize, const C: usize>(
+                &self,
+                z: &SMatrix<T, R, C>,
+                a: &SMatrix<T, R, C>,
+                grad: &mut SMatrix<T, R, C>,
+            ) {
+                grad.zip_zip_apply(z, a, |g, z, a| *g *= self.derivative(z, a));
+            }
+        }
+    )*};
+}
+
+elementwise_activation!(
+    Identity,
+    Relu,
+    LeakyRelu<T>,
+    Sigmoid,
+    Tanh,
+    Softplus,
+    Elu<T>,
+    Gelu,
+    Silu
+);
+
+/// `f(z) = z`; what a layer without an activation does.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Identity;
+
+impl<T: Scalar> Elementwise<T> for Identity {
+    #[inline]
+    fn value(&self, z: T) -> T {
+        z
+    }
+
+    #[inline]
+    fn derivative(&self, _z: T, _a: T) -> T {
+        T::one()
+    }
+}
+
+/// `relu(z) = max(z, 0)`; its derivative at the kink z = 0 is 0, as in PyTorch.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Relu;
+
+impl<T: Scalar> Elementwise<T> for Relu {
+    #[inline]
+    fn value(&self, z: T) -> T {
+        if z > T::zero() {
+            z
+        } else {
+            T::zero()
+        }
+    }
+
+    #[inline]
+    fn derivative(&self, _z: T, a: T) -> T {
+        if a > T::zero() {
+            T::one()
+        } else {
+            T::zero()
+        }
+    }
+}
+
+/// `leaky_relu(z) = z` for z > 0, `slope · z` otherwise (PyTorch's default slope is 0.01).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LeakyRelu<T> {
+    /// The slope for negative inputs (`negative_slope` in PyTorch).
+    pub slope: T,
+}
+
+impl<T: Scalar> LeakyRelu<T> {
+    /// A leaky ReLU with the given negative slope.
+    #[inline]
+    pub fn new(slope: f64) -> Self {
+        LeakyRelu {
+            slope: constant(slope),
+        }
+    }
+}
+
+impl<T: Scalar> Default for LeakyRelu<T> {
+    fn default() -> Self {
+        Self::new(0.01)
+    }
+}
+
+impl<T: Scalar> Elementwise<T> for LeakyRelu<T> {
+    #[inline]
+    fn value(&self, z: T) -> T {
+        if z > T::zero() {
+            z
+        } else {
+            z * self.slope
+        }
+    }
+
+    #[inline]
+    fn derivative(&self, z: T, _a: T) -> T {
+        if z > T::zero() {
+            T::one()
+        } else {
+            self.slope
+        }
+    }
+}
+
+/// The logistic function `1 / (1 + e^-z)`, computed without overflow for any z.
+#[inline]
+pub fn sigmoid<T: Scalar>(z: T) -> T {
+    if z >= T::zero() {
+        T::one() / (T::one() + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (T::one() + e)
+    }
+}
+
+/// `sigmoid(z) = 1 / (1 + e^-z)`; derivative `a · (1 − a)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sigmoid;
+
+impl<T: Scalar> Elementwise<T> for Sigmoid {
+    #[inline]
+    fn value(&self, z: T) -> T {
+        sigmoid(z)
+    }
+
+    #[inline]
+    fn derivative(&self, _z: T, a: T) -> T {
+        (T::one() - a) * a
+    }
+}
+
+/// `tanh(z)`; derivative `1 − a²`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tanh;
+
+impl<T: Scalar> Elementwise<T> for Tanh {
+    #[inline]
+    fn value(&self, z: T) -> T {
+        z.tanh()
+    }
+
+    #[inline]
+    fn derivative(&self, _z: T, a: T) -> T {
+        T::one() - a * a
+    }
+}
+
+/// `softplus(z) = ln(1 + e^z)`, and `z` itself above PyTorch's threshold of 20.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Softplus;
+
+/// PyTorch's `threshold` for softplus: above it softplus returns its input.
+const SOFTPLUS_THRESHOLD: f64 = 20.0;
+
+impl<T: Scalar> Elementwise<T> for Softplus {
+    #[inline]
+    fn value(&self, z: T) -> T {
+        if z > constant(SOFTPLUS_THRESHOLD) {
+            z
+        } else {
+            z.exp().ln_1p()
+        }
+    }
+
+    #[inline]
+    fn derivative(&self, z: T, _a: T) -> T {
+        if z > constant(SOFTPLUS_THRESHOLD) {
+            T::one()
+        } else {
+            let e = z.exp();
+            e / (e + T::one())
+        }
+    }
+}
+
+/// `elu(z) = z` for z > 0, `α · (e^z − 1)` otherwise (PyTorch's default α is 1).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Elu<T> {
+    /// The scale α of the negative part.
+    pub alpha: T,
+}
+
+impl<T: Scalar> Elu<T> {
+    /// An ELU with the given α.
+    #[inline]
+    pub fn new(alpha: f64) -> Self {
+        Elu {
+            alpha: constant(alpha),
+        }
+    }
+}
+
+impl<T: Scalar> Default for Elu<T> {
+    fn default() -> Self {
+        Self::new(1.0)
+    }
+}
+
+impl<T: Scalar> Elementwise<T> for Elu<T> {
+    #[inline]
+    fn value(&self, z: T) -> T {
+        if z > T::zero() {
+            z
+        } else {
+            self.alpha * z.exp_m1()
+        }
+    }
+
+    #[inline]
+    fn derivative(&self, z: T, _a: T) -> T {
+        if z > T::zero() {
+            T::one()
+        } else {
+            self.alpha * z.exp()
+        }
+    }
+}
+
+/// `gelu(z) = z · Φ(z)` with the exact normal CDF `Φ(z) = ½ (1 + erf(z / √2))` (PyTorch's default).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Gelu;
+
+/// The standard normal CDF Φ(z), through `libm::erf` in f64.
+#[inline]
+fn normal_cdf<T: Scalar>(z: T) -> T {
+    constant(0.5 * (1.0 + libm::erf(to_f64(z) * core::f64::consts::FRAC_1_SQRT_2)))
+}
+
+impl<T: Scalar> Elementwise<T> for Gelu {
+    #[inline]
+    fn value(&self, z: T) -> T {
+        z * normal_cdf(z)
+    }
+
+    #[inline]
+    fn derivative(&self, z: T, _a: T) -> T {
+        // Φ(z) + z · φ(z), with the normal density φ(z) = e^(−z²/2) / √(2π).
+        let density = (-(z * z) * constant(0.5)).exp() * constant(0.398_942_280_401_432_7);
+        normal_cdf(z) + z * density
+    }
+}
+
+/// `silu(z) = z · sigmoid(z)` (also called swish).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Silu;
+
+impl<T: Scalar> Elementwise<T> for Silu {
+    #[inline]
+    fn value(&self, z: T) -> T {
+        z * sigmoid(z)
+    }
+
+    #[inline]
+    fn derivative(&self, z: T, _a: T) -> T {
+        let s = sigmoid(z);
+        s * (T::one() + z * (T::one() - s))
+    }
+}
+
+/// `softmax(z)_i = e^(z_i) / Σ_j e^(z_j)` over each sample's column, shifted by its maximum so it
+/// never overflows.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Softmax;
+
+impl<T: Scalar> Activation<T> for Softmax {
+    fn forward<const R: usize, const C: usize>(
+        &self,
+        z: &SMatrix<T, R, C>,
+        a: &mut SMatrix<T, R, C>,
+    ) {
+        for (z, mut a) in z.column_iter().zip(a.column_iter_mut()) {
+            let max = z.max();
+            let mut sum = T::zero();
+            for (a, &z) in a.iter_mut().zip(z.iter()) {
+                *a = (z - max).exp();
+                sum += *a;
+            }
+            a /= sum;
+        }
+    }
+
+    fn backward<const R: usize, const C: usize>(
+        &self,
+        _z: &SMatrix<T, R, C>,
+        a: &SMatrix<T, R, C>,
+        grad: &mut SMatrix<T, R, C>,
+    ) {
+        // ∂loss/∂z_i = a_i · (g_i − Σ_j g_j a_j), PyTorch's softmax_backward.
+        for (a, mut g) in a.column_iter().zip(grad.column_iter_mut()) {
+            let dot = g.dot(&a);
+            g.zip_apply(&a, |g, a| *g = a * (*g - dot));
+        }
+    }
+}

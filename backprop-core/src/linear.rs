@@ -1,0 +1,99 @@
+//! A fully connected layer, PyTorch's `nn.Linear`, with the kernels the generated code calls.
+
+use nalgebra::{SMatrix, SVector};
+use rand::Rng;
+
+use crate::scalar::{constant, Scalar};
+
+/// A fully connected layer from `IN` to `OUT` units: `z = weight · x + bias`.
+///
+/// `weight` is stored `[out][in]` as in PyTorch, so `weight[(i, j)]` is PyTorch's `weight[i][j]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Linear<T: Scalar, const IN: usize, const OUT: usize> {
+    /// The weight matrix, one row per output unit.
+    pub weight: SMatrix<T, OUT, IN>,
+    /// The bias, one entry per output unit.
+    pub bias: SVector<T, OUT>,
+}
+
+impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
+    /// A layer whose weights and biases are all zero.
+    #[inline]
+    pub fn zeros() -> Self {
+        Linear {
+            weight: SMatrix::zeros(),
+            bias: SVector::zeros(),
+        }
+    }
+
+    /// PyTorch's default `nn.Linear` initialisation: weight then bias, each uniform in ±1/√IN.
+    pub fn torch_default<R: Rng + ?Sized>(rng: &mut R) -> Self {
+        let bound = if IN == 0 {
+            0.0
+        } else {
+            1.0 / (IN as f64).sqrt()
+        };
+        let mut uniform = || {
+            constant::<T>(if bound > 0.0 {
+                rng.random_range(-bound..bound)
+            } else {
+                0.0
+            })
+        };
+        // PyTorch fills the weight row by row ([out][in]), so draw in that order.
+        let mut weight = SMatrix::<T, OUT, IN>::zeros();
+        for row in 0..OUT {
+            for col in 0..IN {
+                weight[(row, col)] = uniform();
+            }
+        }
+        let bias = SVector::<T, OUT>::from_fn(|_, _| uniform());
+        Linear { weight, bias }
+    }
+
+    /// The same layer in another scalar type (`f32` to `f64`, say).
+    pub fn cast<U: Scalar>(&self) -> Linear<U, IN, OUT>
+    where
+        U: simba::scalar::SupersetOf<T>,
+    {
+        Linear {
+            weight: self.weight.cast(),
+            bias: self.bias.cast(),
+        }
+    }
+
+    /// The forward kernel: writes `z = weight · x + bias` for every column (sample) of `x`.
+    #[inline]
+    pub fn affine<const B: usize>(&self, x: &SMatrix<T, IN, B>, z: &mut SMatrix<T, OUT, B>) {
+        z.gemm(T::one(), &self.weight, x, T::zero());
+        for mut column in z.column_iter_mut() {
+            column += &self.bias;
+        }
+    }
+
+    /// The backward kernel into the previous layer: writes `delta_in = weightᵀ · delta`.
+    #[inline]
+    pub fn propagate<const B: usize>(
+        &self,
+        delta: &SMatrix<T, OUT, B>,
+        delta_in: &mut SMatrix<T, IN, B>,
+    ) {
+        delta_in.gemm_tr(T::one(), &self.weight, delta, T::zero());
+    }
+
+    /// The gradient kernel: writes this layer's gradient for the batch, `∂E/∂weight = delta · inputᵀ`
+    /// and `∂E/∂bias = Σ over samples of delta`, where `delta` is ∂E/∂z.
+    #[inline]
+    pub fn set_gradient<const B: usize>(
+        &mut self,
+        delta: &SMatrix<T, OUT, B>,
+        input: &SMatrix<T, IN, B>,
+    ) {
+        self.weight.fill(T::zero());
+        self.bias.fill(T::zero());
+        for (delta, input) in delta.column_iter().zip(input.column_iter()) {
+            self.weight.ger(T::one(), &delta, &input, T::one());
+            self.bias += delta;
+        }
+    }
+}

@@ -1,0 +1,600 @@
+//! Loss functions with PyTorch's definitions and default reductions.
+//!
+//! A loss compares a network's output, one column per sample (`SMatrix<T, N, B>`), with a target and
+//! returns one number; `gradient` also writes ∂loss/∂output, the seed of the backward pass.
+//!
+//! | loss | PyTorch | reduction |
+//! |------|---------|-----------|
+//! | [`Mse`] | `nn.MSELoss` | mean over the `N * B` elements |
+//! | [`L1`] | `nn.L1Loss` | mean over the `N * B` elements |
+//! | [`Huber`] | `nn.HuberLoss` | mean over the `N * B` elements |
+//! | [`Bce`] | `nn.BCELoss` | mean over the `N * B` elements |
+//! | [`BceWithLogits`] | `nn.BCEWithLogitsLoss` | mean over the `N * B` elements |
+//! | [`CrossEntropy`] | `nn.CrossEntropyLoss` | mean over the `B` samples |
+//! | [`Sse`] | — | sum |
+//! | [`HalfSse`] | — | half the sum |
+//!
+//! Every loss is allocation-free and never panics: a NaN anywhere in the output or the target gives
+//! a NaN loss (as in PyTorch) instead of an error, and inputs PyTorch would reject (a [`Bce`]
+//! probability outside `[0, 1]`) give NaN as well. Class-index targets are checked once, when the
+//! [`ClassTargets`] are built.
+
+use core::fmt;
+
+use nalgebra::{ComplexField, SMatrix};
+
+use crate::scalar::{constant, Scalar};
+
+/// A loss over a batch of `B` outputs of width `N` (one column per sample), against targets of type `Y`.
+///
+/// `Y` defaults to a matrix of the output's shape; [`CrossEntropy`] also accepts [`ClassTargets`].
+pub trait Loss<T: Scalar, const N: usize, const B: usize, Y = SMatrix<T, N, B>> {
+    /// The loss of `output` against `target`, reduced as PyTorch reduces it by default.
+    fn value(&self, output: &SMatrix<T, N, B>, target: &Y) -> T;
+
+    /// Writes ∂loss/∂output into `grad` (overwriting it) and returns the loss, equal to [`Loss::value`].
+    fn gradient(&self, output: &SMatrix<T, N, B>, target: &Y, grad: &mut SMatrix<T, N, B>) -> T;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Private helpers.
+// ---------------------------------------------------------------------------------------------
+
+/// `N * B` as a scalar: what a "mean" reduction over every element divides by (no `usize` overflow).
+#[inline]
+fn element_count<T: Scalar>(n: usize, b: usize) -> T {
+    constant::<T>(n as f64 * b as f64)
+}
+
+/// `value` if it is at least `floor`, else `floor`; a NaN `value` stays NaN (C++ `std::max(value, floor)`).
+#[inline]
+fn at_least<T: Scalar>(value: T, floor: T) -> T {
+    if value < floor {
+        floor
+    } else {
+        value
+    }
+}
+
+/// The sign of `x`: 1, -1, 0 for ±0, NaN for NaN.
+#[inline]
+fn sign<T: Scalar>(x: T) -> T {
+    if x > T::zero() {
+        T::one()
+    } else if x < T::zero() {
+        -T::one()
+    } else {
+        // ±0 gives 0, NaN gives NaN.
+        x
+    }
+}
+
+/// Σ f(o, t) over the elements of `output` and `target`, in column-major order.
+#[inline]
+fn sum_elementwise<T: Scalar, const N: usize, const B: usize>(
+    output: &SMatrix<T, N, B>,
+    target: &SMatrix<T, N, B>,
+    f: impl Fn(T, T) -> T,
+) -> T {
+    output
+        .iter()
+        .zip(target.iter())
+        .fold(T::zero(), |total, (&o, &t)| total + f(o, t))
+}
+
+/// Σ of the first component of f(o, t), writing its second component into `grad`, in the same
+/// order as [`sum_elementwise`] (so the two sums are bit-identical).
+#[inline]
+fn sum_elementwise_with_gradient<T: Scalar, const N: usize, const B: usize>(
+    output: &SMatrix<T, N, B>,
+    target: &SMatrix<T, N, B>,
+    grad: &mut SMatrix<T, N, B>,
+    f: impl Fn(T, T) -> (T, T),
+) -> T {
+    let mut total = T::zero();
+    for ((g, &o), &t) in grad.iter_mut().zip(output.iter()).zip(target.iter()) {
+        let (term, derivative) = f(o, t);
+        total += term;
+        *g = derivative;
+    }
+    total
+}
+
+/// The largest logit of column `b` (the log-sum-exp shift); NaN if the first entry is NaN, 0 if `N == 0`.
+#[inline]
+fn column_max<T: Scalar, const N: usize, const B: usize>(z: &SMatrix<T, N, B>, b: usize) -> T {
+    let column = z.column(b);
+    let mut entries = column.iter();
+    match entries.next() {
+        Some(&first) => entries.fold(first, |max, &x| if x > max { x } else { max }),
+        None => T::zero(),
+    }
+}
+
+/// Σ_c exp(z_c - shift) over column `b`.
+#[inline]
+fn column_exp_sum<T: Scalar, const N: usize, const B: usize>(
+    z: &SMatrix<T, N, B>,
+    b: usize,
+    shift: T,
+) -> T {
+    z.column(b)
+        .iter()
+        .fold(T::zero(), |sum, &x| sum + (x - shift).exp())
+}
+
+/// Writes exp(z_c - shift) of column `b` into the same column of `grad` and returns their sum,
+/// summed in the same order as [`column_exp_sum`].
+#[inline]
+fn column_exp_sum_into<T: Scalar, const N: usize, const B: usize>(
+    z: &SMatrix<T, N, B>,
+    b: usize,
+    shift: T,
+    grad: &mut SMatrix<T, N, B>,
+) -> T {
+    let mut sum = T::zero();
+    for (g, &x) in grad.column_mut(b).iter_mut().zip(z.column(b).iter()) {
+        let e = (x - shift).exp();
+        *g = e;
+        sum += e;
+    }
+    sum
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regression losses.
+// ---------------------------------------------------------------------------------------------
+
+/// Mean squared error (`nn.MSELoss`): `mean((o - t)²)`, gradient `2 (o - t) / (N B)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Mse;
+
+impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for Mse {
+    #[inline]
+    fn value(&self, output: &SMatrix<T, N, B>, target: &SMatrix<T, N, B>) -> T {
+        sum_elementwise(output, target, |o, t| {
+            let r = o - t;
+            r * r
+        }) / element_count::<T>(N, B)
+    }
+
+    #[inline]
+    fn gradient(
+        &self,
+        output: &SMatrix<T, N, B>,
+        target: &SMatrix<T, N, B>,
+        grad: &mut SMatrix<T, N, B>,
+    ) -> T {
+        let count = element_count::<T>(N, B);
+        let scale = constant::<T>(2.0) / count;
+        sum_elementwise_with_gradient(output, target, grad, |o, t| {
+            let r = o - t;
+            (r * r, scale * r)
+        }) / count
+    }
+}
+
+/// Mean absolute error (`nn.L1Loss`): `mean|o - t|`, gradient `sign(o - t) / (N B)` with `sign(0) = 0`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct L1;
+
+impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for L1 {
+    #[inline]
+    fn value(&self, output: &SMatrix<T, N, B>, target: &SMatrix<T, N, B>) -> T {
+        sum_elementwise(output, target, |o, t| ComplexField::abs(o - t)) / element_count::<T>(N, B)
+    }
+
+    #[inline]
+    fn gradient(
+        &self,
+        output: &SMatrix<T, N, B>,
+        target: &SMatrix<T, N, B>,
+        grad: &mut SMatrix<T, N, B>,
+    ) -> T {
+        let count = element_count::<T>(N, B);
+        let scale = T::one() / count;
+        sum_elementwise_with_gradient(output, target, grad, |o, t| {
+            let r = o - t;
+            (ComplexField::abs(r), scale * sign(r))
+        }) / count
+    }
+}
+
+/// Huber loss (`nn.HuberLoss`): with `r = o - t`, `½ r²` if `|r| < delta`, else
+/// `delta (|r| - ½ delta)`, averaged; gradient `clamp(r, -delta, delta) / (N B)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Huber {
+    /// Where the loss turns from quadratic to linear (PyTorch's `delta`, default 1); should be positive.
+    pub delta: f64,
+}
+
+impl Huber {
+    /// A Huber loss that turns linear at `|o - t| = delta`.
+    #[inline]
+    pub const fn new(delta: f64) -> Self {
+        Self { delta }
+    }
+
+    /// The loss of one residual `r`, given `delta` as a scalar.
+    #[inline]
+    fn term<T: Scalar>(r: T, delta: T) -> T {
+        let a = ComplexField::abs(r);
+        if a < delta {
+            constant::<T>(0.5) * r * r
+        } else {
+            // Also the NaN branch: NaN propagates.
+            delta * (a - constant::<T>(0.5) * delta)
+        }
+    }
+
+    /// ∂term/∂r: `r` clamped to `[-delta, delta]` (NaN stays NaN, as in PyTorch's backward).
+    #[inline]
+    fn slope<T: Scalar>(r: T, delta: T) -> T {
+        if r < -delta {
+            -delta
+        } else if r > delta {
+            delta
+        } else {
+            r
+        }
+    }
+}
+
+impl Default for Huber {
+    /// PyTorch's default, `delta = 1`.
+    #[inline]
+    fn default() -> Self {
+        Self::new(1.0)
+    }
+}
+
+impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for Huber {
+    #[inline]
+    fn value(&self, output: &SMatrix<T, N, B>, target: &SMatrix<T, N, B>) -> T {
+        let delta = constant::<T>(self.delta);
+        sum_elementwise(output, target, |o, t| Self::term(o - t, delta)) / element_count::<T>(N, B)
+    }
+
+    #[inline]
+    fn gradient(
+        &self,
+        output: &SMatrix<T, N, B>,
+        target: &SMatrix<T, N, B>,
+        grad: &mut SMatrix<T, N, B>,
+    ) -> T {
+        let delta = constant::<T>(self.delta);
+        let count = element_count::<T>(N, B);
+        let scale = T::one() / count;
+        sum_elementwise_with_gradient(output, target, grad, |o, t| {
+            let r = o - t;
+            (Self::term(r, delta), scale * Self::slope(r, delta))
+        }) / count
+    }
+}
+
+/// Sum of squared errors `Σ (o - t)²`, not averaged; gradient `2 (o - t)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Sse;
+
+impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for Sse {
+    #[inline]
+    fn value(&self, output: &SMatrix<T, N, B>, target: &SMatrix<T, N, B>) -> T {
+        sum_elementwise(output, target, |o, t| {
+            let r = o - t;
+            r * r
+        })
+    }
+
+    #[inline]
+    fn gradient(
+        &self,
+        output: &SMatrix<T, N, B>,
+        target: &SMatrix<T, N, B>,
+        grad: &mut SMatrix<T, N, B>,
+    ) -> T {
+        let two = constant::<T>(2.0);
+        sum_elementwise_with_gradient(output, target, grad, |o, t| {
+            let r = o - t;
+            (r * r, two * r)
+        })
+    }
+}
+
+/// Half the sum of squared errors, `E = ½ Σ (t - o)²`, not averaged; gradient `o - t`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct HalfSse;
+
+impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for HalfSse {
+    #[inline]
+    fn value(&self, output: &SMatrix<T, N, B>, target: &SMatrix<T, N, B>) -> T {
+        constant::<T>(0.5)
+            * sum_elementwise(output, target, |o, t| {
+                let r = o - t;
+                r * r
+            })
+    }
+
+    #[inline]
+    fn gradient(
+        &self,
+        output: &SMatrix<T, N, B>,
+        target: &SMatrix<T, N, B>,
+        grad: &mut SMatrix<T, N, B>,
+    ) -> T {
+        constant::<T>(0.5)
+            * sum_elementwise_with_gradient(output, target, grad, |o, t| {
+                let r = o - t;
+                (r * r, r)
+            })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binary cross entropy.
+// ---------------------------------------------------------------------------------------------
+
+/// Binary cross entropy on probabilities (`nn.BCELoss`): `-(t ln o + (1 - t) ln(1 - o))`, each log
+/// clamped to `>= -100` as PyTorch does, averaged; the output must lie in `[0, 1]` (else NaN).
+///
+/// The gradient is PyTorch's: `(o - t) / max((1 - o) o, 1e-12) / (N B)`, finite even at `o = 0` or `1`.
+/// Prefer [`BceWithLogits`] on the logits, which is more accurate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Bce;
+
+impl Bce {
+    /// The loss of one probability `o` against target `t`, with PyTorch's `-100` floor on both logs.
+    #[inline]
+    fn term<T: Scalar>(o: T, t: T) -> T {
+        let floor = constant::<T>(-100.0);
+        let log_o = at_least(o.ln(), floor);
+        let log_1_minus_o = at_least((-o).ln_1p(), floor);
+        (t - T::one()) * log_1_minus_o - t * log_o
+    }
+
+    /// ∂term/∂o as PyTorch's `binary_cross_entropy_backward` computes it.
+    #[inline]
+    fn slope<T: Scalar>(o: T, t: T) -> T {
+        (o - t) / at_least((T::one() - o) * o, constant::<T>(1e-12))
+    }
+}
+
+impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for Bce {
+    #[inline]
+    fn value(&self, output: &SMatrix<T, N, B>, target: &SMatrix<T, N, B>) -> T {
+        sum_elementwise(output, target, Self::term) / element_count::<T>(N, B)
+    }
+
+    #[inline]
+    fn gradient(
+        &self,
+        output: &SMatrix<T, N, B>,
+        target: &SMatrix<T, N, B>,
+        grad: &mut SMatrix<T, N, B>,
+    ) -> T {
+        let count = element_count::<T>(N, B);
+        let scale = T::one() / count;
+        sum_elementwise_with_gradient(output, target, grad, |o, t| {
+            (Self::term(o, t), scale * Self::slope(o, t))
+        }) / count
+    }
+}
+
+/// Binary cross entropy on logits (`nn.BCEWithLogitsLoss`): `-(t ln σ(z) + (1 - t) ln(1 - σ(z)))`,
+/// computed stably as `max(z, 0) - z t + ln(1 + e^-|z|)`, averaged; gradient `(σ(z) - t) / (N B)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BceWithLogits;
+
+impl BceWithLogits {
+    /// The loss of one logit `z` against target `t`, without overflow for any finite `z`.
+    #[inline]
+    fn term<T: Scalar>(z: T, t: T) -> T {
+        let positive_part = if z > T::zero() { z } else { T::zero() };
+        positive_part - z * t + (-ComplexField::abs(z)).exp().ln_1p()
+    }
+
+    /// The logistic sigmoid, never exponentiating a positive number.
+    #[inline]
+    fn sigmoid<T: Scalar>(z: T) -> T {
+        if z >= T::zero() {
+            T::one() / (T::one() + (-z).exp())
+        } else {
+            // Also the NaN branch: NaN propagates.
+            let e = z.exp();
+            e / (T::one() + e)
+        }
+    }
+}
+
+impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for BceWithLogits {
+    #[inline]
+    fn value(&self, output: &SMatrix<T, N, B>, target: &SMatrix<T, N, B>) -> T {
+        sum_elementwise(output, target, Self::term) / element_count::<T>(N, B)
+    }
+
+    #[inline]
+    fn gradient(
+        &self,
+        output: &SMatrix<T, N, B>,
+        target: &SMatrix<T, N, B>,
+        grad: &mut SMatrix<T, N, B>,
+    ) -> T {
+        let count = element_count::<T>(N, B);
+        let scale = T::one() / count;
+        sum_elementwise_with_gradient(output, target, grad, |z, t| {
+            (Self::term(z, t), scale * (Self::sigmoid(z) - t))
+        }) / count
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross entropy.
+// ---------------------------------------------------------------------------------------------
+
+/// Cross entropy from logits (`nn.CrossEntropyLoss`), each column one sample's `N` logits, averaged
+/// over the `B` samples; log-softmax is computed stably (shifted by the column's maximum).
+///
+/// Two target kinds:
+/// - class probabilities, `SMatrix<T, N, B>`: `loss_b = -Σ_c t_c log_softmax(z)_c`, gradient
+///   `(softmax(z) Σ_c t_c - t) / B` (the targets need not sum to 1);
+/// - class indices, [`ClassTargets<N, B>`]: `loss_b = -log_softmax(z)_{t_b}`, gradient
+///   `(softmax(z) - onehot(t_b)) / B`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CrossEntropy;
+
+impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for CrossEntropy {
+    #[inline]
+    fn value(&self, output: &SMatrix<T, N, B>, target: &SMatrix<T, N, B>) -> T {
+        let mut total = T::zero();
+        for b in 0..B {
+            let max = column_max(output, b);
+            let ln_sum = column_exp_sum(output, b, max).ln();
+            for (&z, &t) in output.column(b).iter().zip(target.column(b).iter()) {
+                // -t * log_softmax(z) with log_softmax(z) = (z - max) - ln Σ exp(z - max).
+                total -= t * ((z - max) - ln_sum);
+            }
+        }
+        total / constant::<T>(B as f64)
+    }
+
+    #[inline]
+    fn gradient(
+        &self,
+        output: &SMatrix<T, N, B>,
+        target: &SMatrix<T, N, B>,
+        grad: &mut SMatrix<T, N, B>,
+    ) -> T {
+        let batch = constant::<T>(B as f64);
+        let scale = T::one() / batch;
+        let mut total = T::zero();
+        for b in 0..B {
+            let max = column_max(output, b);
+            let sum = column_exp_sum_into(output, b, max, grad);
+            let ln_sum = sum.ln();
+            let mut target_sum = T::zero();
+            for (&z, &t) in output.column(b).iter().zip(target.column(b).iter()) {
+                total -= t * ((z - max) - ln_sum);
+                target_sum += t;
+            }
+            for (g, &t) in grad.column_mut(b).iter_mut().zip(target.column(b).iter()) {
+                // `g` holds exp(z - max); softmax(z) = exp(z - max) / sum.
+                *g = scale * (*g / sum * target_sum - t);
+            }
+        }
+        total / batch
+    }
+}
+
+impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B, ClassTargets<N, B>> for CrossEntropy {
+    #[inline]
+    fn value(&self, output: &SMatrix<T, N, B>, target: &ClassTargets<N, B>) -> T {
+        let mut total = T::zero();
+        for (b, &class) in target.indices().iter().enumerate() {
+            let max = column_max(output, b);
+            let ln_sum = column_exp_sum(output, b, max).ln();
+            total -= (logit(output, class, b) - max) - ln_sum;
+        }
+        total / constant::<T>(B as f64)
+    }
+
+    #[inline]
+    fn gradient(
+        &self,
+        output: &SMatrix<T, N, B>,
+        target: &ClassTargets<N, B>,
+        grad: &mut SMatrix<T, N, B>,
+    ) -> T {
+        let batch = constant::<T>(B as f64);
+        let scale = T::one() / batch;
+        let mut total = T::zero();
+        for (b, &class) in target.indices().iter().enumerate() {
+            let max = column_max(output, b);
+            let sum = column_exp_sum_into(output, b, max, grad);
+            total -= (logit(output, class, b) - max) - sum.ln();
+            for (c, g) in grad.column_mut(b).iter_mut().enumerate() {
+                // `g` holds exp(z - max); softmax(z) = exp(z - max) / sum.
+                let softmax = *g / sum;
+                *g = scale
+                    * if c == class {
+                        softmax - T::one()
+                    } else {
+                        softmax
+                    };
+            }
+        }
+        total / batch
+    }
+}
+
+/// The logit of class `class` in sample `b` (always in range: [`ClassTargets`] checks its indices;
+/// NaN rather than a panic if it ever were not).
+#[inline]
+fn logit<T: Scalar, const N: usize, const B: usize>(
+    output: &SMatrix<T, N, B>,
+    class: usize,
+    b: usize,
+) -> T {
+    output
+        .get((class, b))
+        .copied()
+        .unwrap_or_else(|| constant::<T>(f64::NAN))
+}
+
+/// One class index per sample, each checked to be below the number of classes `N`: the
+/// class-index targets of [`CrossEntropy`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClassTargets<const N: usize, const B: usize> {
+    indices: [usize; B],
+}
+
+impl<const N: usize, const B: usize> ClassTargets<N, B> {
+    /// Wraps one class index per sample, or reports the first index that is not in `0..N`.
+    #[inline]
+    pub const fn new(indices: [usize; B]) -> Result<Self, ClassIndexError> {
+        let mut sample = 0;
+        while sample < B {
+            if indices[sample] >= N {
+                return Err(ClassIndexError {
+                    sample,
+                    index: indices[sample],
+                    classes: N,
+                });
+            }
+            sample += 1;
+        }
+        Ok(Self { indices })
+    }
+
+    /// The class index of each sample, all in `0..N`.
+    #[inline]
+    pub const fn indices(&self) -> &[usize; B] {
+        &self.indices
+    }
+}
+
+/// A class index given to [`ClassTargets::new`] that is not below the number of classes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClassIndexError {
+    /// The position of the offending sample in the batch.
+    pub sample: usize,
+    /// The out-of-range class index found there.
+    pub index: usize,
+    /// The number of classes `N` (valid indices are `0..N`).
+    pub classes: usize,
+}
+
+impl fmt::Display for ClassIndexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "target class {} of sample {} is out of range: ",
+            self.index, self.sample
+        )?;
+        match self.classes {
+            0 => f.write_str("the network has no classes"),
+            1 => f.write_str("the network has 1 class (0..=0)"),
+            n => write!(f, "the network has {n} classes (0..={})", n - 1),
+        }
+    }
+}
+
+impl core::error::Error for ClassIndexError {}

@@ -1,0 +1,193 @@
+//! The grammar of `network!` and its parser: tokens in, a syntax tree out.
+//!
+//! ```text
+//! network! { $(#[attr])* $vis struct $Name < $inputs $( => $layer )+ > }
+//! network!( < $inputs $( => $layer )+ > )
+//! $layer := [$field_name :] [$activation [( $argument )]] $width
+//! ```
+//!
+//! The parser is deliberately lenient inside a layer: it keeps whatever the user wrote (an unknown
+//! activation, a zero or non-integer width, a missing width) so that `valid.rs` can report every
+//! such mistake at once. Only the punctuation that frames the declaration (`struct`, `<`, `=>`, `>`)
+//! stops the parse.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{token, Attribute, Ident, Token, Visibility};
+
+/// A whole `network!` invocation.
+pub struct Declaration {
+    /// Attributes and doc comments on the struct (item form only).
+    pub attrs: Vec<Attribute>,
+    /// The struct's visibility (item form only; inherited otherwise).
+    pub vis: Visibility,
+    /// The struct's name, or `None` for the expression form.
+    pub name: Option<Ident>,
+    /// The layer list between `<` and `>`.
+    pub architecture: Architecture,
+}
+
+/// `< inputs => layer => ... >`.
+pub struct Architecture {
+    /// The opening `<`.
+    pub open: Token![<],
+    /// The input width, parsed like a layer so that a stray activation on it can be reported.
+    pub inputs: Layer,
+    /// The layers in order, each with the `=>` that introduced it.
+    pub layers: Vec<(Token![=>], Layer)>,
+    /// The closing `>`.
+    pub close: Token![>],
+}
+
+/// One layer as written: every part optional here, checked in `valid.rs`.
+pub struct Layer {
+    /// `name:` before the layer.
+    pub name: Option<Ident>,
+    /// The activation, with its parenthesised argument if any.
+    pub activation: Option<ActivationSpec>,
+    /// The width token, whatever it is (an integer literal when the declaration is right).
+    pub width: Option<TokenTree>,
+}
+
+/// `relu`, `leaky_relu(0.2)`, ...
+pub struct ActivationSpec {
+    /// The activation's name.
+    pub name: Ident,
+    /// The parentheses and what they hold, if written.
+    pub args: Option<(token::Paren, TokenStream)>,
+}
+
+impl Parse for Declaration {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(Token![<]) {
+            let architecture = input.parse()?;
+            return Ok(Declaration {
+                attrs: Vec::new(),
+                vis: Visibility::Inherited,
+                name: None,
+                architecture,
+            });
+        }
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        if !input.peek(Token![struct]) {
+            return Err(input.error(
+                "expected `struct` or `<`: write `network! { pub struct Net < 4 => relu 5 => 1 > }` \
+                 or `network!(< 4 => relu 5 => 1 >)`",
+            ));
+        }
+        input.parse::<Token![struct]>()?;
+        let name: Ident = input.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected the network's name after `struct`, as in `struct Net < 4 => 1 >`",
+            )
+        })?;
+        if !input.peek(Token![<]) {
+            return Err(input.error(format!(
+                "expected `<` after `{name}` to open the layer list, as in `struct {name} < 4 => relu 5 => 1 >`"
+            )));
+        }
+        let architecture = input.parse()?;
+        Ok(Declaration {
+            attrs,
+            vis,
+            name: Some(name),
+            architecture,
+        })
+    }
+}
+
+impl Parse for Architecture {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let open = input.parse()?;
+        let inputs = parse_layer(input)?;
+        let mut layers = Vec::new();
+        let mut last_span = last_span_of(&inputs).unwrap_or_else(|| input.span());
+        loop {
+            if input.peek(Token![=>]) {
+                let arrow: Token![=>] = input.parse()?;
+                let layer = parse_layer(input)?;
+                last_span = last_span_of(&layer).unwrap_or_else(|| arrow.span());
+                layers.push((arrow, layer));
+            } else if input.peek(Token![>]) {
+                let close = input.parse()?;
+                if !input.is_empty() {
+                    return Err(
+                        input.error("unexpected tokens after the closing `>` of the layer list")
+                    );
+                }
+                return Ok(Architecture {
+                    open,
+                    inputs,
+                    layers,
+                    close,
+                });
+            } else if input.is_empty() {
+                return Err(syn::Error::new(
+                    last_span,
+                    "the layer list is not closed: expected `>` after the last layer, as in `< 4 => relu 5 => 1 >`",
+                ));
+            } else {
+                return Err(input.error(
+                    "expected `=>` before the next layer or `>` to close the layer list; \
+                     a layer is `[name:] [activation] width`, as in `relu 5`",
+                ));
+            }
+        }
+    }
+}
+
+/// Parses `[name:] [activation[(args)]] [width]` up to the next `=>` or `>`.
+fn parse_layer(input: ParseStream) -> syn::Result<Layer> {
+    let mut name = None;
+    if input.peek(Ident) && input.peek2(Token![:]) && !input.peek2(Token![::]) {
+        name = Some(input.parse()?);
+        input.parse::<Token![:]>()?;
+    }
+    let mut activation = None;
+    if input.peek(Ident) {
+        let name: Ident = input.parse()?;
+        let mut args = None;
+        if input.peek(token::Paren) {
+            let content;
+            let paren = syn::parenthesized!(content in input);
+            args = Some((paren, content.parse()?));
+        }
+        activation = Some(ActivationSpec { name, args });
+    }
+    let mut width = None;
+    if !at_separator(input) {
+        width = Some(input.parse::<TokenTree>()?);
+    }
+    if !at_separator(input) {
+        return Err(input.error(
+            "expected `=>` or `>` after the layer width; a layer is `[name:] [activation] width`, as in `relu 5`",
+        ));
+    }
+    Ok(Layer {
+        name,
+        activation,
+        width,
+    })
+}
+
+/// True at `=>`, at `>` or at the end of input: where a layer ends.
+fn at_separator(input: ParseStream) -> bool {
+    input.is_empty() || input.peek(Token![=>]) || input.peek(Token![>])
+}
+
+/// The span of the last token of a layer, to point at when the list is not closed.
+fn last_span_of(layer: &Layer) -> Option<Span> {
+    if let Some(width) = &layer.width {
+        return Some(width.span());
+    }
+    if let Some(activation) = &layer.activation {
+        return Some(match &activation.args {
+            Some((paren, _)) => paren.span.join(),
+            None => activation.name.span(),
+        });
+    }
+    layer.name.as_ref().map(Ident::span)
+}

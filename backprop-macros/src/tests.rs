@@ -1,0 +1,106 @@
+//! The macro never panics: random token streams always end in generated code or an error.
+
+use proptest::prelude::*;
+
+use crate::generate;
+
+/// Tokens a declaration is made of, right and wrong, to draw random sequences from.
+const VOCABULARY: &[&str] = &[
+    "<",
+    ">",
+    "=>",
+    "=",
+    ":",
+    "::",
+    ",",
+    ";",
+    "-",
+    "pub",
+    "struct",
+    "Net",
+    "fc1",
+    "enc",
+    "relu",
+    "rleu",
+    "leaky_relu",
+    "elu",
+    "softmax",
+    "sigmoid",
+    "identity",
+    "gelu",
+    "(",
+    ")",
+    "(0.2)",
+    "(-1)",
+    "()",
+    "(a, b)",
+    "0",
+    "1",
+    "2",
+    "5",
+    "4.5",
+    "1e999",
+    "99999999999999999999999",
+    "5u8",
+    "\"text\"",
+    "'c'",
+    "#[doc = \"d\"]",
+    "///",
+    "[",
+    "]",
+    "{",
+    "}",
+    "x",
+    "f32",
+    "pub(crate)",
+    "65537",
+    ">>",
+    "<<",
+    "=>>",
+];
+
+/// Runs the macro on `text` if it lexes, and checks that it produced something.
+fn run(text: &str) {
+    let Ok(tokens) = text.parse::<proc_macro2::TokenStream>() else {
+        return;
+    };
+    let output = generate(tokens).to_string();
+    assert!(
+        output.contains("compile_error") || output.contains("struct"),
+        "neither code nor an error for `{text}`: {output}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    #[test]
+    fn random_tokens_never_panic(words in proptest::collection::vec(proptest::sample::select(VOCABULARY), 0..24)) {
+        run(&words.join(" "));
+    }
+
+    #[test]
+    fn random_declarations_never_panic(
+        prefix in proptest::sample::select(&["", "pub struct Net", "struct N", "#[derive(Default)] struct N"][..]),
+        layers in proptest::collection::vec(
+            (proptest::sample::select(&["", "relu ", "rleu ", "softmax ", "leaky_relu(0.3) ", "elu(x) ", "a: ", "fc2: tanh "][..]),
+             proptest::sample::select(&["0", "1", "3", "4.5", "", "x", "70000", "-2"][..])),
+            0..6),
+        close in proptest::sample::select(&[">", "", "=> >", "> extra"][..]),
+    ) {
+        let body: Vec<String> = layers.iter().map(|(activation, width)| format!("{activation}{width}")).collect();
+        run(&format!("{prefix} < 4 => {} {close}", body.join(" => ")));
+    }
+}
+
+#[test]
+fn the_seed_declaration_expands() {
+    let output = generate(
+        "pub struct Net < 4 => relu 5 => relu 2 => sigmoid 1 >"
+            .parse()
+            .unwrap(),
+    )
+    .to_string();
+    assert!(!output.contains("compile_error"), "{output}");
+    assert!(output.contains("pub struct Net"));
+}

@@ -1,0 +1,71 @@
+//! Compile-time neural networks: a one-line declaration becomes a struct with statically sized
+//! nalgebra layers and straight-line, allocation-free forward and backward code that computes
+//! exactly what PyTorch computes.
+//!
+//! ```
+//! use backprop::prelude::*;
+//!
+//! network! {
+//!     /// The 4-5-2-1 network from the seed post.
+//!     pub struct Net < 4 => relu 5 => relu 2 => sigmoid 1 >
+//! }
+//!
+//! let net = Net::<f64>::init(13);
+//! let x = SVector::<f64, 4>::new(0.5, -1.0, 0.25, 2.0);
+//! let y = SVector::<f64, 1>::new(1.0);
+//! let mut ws = net.workspace();
+//! let mut grad = Net::zeros();
+//! let loss = net.backward(&x, &y, &Mse, &mut ws, &mut grad);
+//! assert!(loss > 0.0);
+//! assert_eq!(grad.param("fc3.weight").unwrap().cols, 2);
+//! ```
+//!
+//! # The declaration
+//!
+//! ```text
+//! network! { $(#[attr])* $vis struct $Name < $inputs $( => $layer )+ > }
+//! network!( < $inputs $( => $layer )+ > )      // a value of an anonymous network, init(0)
+//! $layer      := [$field_name :] [$activation] $width
+//! $activation := relu | leaky_relu[(slope)] | sigmoid | tanh | identity | softplus | elu[(alpha)]
+//!              | gelu | silu | softmax                  (omitted: identity)
+//! ```
+//!
+//! # What a declaration generates
+//!
+//! For `struct Net < 4 => relu 5 => relu 2 => sigmoid 1 >`:
+//!
+//! - `struct Net<T = f32>` with public fields `fc1`, `fc2`, `fc3` (or the names given), each a
+//!   [`Linear`] with `weight: SMatrix<T, OUT, IN>` (PyTorch's `[out][in]`) and `bias: SVector<T, OUT>`;
+//! - `struct NetWorkspace<T = f32, const B: usize = 1>`: the caller-owned buffers of a pass;
+//! - constants `INPUTS`, `OUTPUTS`, `PARAMETERS` and `DERIVATION` (the delta rule for this network);
+//! - `zeros()`, `init(seed)` (PyTorch's default `nn.Linear` initialisation, seeded), `workspace()`;
+//! - `forward(&SVector<T, 4>)`, `forward_batch(&SMatrix<T, 4, B>)` (one column per sample),
+//!   `forward_into(x, &mut ws)`, `loss(x, target, &loss)`;
+//! - `backward(x, target, &loss, &mut ws, &mut grad) -> loss`, writing every gradient into `grad`,
+//!   a value of the same type whose fields are the gradients of the same parameters;
+//! - `cast::<U>()`, and an implementation of [`Network`]: named parameters (`"fc2.weight"`), layers.
+#![deny(missing_docs)]
+
+pub use backprop_core::{
+    activation, buffers, init, linear, loss, network, scalar, sgd, Activation, Elementwise,
+    LayerBuffers, LayerInfo, LayerView, Linear, Loss, Network, Param, ParamMut, Scalar, Sgd,
+};
+pub use backprop_macros::network;
+pub use nalgebra;
+
+/// The names most programs need: the macro, the traits, the losses, the optimizers and nalgebra's
+/// static matrix types.
+pub mod prelude {
+    pub use crate::loss::{
+        Bce, BceWithLogits, ClassTargets, CrossEntropy, HalfSse, Huber, Mse, Sse, L1,
+    };
+    pub use crate::{network, Loss, Network, Scalar, Sgd};
+    pub use nalgebra::{SMatrix, SVector};
+}
+
+/// What generated code names; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use backprop_core::*;
+    pub use nalgebra;
+}
