@@ -69,3 +69,8 @@ pub mod __private {
     pub use backprop_core::*;
     pub use nalgebra;
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -34,6 +34,12 @@ pub trait Elementwise<T: Scalar> {
 
     /// `f'(z)`, given `a = f(z)` too, so that each function can use the form PyTorch uses.
     fn derivative(&self, z: T, a: T) -> T;
+
+    /// ∂E/∂z from ∂E/∂a = `grad`: `grad · f'(z)` unless the function says otherwise.
+    #[inline]
+    fn chain(&self, grad: T, z: T, a: T) -> T {
+        grad * self.derivative(z, a)
+    }
 }
 
 /// Implements [`Activation`] for elementwise activations: `a = f(z)` and `g ← g · f'(z)` entry by entry.
@@ -52,7 +58,7 @@ macro_rules! elementwise_activation {
                 a: &SMatrix<T, R, C>,
                 grad: &mut SMatrix<T, R, C>,
             ) {
-                grad.zip_zip_apply(z, a, |g, z, a| *g *= self.derivative(z, a));
+                grad.zip_zip_apply(z, a, |g, z, a| *g = self.chain(*g, z, a));
             }
         }
     )*};
@@ -104,6 +110,17 @@ impl<T: Scalar> Elementwise<T> for Relu {
     fn derivative(&self, _z: T, a: T) -> T {
         if a > T::zero() {
             T::one()
+        } else {
+            T::zero()
+        }
+    }
+
+    /// Passes `grad` where the unit is active and an exact `+0` where it is not, as PyTorch's
+    /// `threshold_backward` does (a product would give `-0` under a negative gradient).
+    #[inline]
+    fn chain(&self, grad: T, _z: T, a: T) -> T {
+        if a > T::zero() {
+            grad
         } else {
             T::zero()
         }

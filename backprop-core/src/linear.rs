@@ -3,7 +3,7 @@
 use nalgebra::{SMatrix, SVector};
 use rand::Rng;
 
-use crate::scalar::{constant, Scalar};
+use crate::scalar::{constant, Scalar, SupersetOf};
 
 /// A fully connected layer from `IN` to `OUT` units: `z = weight · x + bias`.
 ///
@@ -52,10 +52,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     }
 
     /// The same layer in another scalar type (`f32` to `f64`, say).
-    pub fn cast<U: Scalar>(&self) -> Linear<U, IN, OUT>
-    where
-        U: simba::scalar::SupersetOf<T>,
-    {
+    pub fn cast<U: Scalar + SupersetOf<T>>(&self) -> Linear<U, IN, OUT> {
         Linear {
             weight: self.weight.cast(),
             bias: self.bias.cast(),
@@ -82,16 +79,25 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     }
 
     /// The gradient kernel: writes this layer's gradient for the batch, `∂E/∂weight = delta · inputᵀ`
-    /// and `∂E/∂bias = Σ over samples of delta`, where `delta` is ∂E/∂z.
+    /// and `∂E/∂bias = Σ over samples of delta`, where `delta` is ∂E/∂z. The first sample's product
+    /// is written, not added to zero, so signed zeros come out as PyTorch's do (`-0` for a dead ReLU
+    /// under a negative δ).
     #[inline]
     pub fn set_gradient<const B: usize>(
         &mut self,
         delta: &SMatrix<T, OUT, B>,
         input: &SMatrix<T, IN, B>,
     ) {
-        self.weight.fill(T::zero());
-        self.bias.fill(T::zero());
-        for (delta, input) in delta.column_iter().zip(input.column_iter()) {
+        let mut samples = delta.column_iter().zip(input.column_iter());
+        let Some((first_delta, first_input)) = samples.next() else {
+            self.weight.fill(T::zero());
+            self.bias.fill(T::zero());
+            return;
+        };
+        self.weight
+            .ger(T::one(), &first_delta, &first_input, T::zero());
+        self.bias.copy_from(&first_delta);
+        for (delta, input) in samples {
             self.weight.ger(T::one(), &delta, &input, T::one());
             self.bias += delta;
         }

@@ -104,3 +104,54 @@ fn the_seed_declaration_expands() {
     assert!(!output.contains("compile_error"), "{output}");
     assert!(output.contains("pub struct Net"));
 }
+
+/// The text of the generated method `name`, from its `fn` to the next item's doc comment.
+fn method_body<'a>(code: &'a str, name: &str) -> &'a str {
+    let start = code
+        .find(&format!("fn {name} "))
+        .unwrap_or_else(|| panic!("no fn {name}"));
+    let rest = &code[start + 3..];
+    &rest[..rest.find("# [doc").unwrap_or(rest.len())]
+}
+
+#[test]
+fn forward_and_backward_are_straight_line() {
+    let code = generate(
+        "pub struct Net < 4 => relu 5 => relu 2 => sigmoid 1 >"
+            .parse()
+            .unwrap(),
+    )
+    .to_string();
+    for name in ["forward_into", "backward"] {
+        let body = method_body(&code, name);
+        for word in ["for ", "while ", "loop ", "dyn ", "Vec", "Box", "alloc"] {
+            assert!(
+                !body.contains(word),
+                "`{word}` in the generated {name}: {body}"
+            );
+        }
+    }
+    let forward = method_body(&code, "forward_into");
+    assert_eq!(
+        forward.matches(". affine (").count(),
+        3,
+        "one affine map per layer: {forward}"
+    );
+    let backward = method_body(&code, "backward");
+    assert_eq!(
+        backward.matches(". set_gradient (").count(),
+        3,
+        "one gradient per layer: {backward}"
+    );
+    assert_eq!(
+        backward.matches(". propagate (").count(),
+        2,
+        "δ flows back through two layers: {backward}"
+    );
+    // Layers appear in reverse order in the backward pass.
+    let (fc3, fc1) = (
+        backward.find("grad . fc3").unwrap(),
+        backward.find("grad . fc1").unwrap(),
+    );
+    assert!(fc3 < fc1);
+}

@@ -1,0 +1,86 @@
+//! A training step allocates nothing: forward, loss and backward, and an SGD step, counted by a
+//! global allocator that tallies this thread's allocations.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use backprop::prelude::*;
+
+/// The system allocator, counting each thread's allocations.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|count| count.set(count.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|count| count.set(count.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// How many allocations `f` makes on this thread.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+network! { struct Seed < 4 => relu 5 => relu 2 => sigmoid 1 > }
+network! { struct Mixed < 6 => gelu 8 => softmax 4 => elu(0.5) 3 > }
+
+#[test]
+fn the_counter_sees_allocations() {
+    assert!(allocations(|| drop(std::hint::black_box(vec![1u8; 16]))) >= 1);
+}
+
+#[test]
+fn a_seed_training_step_allocates_nothing() {
+    let mut net = Seed::<f32>::init(1);
+    let mut ws = net.workspace::<8>();
+    let mut grad = Seed::zeros();
+    let sgd = Sgd::new(0.1);
+    let x = SMatrix::<f32, 4, 8>::from_fn(|r, c| (r + c) as f32 * 0.1);
+    let y = SMatrix::<f32, 1, 8>::repeat(1.0);
+    let count = allocations(|| {
+        for _ in 0..10 {
+            net.backward(&x, &y, &Mse, &mut ws, &mut grad);
+            sgd.step(&mut net, &grad);
+        }
+        std::hint::black_box(net.forward(&x.column(0).into_owned()));
+        std::hint::black_box(net.forward_batch(&x));
+    });
+    assert_eq!(count, 0, "allocations in 10 steps");
+}
+
+#[test]
+fn every_activation_and_loss_step_allocates_nothing() {
+    let net = Mixed::<f64>::init(2);
+    let mut ws = net.workspace::<4>();
+    let mut grad = Mixed::zeros();
+    let x = SMatrix::<f64, 6, 4>::from_fn(|r, c| (r as f64 - c as f64) * 0.3);
+    let y = SMatrix::<f64, 3, 4>::from_fn(|r, _| if r == 0 { 1.0 } else { 0.0 });
+    let classes = ClassTargets::<3, 4>::new([0, 1, 2, 1]).unwrap();
+    let count = allocations(|| {
+        net.backward(&x, &classes, &CrossEntropy, &mut ws, &mut grad);
+        net.backward(&x, &y, &CrossEntropy, &mut ws, &mut grad);
+        net.backward(&x, &y, &Huber::default(), &mut ws, &mut grad);
+        net.backward(&x, &y, &BceWithLogits, &mut ws, &mut grad);
+        net.backward(&x, &y, &L1, &mut ws, &mut grad);
+        std::hint::black_box(net.loss(&x, &y, &HalfSse));
+    });
+    assert_eq!(count, 0);
+}

@@ -1,0 +1,3 @@
+backprop::network! { struct Net < 4 => leaky_relu(fast) 5 => 1 > }
+
+fn main() {}

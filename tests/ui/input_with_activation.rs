@@ -1,0 +1,3 @@
+backprop::network! { struct Net < relu 4 => 1 > }
+
+fn main() {}
