@@ -46,10 +46,7 @@
 //! - `cast::<U>()`, and an implementation of [`Network`]: named parameters (`"fc2.weight"`), layers.
 #![deny(missing_docs)]
 
-pub use backprop_core::{
-    activation, buffers, init, linear, loss, network, scalar, sgd, Activation, Elementwise,
-    LayerBuffers, LayerInfo, LayerView, Linear, Loss, Network, Param, ParamMut, Scalar, Sgd,
-};
+pub use backprop_core::*;
 pub use backprop_macros::network;
 pub use nalgebra;
 
@@ -59,7 +56,7 @@ pub mod prelude {
     pub use crate::loss::{
         Bce, BceWithLogits, ClassTargets, CrossEntropy, HalfSse, Huber, Mse, Sse, L1,
     };
-    pub use crate::{network, Loss, Network, Scalar, Sgd};
+    pub use crate::{network, Batched, Loss, Network, Objective, Scalar, Sgd};
     pub use nalgebra::{SMatrix, SVector};
 }
 

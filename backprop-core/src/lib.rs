@@ -6,18 +6,22 @@
 #![deny(missing_docs)]
 
 pub mod activation;
+pub mod batched;
 pub mod buffers;
 pub mod init;
 pub mod linear;
 pub mod loss;
 pub mod network;
+pub mod objective;
 pub mod scalar;
 pub mod sgd;
 
 pub use activation::{Activation, Elementwise};
+pub use batched::Batched;
 pub use buffers::{LayerBuffers, LayerView};
 pub use linear::Linear;
 pub use loss::Loss;
 pub use network::{LayerInfo, Network, Param, ParamMut};
+pub use objective::Objective;
 pub use scalar::{Scalar, SupersetOf};
 pub use sgd::Sgd;

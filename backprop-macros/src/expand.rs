@@ -83,9 +83,8 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
          (`B = 1` for one sample). Make one with `{name}::workspace` and reuse it: a training step then \
          allocates nothing."
     );
-    let layer_names = network.layers.iter().map(|layer| layer.field.to_string());
-    let layer_fields2 = network.layers.iter().map(|layer| &layer.field);
     let inherent = inherent_impl(network, name, &workspace);
+    let batched = batched_impl(network, name, &workspace);
     let network_impl = network_impl(network, name);
 
     // #[doc = "..."] pub struct Net<T = f32> { pub fc1: Linear<T, 4, 5>, ... }
@@ -109,14 +108,12 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
         impl<T: #bp::Scalar, const B: ::core::primitive::usize> #workspace<T, B> {
             /// The values of the layer called `name` (`"fc1"`), as slices, if there is one.
             pub fn layer(&self, name: &::core::primitive::str) -> ::core::option::Option<#bp::LayerView<'_, T>> {
-                match name {
-                    #(#layer_names => ::core::option::Option::Some(self.#layer_fields2.view()),)*
-                    _ => ::core::option::Option::None,
-                }
+                <#name<T> as #bp::Batched<B>>::layer_values(self, name)
             }
         }
 
         #inherent
+        #batched
         #network_impl
     }
 }
@@ -125,18 +122,114 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
 fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStream {
     let bp = private();
     let inputs = network.inputs;
-    let last = network
-        .layers
-        .last()
-        .expect("valid.rs guarantees at least one layer");
-    let outputs = last.outputs;
-    let last_field = &last.field;
+    // valid.rs guarantees at least one layer.
+    let outputs = network.layers.last().map_or(0, |layer| layer.outputs);
     let parameters = parameter_count(network);
     let derivation = derivation_text(network, name);
     let fields: Vec<&Ident> = network.layers.iter().map(|layer| &layer.field).collect();
     let usize_ = quote!(::core::primitive::usize);
     let smatrix = quote!(#bp::nalgebra::SMatrix);
     let svector = quote!(#bp::nalgebra::SVector);
+
+    let seeded_layers = fields
+        .iter()
+        .map(|field| quote!(#field: #bp::Linear::torch_default(&mut rng)));
+
+    quote! {
+        #[allow(dead_code)]
+        impl<T: #bp::Scalar> #name<T> {
+            /// The input width.
+            pub const INPUTS: #usize_ = #inputs;
+            /// The output width.
+            pub const OUTPUTS: #usize_ = #outputs;
+            /// The number of parameters: every weight and bias.
+            pub const PARAMETERS: #usize_ = #parameters;
+            /// The backward pass of this architecture in delta-rule form, layer by layer.
+            pub const DERIVATION: &'static ::core::primitive::str = #derivation;
+
+            /// A network whose weights and biases are all zero; also a fresh gradient.
+            pub fn zeros() -> Self {
+                Self { #(#fields: #bp::Linear::zeros(),)* }
+            }
+
+            /// PyTorch's default `nn.Linear` initialisation (weight, then bias, of each layer in
+            /// order, uniform in ±1/√fan_in) from a ChaCha8 generator seeded with `seed`: the same
+            /// seed gives the same network on every machine.
+            pub fn init(seed: ::core::primitive::u64) -> Self {
+                let mut rng = #bp::init::seeded_rng(seed);
+                Self { #(#seeded_layers,)* }
+            }
+
+            /// A zeroed workspace for batches of `B` samples (`B = 1` for one sample).
+            pub fn workspace<const B: #usize_>(&self) -> #workspace<T, B> {
+                <Self as #bp::Batched<B>>::workspace(self)
+            }
+
+            /// The output for one sample.
+            pub fn forward(&self, x: &#svector<T, #inputs>) -> #svector<T, #outputs> {
+                self.forward_batch(x)
+            }
+
+            /// The outputs for a batch, one column per sample.
+            pub fn forward_batch<const B: #usize_>(&self, x: &#smatrix<T, #inputs, B>) -> #smatrix<T, #outputs, B> {
+                let mut ws = self.workspace::<B>();
+                *self.forward_into(x, &mut ws)
+            }
+
+            /// The forward pass, keeping every layer's values in `ws` (as the backward pass needs);
+            /// returns the output, one column per sample.
+            pub fn forward_into<'w, const B: #usize_>(
+                &self,
+                x: &#smatrix<T, #inputs, B>,
+                ws: &'w mut #workspace<T, B>,
+            ) -> &'w #smatrix<T, #outputs, B> {
+                <Self as #bp::Batched<B>>::forward_into(self, x, ws)
+            }
+
+            /// The loss of the network's output for `x` against `target`, reduced as PyTorch does.
+            pub fn loss<L, Y, const B: #usize_>(&self, x: &#smatrix<T, #inputs, B>, target: &Y, loss: &L) -> T
+            where
+                L: #bp::Loss<T, #outputs, B, Y>,
+            {
+                #bp::Loss::<T, #outputs, B, Y>::value(loss, &self.forward_batch(x), target)
+            }
+
+            /// Forward pass, loss and backward pass for a batch (an `SVector` is a batch of one):
+            /// writes ∂loss/∂parameter for every parameter into `grad` (overwriting it) and returns
+            /// the loss. Allocates nothing.
+            pub fn backward<L, Y, const B: #usize_>(
+                &self,
+                x: &#smatrix<T, #inputs, B>,
+                target: &Y,
+                loss: &L,
+                ws: &mut #workspace<T, B>,
+                grad: &mut Self,
+            ) -> T
+            where
+                L: #bp::Loss<T, #outputs, B, Y>,
+            {
+                <Self as #bp::Batched<B>>::backward(self, x, target, loss, ws, grad)
+            }
+
+            /// The same network in another scalar type, such as `f64` for a gradient check.
+            pub fn cast<U: #bp::Scalar + #bp::SupersetOf<T>>(&self) -> #name<U> {
+                #name { #(#fields: self.#fields.cast(),)* }
+            }
+        }
+    }
+}
+
+/// `impl<const B> Batched<B> for Net<T>`: the straight-line forward and backward passes.
+fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStream {
+    let bp = private();
+    let inputs = network.inputs;
+    let Some(last) = network.layers.last() else {
+        return TokenStream::new();
+    };
+    let (outputs, last_field) = (last.outputs, &last.field);
+    let fields: Vec<&Ident> = network.layers.iter().map(|layer| &layer.field).collect();
+    let layer_names = network.layers.iter().map(|layer| layer.field.to_string());
+    let smatrix = quote!(#bp::nalgebra::SMatrix);
 
     let forward_steps = network.layers.iter().enumerate().map(|(index, layer)| {
         let field = &layer.field;
@@ -177,93 +270,60 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStr
         }
     });
 
-    let seeded_layers = fields
-        .iter()
-        .map(|field| quote!(#field: #bp::Linear::torch_default(&mut rng)));
-
+    // impl<T, const B: usize> Batched<B> for Net<T> {
+    //     fn forward_into(..) { self.fc1.affine(x, &mut ws.fc1.z); ...; &ws.fc3.a }
+    //     fn backward(..) { self.forward_into(x, ws); loss.gradient(..); ...; value }
+    // }
     quote! {
-        #[allow(dead_code)]
-        impl<T: #bp::Scalar> #name<T> {
-            /// The input width.
-            pub const INPUTS: #usize_ = #inputs;
-            /// The output width.
-            pub const OUTPUTS: #usize_ = #outputs;
-            /// The number of parameters: every weight and bias.
-            pub const PARAMETERS: #usize_ = #parameters;
-            /// The backward pass of this architecture in delta-rule form, layer by layer.
-            pub const DERIVATION: &'static ::core::primitive::str = #derivation;
+        impl<T: #bp::Scalar, const B: ::core::primitive::usize> #bp::Batched<B> for #name<T> {
+            type Sample = #bp::nalgebra::SVector<T, #inputs>;
+            type Input = #smatrix<T, #inputs, B>;
+            type Output = #smatrix<T, #outputs, B>;
+            type Workspace = #workspace<T, B>;
 
-            /// A network whose weights and biases are all zero; also a fresh gradient.
-            pub fn zeros() -> Self {
-                Self { #(#fields: #bp::Linear::zeros(),)* }
-            }
-
-            /// PyTorch's default `nn.Linear` initialisation (weight, then bias, of each layer in
-            /// order, uniform in ±1/√fan_in) from a ChaCha8 generator seeded with `seed`: the same
-            /// seed gives the same network on every machine.
-            pub fn init(seed: ::core::primitive::u64) -> Self {
-                let mut rng = #bp::init::seeded_rng(seed);
-                Self { #(#seeded_layers,)* }
-            }
-
-            /// A zeroed workspace for batches of `B` samples (`B = 1` for one sample).
-            pub fn workspace<const B: #usize_>(&self) -> #workspace<T, B> {
+            fn workspace(&self) -> Self::Workspace {
                 #workspace { #(#fields: #bp::LayerBuffers::zeros(),)* }
             }
 
-            /// The output for one sample.
-            pub fn forward(&self, x: &#svector<T, #inputs>) -> #svector<T, #outputs> {
-                self.forward_batch(x)
+            fn set_sample(batch: &mut Self::Input, index: ::core::primitive::usize, sample: &Self::Sample) {
+                batch.set_column(index, sample);
             }
 
-            /// The outputs for a batch, one column per sample.
-            pub fn forward_batch<const B: #usize_>(&self, x: &#smatrix<T, #inputs, B>) -> #smatrix<T, #outputs, B> {
-                let mut ws = self.workspace::<B>();
-                *self.forward_into(x, &mut ws)
-            }
-
-            /// The forward pass, keeping every layer's values in `ws` (as the backward pass needs);
-            /// returns the output, one column per sample.
-            pub fn forward_into<'w, const B: #usize_>(
-                &self,
-                x: &#smatrix<T, #inputs, B>,
-                ws: &'w mut #workspace<T, B>,
-            ) -> &'w #smatrix<T, #outputs, B> {
+            fn forward_into<'w>(&self, x: &Self::Input, ws: &'w mut Self::Workspace) -> &'w Self::Output {
                 #(#forward_steps)*
                 &ws.#last_field.a
             }
 
-            /// The loss of the network's output for `x` against `target`, reduced as PyTorch does.
-            pub fn loss<L, Y, const B: #usize_>(&self, x: &#smatrix<T, #inputs, B>, target: &Y, loss: &L) -> T
-            where
-                L: #bp::Loss<T, #outputs, B, Y>,
-            {
-                #bp::Loss::<T, #outputs, B, Y>::value(loss, &self.forward_batch(x), target)
-            }
-
-            /// Forward pass, loss and backward pass for a batch (an `SVector` is a batch of one):
-            /// writes ∂loss/∂parameter for every parameter into `grad` (overwriting it) and returns
-            /// the loss. Allocates nothing.
-            pub fn backward<L, Y, const B: #usize_>(
+            fn backward<L, Y>(
                 &self,
-                x: &#smatrix<T, #inputs, B>,
+                x: &Self::Input,
                 target: &Y,
                 loss: &L,
-                ws: &mut #workspace<T, B>,
+                ws: &mut Self::Workspace,
                 grad: &mut Self,
             ) -> T
             where
-                L: #bp::Loss<T, #outputs, B, Y>,
+                L: #bp::Objective<T, Self::Output, Y>,
             {
-                self.forward_into(x, ws);
-                let value = #bp::Loss::<T, #outputs, B, Y>::gradient(loss, &ws.#last_field.a, target, &mut ws.#last_field.delta);
+                <Self as #bp::Batched<B>>::forward_into(self, x, ws);
+                let value = #bp::Objective::<T, Self::Output, Y>::gradient(
+                    loss,
+                    &ws.#last_field.a,
+                    target,
+                    &mut ws.#last_field.delta,
+                );
                 #(#backward_steps)*
                 value
             }
 
-            /// The same network in another scalar type, such as `f64` for a gradient check.
-            pub fn cast<U: #bp::Scalar + #bp::SupersetOf<T>>(&self) -> #name<U> {
-                #name { #(#fields: self.#fields.cast(),)* }
+            fn layer_values<'w>(
+                ws: &'w Self::Workspace,
+                name: &::core::primitive::str,
+            ) -> ::core::option::Option<#bp::LayerView<'w, T>> {
+                match name {
+                    #(#layer_names => ::core::option::Option::Some(ws.#fields.view()),)*
+                    _ => ::core::option::Option::None,
+                }
             }
         }
     }

@@ -1,0 +1,33 @@
+//! [`Objective`]: a loss seen through the type of the output it scores, for generic code.
+
+use nalgebra::SMatrix;
+
+use crate::loss::Loss;
+use crate::scalar::Scalar;
+
+/// A loss on outputs of type `O` against targets of type `Y`, returning a `T`.
+///
+/// Every [`Loss<T, N, B, Y>`](Loss) is an `Objective<T, SMatrix<T, N, B>, Y>`. Generic code over
+/// [`Batched`](crate::Batched) networks names its loss this way, since it knows the output as a type
+/// (`N::Output`) rather than as widths.
+pub trait Objective<T, O, Y> {
+    /// The loss of `output` against `target`.
+    fn value(&self, output: &O, target: &Y) -> T;
+
+    /// Writes ∂loss/∂output into `grad` and returns the loss.
+    fn gradient(&self, output: &O, target: &Y, grad: &mut O) -> T;
+}
+
+impl<T: Scalar, const N: usize, const B: usize, Y, L: Loss<T, N, B, Y>>
+    Objective<T, SMatrix<T, N, B>, Y> for L
+{
+    #[inline]
+    fn value(&self, output: &SMatrix<T, N, B>, target: &Y) -> T {
+        Loss::value(self, output, target)
+    }
+
+    #[inline]
+    fn gradient(&self, output: &SMatrix<T, N, B>, target: &Y, grad: &mut SMatrix<T, N, B>) -> T {
+        Loss::gradient(self, output, target, grad)
+    }
+}
