@@ -1,9 +1,13 @@
 //! The seed post's network, computed by the generated code: the 4-5-2-1 network with PyTorch's
 //! parameters (torch.manual_seed(13)), one input, target 1, MSE loss. Prints the output, the loss,
-//! every gradient the post prints, and the backward derivation the code follows.
+//! every gradient the post prints, the post's two hand computations as chain-rule factors, a
+//! picture of the network (`target/seed_network.dot`, and `.svg` when Graphviz is installed), and
+//! the backward derivation the code follows.
 //!
 //! Run with `cargo run --example seed`.
 
+use backprop::dot::{render, to_dot};
+use backprop::explain::explain;
 use backprop::prelude::*;
 use serde_json::Value;
 
@@ -95,6 +99,27 @@ fn main() {
         "fc1.bias.grad    {}\n",
         show_row(grad.fc1.bias.iter().copied())
     );
+
+    println!("The seed post's two hand computations, factor by factor:\n");
+    for (name, row, col) in [("fc3.weight", 0, 1), ("fc2.weight", 1, 0)] {
+        let explanation = explain::<_, _, _, 1>(&net, &x, &target, &Mse, name, row, col)
+            .expect("a parameter of Net");
+        println!("{explanation}");
+    }
+
+    let picture = to_dot(&net, &x, &target, &Mse);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::fs::create_dir_all(&dir).expect("target/ is writable");
+    let dot_path = dir.join("seed_network.dot");
+    std::fs::write(&dot_path, &picture).expect("target/ is writable");
+    match render(&picture, &dir.join("seed_network.svg")) {
+        Ok(true) => println!("picture: {} (and .svg)\n", dot_path.display()),
+        Ok(false) => println!(
+            "picture: {} (install Graphviz's `dot` to render it)\n",
+            dot_path.display()
+        ),
+        Err(error) => println!("picture: {} ({error})\n", dot_path.display()),
+    }
 
     Sgd::new(0.1).step(&mut net, &grad);
     println!(

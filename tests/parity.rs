@@ -7,6 +7,7 @@ mod common;
 
 use std::sync::OnceLock;
 
+use backprop::explain::explain;
 use backprop::prelude::*;
 use backprop::scalar::{constant, to_f64};
 use common::{assert_close, assert_params_close, fixture, load_params, numbers, row};
@@ -110,6 +111,55 @@ fn assert_layer<T: Scalar>(name: &str, found: &[T], json: &Value, dtype: &str) {
     }
 }
 
+/// For seeded random entries, the chain-rule explanation's value equals the backward pass's
+/// gradient: the explanation recomputes every δ by hand in f64, so this is a naive control.
+fn assert_explanations_match<N, L, Y, const B: usize>(
+    net: &N,
+    x: &N::Input,
+    target: &Y,
+    loss: &L,
+    grad: &N,
+    dtype: &str,
+) where
+    N: Batched<B>,
+    L: Objective<N::Scalar, N::Output, Y>,
+{
+    let (rtol, atol) = tolerance(dtype);
+    let names: Vec<&str> = net.params().map(|p| p.name).collect();
+    // A fixed linear congruential stream per network size: reproducible, no extra dependency.
+    let mut state = 0x2545_F491_4F6C_DD1Du64 ^ N::PARAMETERS as u64;
+    let mut next = |bound: usize| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) % bound as u64) as usize
+    };
+    for _ in 0..8 {
+        let name = names[next(names.len())];
+        let param = grad.param(name).unwrap();
+        let (row, col) = (next(param.rows), next(param.cols));
+        let explanation = explain::<N, L, Y, B>(net, x, target, loss, name, row, col).unwrap();
+        let product: f64 = explanation.samples.iter().map(|s| to_f64(s.value)).sum();
+        assert_close(
+            &format!("explanation of {}", explanation.entry),
+            product,
+            to_f64(param.get(row, col)),
+            rtol,
+            atol,
+        );
+        for chain in &explanation.samples {
+            let factors: f64 = chain.factors.iter().map(|f| to_f64(f.value)).product();
+            assert_close(
+                &format!("factors of {} sample {}", explanation.entry, chain.sample),
+                factors,
+                to_f64(chain.value),
+                rtol,
+                atol,
+            );
+        }
+    }
+}
+
 /// One parity test: declare the network, load PyTorch's parameters, run forward, loss and backward.
 macro_rules! parity {
     ($name:ident, $scalar:ty, $batch:literal, $loss:expr, $target:ident, [$($declaration:tt)*]) => {
@@ -140,6 +190,7 @@ macro_rules! parity {
             let (rtol, atol) = tolerance(dtype);
             assert_close("loss", to_f64(loss), case["loss_value"].as_f64().unwrap(), rtol, atol);
             assert_params_close(&grad, &case["grads"], "gradient", rtol, atol);
+            assert_explanations_match::<Net<$scalar>, _, _, $batch>(&net, &x, &target, &$loss, &grad, dtype);
         }
     };
     (@target matrix, $output:expr, $json:expr) => { columns($output, $json) };

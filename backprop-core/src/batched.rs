@@ -14,7 +14,7 @@ pub trait Batched<const B: usize>: Network {
     /// A batch of inputs: `SMatrix<T, INPUTS, B>`.
     type Input;
     /// A batch of outputs: `SMatrix<T, OUTPUTS, B>`.
-    type Output;
+    type Output: Clone;
     /// The caller-owned buffers of a pass.
     type Workspace;
 
@@ -23,6 +23,12 @@ pub trait Batched<const B: usize>: Network {
 
     /// Column `index` of `batch` set to `sample`.
     fn set_sample(batch: &mut Self::Input, index: usize, sample: &Self::Sample);
+
+    /// The entries of an input batch, column-major (`[INPUTS × B]`).
+    fn input_values(x: &Self::Input) -> &[Self::Scalar];
+
+    /// The entries of an output batch, column-major (`[OUTPUTS × B]`).
+    fn output_values(y: &Self::Output) -> &[Self::Scalar];
 
     /// The forward pass, keeping every layer's values in `ws`; returns the output.
     fn forward_into<'w>(&self, x: &Self::Input, ws: &'w mut Self::Workspace) -> &'w Self::Output;

@@ -8,6 +8,8 @@
 pub mod activation;
 pub mod batched;
 pub mod buffers;
+pub mod dot;
+pub mod explain;
 pub mod init;
 pub mod linear;
 pub mod loss;

@@ -289,6 +289,14 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
                 batch.set_column(index, sample);
             }
 
+            fn input_values(x: &Self::Input) -> &[T] {
+                x.as_slice()
+            }
+
+            fn output_values(y: &Self::Output) -> &[T] {
+                y.as_slice()
+            }
+
             fn forward_into<'w>(&self, x: &Self::Input, ws: &'w mut Self::Workspace) -> &'w Self::Output {
                 #(#forward_steps)*
                 &ws.#last_field.a

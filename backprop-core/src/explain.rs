@@ -1,0 +1,464 @@
+//! One gradient entry explained as the chain-rule factors that produce it, the way the seed post
+//! computes `fc2.weight.grad[1][0] = loss' · sigmoid' · fc3.weight[0][1] · relu' · fc2.input[0]`.
+//!
+//! [`explain`] runs the forward pass, then walks back from the loss to the requested entry with
+//! its own scalar arithmetic (a naive control for the generated backward pass). Where the path
+//! from the entry to the loss is a single chain, each factor is shown with its value; where the
+//! next layer has several units, the paths are summed and the sum is shown as a δ term with its
+//! parts. For a batch, the gradient is the sum of the per-sample products.
+//!
+//! ```
+//! # use backprop_core::explain::{Explanation, Factor};
+//! // Explanations are plain data: a list of factors per sample, and their product.
+//! let factors = vec![Factor::new("∂E/∂a1[0]", 2.0), Factor::new("fc1.input[0]", 0.5)];
+//! assert_eq!(factors.iter().map(|f| f.value).product::<f64>(), 1.0);
+//! ```
+
+use std::fmt;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use crate::activation::{
+    Elementwise, Elu, Gelu, Identity, LeakyRelu, Relu, Sigmoid, Silu, Softplus, Tanh,
+};
+use crate::batched::Batched;
+use crate::network::LayerInfo;
+use crate::objective::Objective;
+use crate::scalar::{constant, Scalar};
+
+/// One factor of a chain-rule product: what it is and its value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Factor<T> {
+    /// What the factor is, as the seed post writes it: `sigmoid'(z3[0])`, `fc3.weight[0][1]`.
+    pub label: String,
+    /// Its value.
+    pub value: T,
+    /// When the factor is a sum over several paths (a δ term), its terms; empty otherwise.
+    pub terms: Vec<Factor<T>>,
+}
+
+impl<T> Factor<T> {
+    /// A factor with no terms.
+    pub fn new(label: impl Into<String>, value: T) -> Self {
+        Factor {
+            label: label.into(),
+            value,
+            terms: Vec::new(),
+        }
+    }
+}
+
+/// The factors of one sample's contribution to the gradient entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleChain<T> {
+    /// The sample (column) of the batch.
+    pub sample: usize,
+    /// The factors, from the loss down to the entry's input.
+    pub factors: Vec<Factor<T>>,
+    /// Their product: this sample's contribution.
+    pub value: T,
+}
+
+/// A gradient entry explained: the chain for every sample and their sum.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Explanation<T> {
+    /// The entry, as `fc2.weight[1][0]` or `fc2.bias[1]`.
+    pub entry: String,
+    /// One chain per sample.
+    pub samples: Vec<SampleChain<T>>,
+    /// The sum of the samples' products: the gradient entry.
+    pub value: T,
+}
+
+/// Why an entry cannot be explained.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExplainError {
+    /// No parameter has that name.
+    UnknownParameter {
+        /// The name asked for.
+        name: String,
+        /// The names the network has.
+        known: Vec<&'static str>,
+    },
+    /// The row or column is outside the parameter's shape.
+    OutOfRange {
+        /// The parameter.
+        name: String,
+        /// The index asked for.
+        index: (usize, usize),
+        /// The parameter's shape.
+        shape: (usize, usize),
+    },
+    /// A layer's activation is not one this module knows.
+    UnknownActivation {
+        /// The layer.
+        layer: &'static str,
+        /// Its activation as declared.
+        activation: &'static str,
+    },
+}
+
+impl fmt::Display for ExplainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExplainError::UnknownParameter { name, known } => {
+                write!(
+                    f,
+                    "no parameter `{name}`: the network has {}",
+                    known.join(", ")
+                )
+            }
+            ExplainError::OutOfRange { name, index, shape } => write!(
+                f,
+                "`{name}` has shape {}×{}: entry [{}][{}] is outside it",
+                shape.0, shape.1, index.0, index.1
+            ),
+            ExplainError::UnknownActivation { layer, activation } => {
+                write!(
+                    f,
+                    "layer `{layer}` has activation `{activation}`, which cannot be explained"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ExplainError {}
+
+/// The activation of a layer, read back from its declared spelling.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// An entry-by-entry activation with its derivative.
+    Elementwise(fn(f64, f64, f64) -> f64, &'static str),
+    /// Softmax: a Jacobian, not a factor per unit.
+    Softmax,
+}
+
+/// `leaky_relu(0.2)` → (`leaky_relu`, Some(0.2)).
+fn split_spelling(spelling: &str) -> (&str, Option<f64>) {
+    match spelling.split_once('(') {
+        Some((name, rest)) => (name, rest.trim_end_matches(')').parse().ok()),
+        None => (spelling, None),
+    }
+}
+
+/// The activation `layer` declares, with its derivative f'(z, a; argument) in f64.
+fn kind(layer: &LayerInfo) -> Result<(Kind, f64), ExplainError> {
+    let (name, argument) = split_spelling(layer.activation);
+    let kind = match name {
+        "identity" => Kind::Elementwise(|z, a, _| Identity.derivative(z, a), "identity"),
+        "relu" => Kind::Elementwise(|z, a, _| Relu.derivative(z, a), "relu"),
+        "leaky_relu" => Kind::Elementwise(
+            |z, a, slope| LeakyRelu { slope }.derivative(z, a),
+            "leaky_relu",
+        ),
+        "sigmoid" => Kind::Elementwise(|z, a, _| Sigmoid.derivative(z, a), "sigmoid"),
+        "tanh" => Kind::Elementwise(|z, a, _| Tanh.derivative(z, a), "tanh"),
+        "softplus" => Kind::Elementwise(|z, a, _| Softplus.derivative(z, a), "softplus"),
+        "elu" => Kind::Elementwise(|z, a, alpha| Elu { alpha }.derivative(z, a), "elu"),
+        "gelu" => Kind::Elementwise(|z, a, _| Gelu.derivative(z, a), "gelu"),
+        "silu" => Kind::Elementwise(|z, a, _| Silu.derivative(z, a), "silu"),
+        "softmax" => Kind::Softmax,
+        _ => {
+            return Err(ExplainError::UnknownActivation {
+                layer: layer.name,
+                activation: layer.activation,
+            })
+        }
+    };
+    let default = if name == "leaky_relu" { 0.01 } else { 1.0 };
+    Ok((kind, argument.unwrap_or(default)))
+}
+
+/// One layer's values for one sample, in f64.
+struct LayerSample {
+    /// The layer as declared.
+    info: LayerInfo,
+    /// Its activation and argument.
+    kind: (Kind, f64),
+    /// Pre-activation z.
+    z: Vec<f64>,
+    /// Output a.
+    a: Vec<f64>,
+    /// ∂E/∂a, computed here.
+    upstream: Vec<f64>,
+    /// ∂E/∂z, computed here.
+    delta: Vec<f64>,
+    /// weight[row][col], PyTorch indexing.
+    weight: Vec<Vec<f64>>,
+}
+
+/// Explains `name[row][col]` of the gradient of `loss` at input `x` and `target` (for a bias,
+/// `col` is 0): every sample's chain of factors and their sum.
+pub fn explain<N, L, Y, const B: usize>(
+    net: &N,
+    x: &N::Input,
+    target: &Y,
+    loss: &L,
+    name: &str,
+    row: usize,
+    col: usize,
+) -> Result<Explanation<N::Scalar>, ExplainError>
+where
+    N: Batched<B>,
+    L: Objective<N::Scalar, N::Output, Y>,
+{
+    let Some(param) = net.param(name) else {
+        return Err(ExplainError::UnknownParameter {
+            name: name.to_string(),
+            known: net.params().map(|p| p.name).collect(),
+        });
+    };
+    if row >= param.rows || col >= param.cols {
+        return Err(ExplainError::OutOfRange {
+            name: name.to_string(),
+            index: (row, col),
+            shape: (param.rows, param.cols),
+        });
+    }
+    let (layer_name, kind_of_param) = name.rsplit_once('.').unwrap_or((name, ""));
+    let depth = N::LAYERS
+        .iter()
+        .position(|l| l.name == layer_name)
+        .unwrap_or(0);
+
+    let mut ws = net.workspace();
+    let output = net.forward_into(x, &mut ws).clone();
+    let mut loss_gradient = output.clone();
+    loss.gradient(&output, target, &mut loss_gradient);
+    let loss_gradient: Vec<f64> = N::output_values(&loss_gradient)
+        .iter()
+        .map(|v| f64_of(*v))
+        .collect();
+    let inputs: Vec<f64> = N::input_values(x).iter().map(|v| f64_of(*v)).collect();
+
+    let mut samples = Vec::with_capacity(B);
+    let mut total: N::Scalar = constant(0.0);
+    for sample in 0..B {
+        let layers = backward_by_hand::<N, B>(net, &ws, &loss_gradient, sample)?;
+        let factors = chain(
+            &layers,
+            depth,
+            row,
+            col,
+            kind_of_param == "weight",
+            &inputs,
+            sample,
+        );
+        let value: f64 = factors.iter().map(|f| f.value).product();
+        let value: N::Scalar = constant(value);
+        total += value;
+        samples.push(SampleChain {
+            sample,
+            factors: factors.into_iter().map(to_scalar).collect(),
+            value,
+        });
+    }
+    Ok(Explanation {
+        entry: format!("{}{}", name, index_text(kind_of_param, row, col)),
+        samples,
+        value: total,
+    })
+}
+
+/// `[1][0]` for a weight, `[1]` for a bias.
+fn index_text(kind: &str, row: usize, col: usize) -> String {
+    if kind == "weight" {
+        format!("[{row}][{col}]")
+    } else {
+        format!("[{row}]")
+    }
+}
+
+/// A scalar as f64.
+fn f64_of<T: Scalar>(value: T) -> f64 {
+    crate::scalar::to_f64(value)
+}
+
+/// A factor in f64 converted to the network's scalar.
+fn to_scalar<T: Scalar>(factor: Factor<f64>) -> Factor<T> {
+    Factor {
+        label: factor.label,
+        value: constant(factor.value),
+        terms: factor.terms.into_iter().map(to_scalar).collect(),
+    }
+}
+
+/// The backward pass for one sample in plain scalar arithmetic: every layer's ∂E/∂a and ∂E/∂z.
+fn backward_by_hand<N: Batched<B>, const B: usize>(
+    net: &N,
+    ws: &N::Workspace,
+    loss_gradient: &[f64],
+    sample: usize,
+) -> Result<Vec<LayerSample>, ExplainError> {
+    let mut layers = Vec::with_capacity(N::LAYERS.len());
+    for info in N::LAYERS {
+        let view = N::layer_values(ws, info.name).expect("every declared layer has values");
+        let units = view.units;
+        let column = |values: &[N::Scalar]| -> Vec<f64> {
+            values[sample * units..(sample + 1) * units]
+                .iter()
+                .map(|v| f64_of(*v))
+                .collect()
+        };
+        let weight_name = format!("{}.weight", info.name);
+        let weight = net.param(&weight_name).expect("every layer has a weight");
+        let weight = (0..weight.rows)
+            .map(|r| (0..weight.cols).map(|c| f64_of(weight.get(r, c))).collect())
+            .collect();
+        layers.push(LayerSample {
+            info: *info,
+            kind: kind(info)?,
+            z: column(view.z),
+            a: column(view.a),
+            upstream: Vec::new(),
+            delta: Vec::new(),
+            weight,
+        });
+    }
+    for k in (0..layers.len()).rev() {
+        let upstream: Vec<f64> = if k + 1 == layers.len() {
+            let units = layers[k].info.outputs;
+            loss_gradient[sample * units..(sample + 1) * units].to_vec()
+        } else {
+            let next = &layers[k + 1];
+            (0..layers[k].info.outputs)
+                .map(|i| {
+                    (0..next.info.outputs)
+                        .map(|m| next.weight[m][i] * next.delta[m])
+                        .sum()
+                })
+                .collect()
+        };
+        let layer = &layers[k];
+        let delta = match layer.kind.0 {
+            Kind::Elementwise(derivative, _) => (0..upstream.len())
+                .map(|i| upstream[i] * derivative(layer.z[i], layer.a[i], layer.kind.1))
+                .collect(),
+            Kind::Softmax => {
+                let dot: f64 = upstream.iter().zip(&layer.a).map(|(g, a)| g * a).sum();
+                upstream
+                    .iter()
+                    .zip(&layer.a)
+                    .map(|(g, a)| a * (g - dot))
+                    .collect()
+            }
+        };
+        layers[k].upstream = upstream;
+        layers[k].delta = delta;
+    }
+    Ok(layers)
+}
+
+/// The factors of ∂E/∂(layer `depth`'s parameter [row][col]) for one sample.
+fn chain(
+    layers: &[LayerSample],
+    depth: usize,
+    row: usize,
+    col: usize,
+    weight: bool,
+    inputs: &[f64],
+    sample: usize,
+) -> Vec<Factor<f64>> {
+    let mut factors = Vec::new();
+    delta_factors(layers, depth, row, &mut factors);
+    if weight {
+        let layer = &layers[depth];
+        let value = if depth == 0 {
+            inputs[sample * layer.info.inputs + col]
+        } else {
+            layers[depth - 1].a[col]
+        };
+        factors.push(Factor::new(
+            format!("{}.input[{col}]", layer.info.name),
+            value,
+        ));
+    }
+    factors
+}
+
+/// Pushes the factors of δ_k[i] = ∂E/∂z_k[i], from the loss down.
+fn delta_factors(layers: &[LayerSample], k: usize, i: usize, factors: &mut Vec<Factor<f64>>) {
+    let layer = &layers[k];
+    let number = k + 1;
+    if let Kind::Softmax = layer.kind.0 {
+        // Softmax mixes its units: δ[i] = a[i] · (g[i] − Σ_j a[j] g[j]), one factor.
+        factors.push(Factor::new(
+            format!("softmax'ᵀ·∂E/∂a{number} [{i}]"),
+            layer.delta[i],
+        ));
+        return;
+    }
+    if k + 1 == layers.len() {
+        factors.push(Factor::new(
+            format!("∂E/∂a{number}[{i}]"),
+            layer.upstream[i],
+        ));
+    } else {
+        let next = &layers[k + 1];
+        if next.info.outputs == 1 {
+            delta_factors(layers, k + 1, 0, factors);
+            factors.push(Factor::new(
+                format!("{}.weight[0][{i}]", next.info.name),
+                next.weight[0][i],
+            ));
+        } else {
+            let terms = (0..next.info.outputs)
+                .map(|m| {
+                    Factor::new(
+                        format!("{}.weight[{m}][{i}] · δ{}[{m}]", next.info.name, number + 1),
+                        next.weight[m][i] * next.delta[m],
+                    )
+                })
+                .collect();
+            factors.push(Factor {
+                label: format!("Σ_m {}.weight[m][{i}] · δ{}[m]", next.info.name, number + 1),
+                value: layer.upstream[i],
+                terms,
+            });
+        }
+    }
+    if let Kind::Elementwise(derivative, name) = layer.kind.0 {
+        if name != "identity" {
+            let value = derivative(layer.z[i], layer.a[i], layer.kind.1);
+            factors.push(Factor::new(format!("{name}'(z{number}[{i}])"), value));
+        }
+    }
+}
+
+impl<T: Scalar + fmt::Display> fmt::Display for Explanation<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, index) = self
+            .entry
+            .split_at(self.entry.find('[').unwrap_or(self.entry.len()));
+        writeln!(f, "{name}.grad{index} = {:.5}", self.value)?;
+        for chain in &self.samples {
+            if self.samples.len() > 1 {
+                writeln!(f, "  sample {}: {:.5}", chain.sample, chain.value)?;
+            }
+            let labels: Vec<&str> = chain
+                .factors
+                .iter()
+                .map(|factor| factor.label.as_str())
+                .collect();
+            let values: Vec<String> = chain
+                .factors
+                .iter()
+                .map(|factor| format!("({:.5})", factor.value))
+                .collect();
+            writeln!(f, "    = {}", labels.join(" · "))?;
+            writeln!(f, "    = {}", values.join(" · "))?;
+            for factor in chain
+                .factors
+                .iter()
+                .filter(|factor| !factor.terms.is_empty())
+            {
+                writeln!(f, "    where {} = {:.5}:", factor.label, factor.value)?;
+                for term in &factor.terms {
+                    writeln!(f, "      {} = {:.5}", term.label, term.value)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
