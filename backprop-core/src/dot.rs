@@ -28,6 +28,7 @@ where
     let mut dot = String::new();
     let _ = writeln!(dot, "digraph network {{");
     let _ = writeln!(dot, "  rankdir=LR;");
+    let _ = writeln!(dot, "  ranksep=1.8;");
     let _ = writeln!(
         dot,
         "  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=10];"
