@@ -21,6 +21,9 @@ pub trait Batched<const B: usize>: Network {
     /// A zeroed workspace.
     fn workspace(&self) -> Self::Workspace;
 
+    /// An input batch of zeros, to fill with [`Batched::set_sample`].
+    fn zero_input() -> Self::Input;
+
     /// Column `index` of `batch` set to `sample`.
     fn set_sample(batch: &mut Self::Input, index: usize, sample: &Self::Sample);
 

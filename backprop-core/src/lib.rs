@@ -17,6 +17,7 @@ pub mod network;
 pub mod objective;
 pub mod scalar;
 pub mod sgd;
+pub mod target;
 
 pub use activation::{Activation, Elementwise};
 pub use batched::Batched;

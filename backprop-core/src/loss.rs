@@ -29,11 +29,24 @@ use crate::scalar::{constant, Scalar};
 ///
 /// `Y` defaults to a matrix of the output's shape; [`CrossEntropy`] also accepts [`ClassTargets`].
 pub trait Loss<T: Scalar, const N: usize, const B: usize, Y = SMatrix<T, N, B>> {
+    /// How the loss combines the samples of a batch: the mean of the per-sample losses (PyTorch's
+    /// `reduction='mean'`), or their sum.
+    const REDUCTION: Reduction = Reduction::Mean;
+
     /// The loss of `output` against `target`, reduced as PyTorch reduces it by default.
     fn value(&self, output: &SMatrix<T, N, B>, target: &Y) -> T;
 
     /// Writes ∂loss/∂output into `grad` (overwriting it) and returns the loss, equal to [`Loss::value`].
     fn gradient(&self, output: &SMatrix<T, N, B>, target: &Y, grad: &mut SMatrix<T, N, B>) -> T;
+}
+
+/// How a loss combines the samples of a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reduction {
+    /// The batch's loss is the mean of the samples' losses.
+    Mean,
+    /// The batch's loss is the sum of the samples' losses.
+    Sum,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -277,6 +290,8 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for Huber {
 pub struct Sse;
 
 impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for Sse {
+    const REDUCTION: Reduction = Reduction::Sum;
+
     #[inline]
     fn value(&self, output: &SMatrix<T, N, B>, target: &SMatrix<T, N, B>) -> T {
         sum_elementwise(output, target, |o, t| {
@@ -305,6 +320,8 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for Sse {
 pub struct HalfSse;
 
 impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for HalfSse {
+    const REDUCTION: Reduction = Reduction::Sum;
+
     #[inline]
     fn value(&self, output: &SMatrix<T, N, B>, target: &SMatrix<T, N, B>) -> T {
         constant::<T>(0.5)
@@ -568,6 +585,17 @@ impl<const N: usize, const B: usize> ClassTargets<N, B> {
     #[inline]
     pub const fn indices(&self) -> &[usize; B] {
         &self.indices
+    }
+
+    /// Sets the class of sample `sample` (a position below `B`), or reports a class not in `0..N`
+    /// and leaves the targets as they were.
+    #[inline]
+    pub fn set(&mut self, sample: usize, class: usize) -> Result<(), ClassIndexError> {
+        if class >= N || sample >= B {
+            return Err(ClassIndexError { sample, index: class, classes: N });
+        }
+        self.indices[sample] = class;
+        Ok(())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use nalgebra::SMatrix;
 
-use crate::loss::Loss;
+use crate::loss::{Loss, Reduction};
 use crate::scalar::Scalar;
 
 /// A loss on outputs of type `O` against targets of type `Y`, returning a `T`.
@@ -11,6 +11,9 @@ use crate::scalar::Scalar;
 /// [`Batched`](crate::Batched) networks names its loss this way, since it knows the output as a type
 /// (`N::Output`) rather than as widths.
 pub trait Objective<T, O, Y> {
+    /// How the loss combines the samples of a batch (see [`Loss::REDUCTION`]).
+    const REDUCTION: Reduction;
+
     /// The loss of `output` against `target`.
     fn value(&self, output: &O, target: &Y) -> T;
 
@@ -21,6 +24,8 @@ pub trait Objective<T, O, Y> {
 impl<T: Scalar, const N: usize, const B: usize, Y, L: Loss<T, N, B, Y>>
     Objective<T, SMatrix<T, N, B>, Y> for L
 {
+    const REDUCTION: Reduction = <L as Loss<T, N, B, Y>>::REDUCTION;
+
     #[inline]
     fn value(&self, output: &SMatrix<T, N, B>, target: &Y) -> T {
         Loss::value(self, output, target)

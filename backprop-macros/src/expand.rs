@@ -285,6 +285,10 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
                 #workspace { #(#fields: #bp::LayerBuffers::zeros(),)* }
             }
 
+            fn zero_input() -> Self::Input {
+                #smatrix::zeros()
+            }
+
             fn set_sample(batch: &mut Self::Input, index: ::core::primitive::usize, sample: &Self::Sample) {
                 batch.set_column(index, sample);
             }
