@@ -46,6 +46,8 @@
 //! - `cast::<U>()`, and an implementation of [`Network`]: named parameters (`"fc2.weight"`), layers.
 #![deny(missing_docs)]
 
+extern crate alloc;
+
 pub use backprop_core::*;
 pub use backprop_macros::network;
 pub use nalgebra;
@@ -63,6 +65,7 @@ pub mod prelude {
 /// What generated code names; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use alloc::boxed::Box;
     pub use backprop_core::*;
     pub use nalgebra;
 }

@@ -5,6 +5,8 @@
 //! nothing, and computes exactly what PyTorch computes.
 #![deny(missing_docs)]
 
+extern crate alloc;
+
 pub mod activation;
 pub mod batched;
 pub mod buffers;

@@ -1,5 +1,7 @@
 //! A fully connected layer, PyTorch's `nn.Linear`, with the kernels the generated code calls.
 
+use alloc::boxed::Box;
+
 use nalgebra::{SMatrix, SVector};
 use rand::Rng;
 
@@ -9,6 +11,7 @@ use crate::scalar::{constant, Scalar, SupersetOf};
 ///
 /// `weight` is stored `[out][in]` as in PyTorch, so `weight[(i, j)]` is PyTorch's `weight[i][j]`.
 #[derive(Clone, Debug, PartialEq)]
+#[repr(C)]
 pub struct Linear<T: Scalar, const IN: usize, const OUT: usize> {
     /// The weight matrix, one row per output unit.
     pub weight: SMatrix<T, OUT, IN>,
@@ -26,8 +29,39 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         }
     }
 
+    /// A zeroed layer built directly on the heap, never on the stack: what the generated code
+    /// uses for layers too large to keep inline (see `network!`'s storage rule).
+    pub fn boxed_zeros() -> Box<Self> {
+        let mut layer = Box::<Self>::new_uninit();
+        let start = layer.as_mut_ptr().cast::<T>();
+        // SAFETY: `Linear` is `#[repr(C)]` with two fields, each an nalgebra matrix over
+        // `ArrayStorage`, which is a `#[repr(transparent)]` array of `T`s: the layer is
+        // `IN * OUT + OUT` consecutive `T`s (the bias's alignment is `T`'s, so no padding).
+        // Writing every one of them initialises the whole value.
+        unsafe {
+            for index in 0..IN * OUT + OUT {
+                start.add(index).write(T::zero());
+            }
+            layer.assume_init()
+        }
+    }
+
     /// PyTorch's default `nn.Linear` initialisation: weight then bias, each uniform in ±1/√IN.
     pub fn torch_default<R: Rng + ?Sized>(rng: &mut R) -> Self {
+        let mut layer = Self::zeros();
+        layer.fill_torch_default(rng);
+        layer
+    }
+
+    /// [`Linear::torch_default`], built on the heap.
+    pub fn boxed_torch_default<R: Rng + ?Sized>(rng: &mut R) -> Box<Self> {
+        let mut layer = Self::boxed_zeros();
+        layer.fill_torch_default(rng);
+        layer
+    }
+
+    /// Overwrites the layer with PyTorch's default initialisation, drawing weight then bias.
+    pub fn fill_torch_default<R: Rng + ?Sized>(&mut self, rng: &mut R) {
         let bound = if IN == 0 {
             0.0
         } else {
@@ -41,21 +75,37 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
             })
         };
         // PyTorch fills the weight row by row ([out][in]), so draw in that order.
-        let mut weight = SMatrix::<T, OUT, IN>::zeros();
         for row in 0..OUT {
             for col in 0..IN {
-                weight[(row, col)] = uniform();
+                self.weight[(row, col)] = uniform();
             }
         }
-        let bias = SVector::<T, OUT>::from_fn(|_, _| uniform());
-        Linear { weight, bias }
+        for entry in self.bias.iter_mut() {
+            *entry = uniform();
+        }
     }
 
     /// The same layer in another scalar type (`f32` to `f64`, say).
     pub fn cast<U: Scalar + SupersetOf<T>>(&self) -> Linear<U, IN, OUT> {
-        Linear {
-            weight: self.weight.cast(),
-            bias: self.bias.cast(),
+        let mut layer = Linear::zeros();
+        self.cast_into(&mut layer);
+        layer
+    }
+
+    /// [`Linear::cast`], built on the heap.
+    pub fn boxed_cast<U: Scalar + SupersetOf<T>>(&self) -> Box<Linear<U, IN, OUT>> {
+        let mut layer = Linear::boxed_zeros();
+        self.cast_into(&mut layer);
+        layer
+    }
+
+    /// Writes this layer, converted to `U`, into `out`.
+    fn cast_into<U: Scalar + SupersetOf<T>>(&self, out: &mut Linear<U, IN, OUT>) {
+        for (to, from) in out.weight.iter_mut().zip(self.weight.iter()) {
+            *to = nalgebra::convert(*from);
+        }
+        for (to, from) in out.bias.iter_mut().zip(self.bias.iter()) {
+            *to = nalgebra::convert(*from);
         }
     }
 

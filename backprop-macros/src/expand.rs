@@ -65,9 +65,10 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
             index + 1,
             activation.spelling()
         );
+        let ty = layer_type(layer);
         quote! {
             #[doc = #doc]
-            pub #field: #bp::Linear<T, #inputs, #outputs>
+            pub #field: #ty
         }
     });
     let buffer_fields = network.layers.iter().map(|layer| {
@@ -126,14 +127,37 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStr
     let outputs = network.layers.last().map_or(0, |layer| layer.outputs);
     let parameters = parameter_count(network);
     let derivation = derivation_text(network, name);
-    let fields: Vec<&Ident> = network.layers.iter().map(|layer| &layer.field).collect();
     let usize_ = quote!(::core::primitive::usize);
     let smatrix = quote!(#bp::nalgebra::SMatrix);
     let svector = quote!(#bp::nalgebra::SVector);
 
-    let seeded_layers = fields
-        .iter()
-        .map(|field| quote!(#field: #bp::Linear::torch_default(&mut rng)));
+    let seeded_layers = network.layers.iter().map(|layer| {
+        let field = &layer.field;
+        let constructor = if is_boxed(layer) {
+            quote!(boxed_torch_default)
+        } else {
+            quote!(torch_default)
+        };
+        quote!(#field: #bp::Linear::#constructor(&mut rng))
+    });
+    let zero_layers = network.layers.iter().map(|layer| {
+        let field = &layer.field;
+        let constructor = if is_boxed(layer) {
+            quote!(boxed_zeros)
+        } else {
+            quote!(zeros)
+        };
+        quote!(#field: #bp::Linear::#constructor())
+    });
+    let cast_layers = network.layers.iter().map(|layer| {
+        let field = &layer.field;
+        let method = if is_boxed(layer) {
+            quote!(boxed_cast)
+        } else {
+            quote!(cast)
+        };
+        quote!(#field: self.#field.#method())
+    });
 
     quote! {
         #[allow(dead_code)]
@@ -149,7 +173,7 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStr
 
             /// A network whose weights and biases are all zero; also a fresh gradient.
             pub fn zeros() -> Self {
-                Self { #(#fields: #bp::Linear::zeros(),)* }
+                Self { #(#zero_layers,)* }
             }
 
             /// PyTorch's default `nn.Linear` initialisation (weight, then bias, of each layer in
@@ -213,7 +237,7 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStr
 
             /// The same network in another scalar type, such as `f64` for a gradient check.
             pub fn cast<U: #bp::Scalar + #bp::SupersetOf<T>>(&self) -> #name<U> {
-                #name { #(#fields: self.#fields.cast(),)* }
+                #name { #(#cast_layers,)* }
             }
         }
     }
@@ -414,6 +438,29 @@ fn network_impl(network: &Network, name: &Ident) -> TokenStream {
                 ::core::iter::IntoIterator::into_iter([#(#write),*])
             }
         }
+    }
+}
+
+/// Layers with more weights than this live on the heap (`Box<Linear>`), built there directly, so
+/// that a large network, its gradient and optimizer state never pass through the stack: 16 384
+/// weights is 64 KiB in `f32`, and `784 => 128` (100 352 weights) is boxed while every layer of the
+/// seed network or of `64 => 32 => 10` stays inline.
+pub const HEAP_WEIGHTS: usize = 16_384;
+
+/// Whether `layer` is stored on the heap.
+fn is_boxed(layer: &CheckedLayer) -> bool {
+    layer.inputs * layer.outputs > HEAP_WEIGHTS
+}
+
+/// The field type of a layer: `Linear<T, IN, OUT>`, boxed when large.
+fn layer_type(layer: &CheckedLayer) -> TokenStream {
+    let bp = private();
+    let (inputs, outputs) = (layer.inputs, layer.outputs);
+    let linear = quote!(#bp::Linear<T, #inputs, #outputs>);
+    if is_boxed(layer) {
+        quote!(#bp::Box<#linear>)
+    } else {
+        linear
     }
 }
 
