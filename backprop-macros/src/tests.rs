@@ -125,7 +125,7 @@ fn forward_and_backward_are_straight_line() {
     // The passes live in the `Batched` impl; the inherent methods delegate to it.
     let code = &code[code.find("Batched < B > for Net").expect("a Batched impl")..];
     for name in ["forward_into", "backward"] {
-        let body = method_body(&code, name);
+        let body = method_body(code, name);
         for word in ["for ", "while ", "loop ", "dyn ", "Vec", "Box", "alloc"] {
             assert!(
                 !body.contains(word),
@@ -133,13 +133,13 @@ fn forward_and_backward_are_straight_line() {
             );
         }
     }
-    let forward = method_body(&code, "forward_into");
+    let forward = method_body(code, "forward_into");
     assert_eq!(
         forward.matches(". affine (").count(),
         3,
         "one affine map per layer: {forward}"
     );
-    let backward = method_body(&code, "backward");
+    let backward = method_body(code, "backward");
     assert_eq!(
         backward.matches(". set_gradient (").count(),
         3,
