@@ -190,3 +190,10 @@ fn constants_describe_the_architecture() {
     let counted: usize = Named::<f32>::zeros().params().map(|p| p.values.len()).sum();
     assert_eq!(counted, Named::<f32>::PARAMETERS);
 }
+
+#[test]
+fn arrays_are_samples_too() {
+    let net = Seed::<f64>::init(5);
+    let array = [0.5, -1.0, 0.25, 2.0];
+    assert_eq!(net.forward(&array), net.forward(&SVector::from(array)));
+}

@@ -28,6 +28,12 @@ use crate::scalar::{constant, Scalar};
 /// A loss over a batch of `B` outputs of width `N` (one column per sample), against targets of type `Y`.
 ///
 /// `Y` defaults to a matrix of the output's shape; [`CrossEntropy`] also accepts [`ClassTargets`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot score outputs {N} wide (a batch of {B}) against a target of type `{Y}`",
+    label = "the target must be {N} wide with {B} sample(s)",
+    note = "for this network the target is an `SMatrix<{T}, {N}, {B}>` (an `SVector<{T}, {N}>` for one \
+            sample), or `ClassTargets<{N}, {B}>` for `CrossEntropy`"
+)]
 pub trait Loss<T: Scalar, const N: usize, const B: usize, Y = SMatrix<T, N, B>> {
     /// How the loss combines the samples of a batch: the mean of the per-sample losses (PyTorch's
     /// `reduction='mean'`), or their sum.
@@ -592,7 +598,11 @@ impl<const N: usize, const B: usize> ClassTargets<N, B> {
     #[inline]
     pub fn set(&mut self, sample: usize, class: usize) -> Result<(), ClassIndexError> {
         if class >= N || sample >= B {
-            return Err(ClassIndexError { sample, index: class, classes: N });
+            return Err(ClassIndexError {
+                sample,
+                index: class,
+                classes: N,
+            });
         }
         self.indices[sample] = class;
         Ok(())

@@ -189,9 +189,9 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStr
                 <Self as #bp::Batched<B>>::workspace(self)
             }
 
-            /// The output for one sample.
-            pub fn forward(&self, x: &#svector<T, #inputs>) -> #svector<T, #outputs> {
-                self.forward_batch(x)
+            /// The output for one sample, given as an `SVector<T, INPUTS>` or a `[T; INPUTS]`.
+            pub fn forward<X: #bp::SampleFor<Self, T, #inputs>>(&self, x: &X) -> #svector<T, #outputs> {
+                self.forward_batch(&#bp::SampleFor::<Self, T, #inputs>::to_vector(x))
             }
 
             /// The outputs for a batch, one column per sample.
