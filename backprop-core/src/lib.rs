@@ -12,6 +12,7 @@ pub mod batched;
 pub mod buffers;
 pub mod dot;
 pub mod explain;
+pub mod gemm;
 pub mod init;
 pub mod linear;
 pub mod loss;

@@ -5,6 +5,7 @@ use alloc::boxed::Box;
 use nalgebra::{SMatrix, SVector};
 use rand::Rng;
 
+use crate::gemm;
 use crate::scalar::{constant, Scalar, SupersetOf};
 
 /// A fully connected layer from `IN` to `OUT` units: `z = weight · x + bias`.
@@ -20,6 +21,10 @@ pub struct Linear<T: Scalar, const IN: usize, const OUT: usize> {
 }
 
 impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
+    /// Whether the layer is large enough for the register-tiled kernels of [`gemm`] (4096 weights
+    /// or more); smaller layers use nalgebra's products, whose sums PyTorch's fixtures pin exactly.
+    const LARGE: bool = IN * OUT >= 4096;
+
     /// A layer whose weights and biases are all zero.
     #[inline]
     pub fn zeros() -> Self {
@@ -112,7 +117,18 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     /// The forward kernel: writes `z = weight · x + bias` for every column (sample) of `x`.
     #[inline]
     pub fn affine<const B: usize>(&self, x: &SMatrix<T, IN, B>, z: &mut SMatrix<T, OUT, B>) {
-        z.gemm(T::one(), &self.weight, x, T::zero());
+        if Self::LARGE {
+            gemm::multiply(
+                OUT,
+                B,
+                IN,
+                self.weight.as_slice(),
+                x.as_slice(),
+                z.as_mut_slice(),
+            );
+        } else {
+            z.gemm(T::one(), &self.weight, x, T::zero());
+        }
         for mut column in z.column_iter_mut() {
             column += &self.bias;
         }
@@ -138,6 +154,21 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         delta: &SMatrix<T, OUT, B>,
         input: &SMatrix<T, IN, B>,
     ) {
+        if Self::LARGE {
+            gemm::multiply_transposed(
+                OUT,
+                IN,
+                B,
+                delta.as_slice(),
+                input.as_slice(),
+                self.weight.as_mut_slice(),
+            );
+            self.bias.fill(T::zero());
+            for column in delta.column_iter() {
+                self.bias += column;
+            }
+            return;
+        }
         let mut samples = delta.column_iter().zip(input.column_iter());
         let Some((first_delta, first_input)) = samples.next() else {
             self.weight.fill(T::zero());
