@@ -44,8 +44,10 @@
 //! - `backward(x, target, &loss, &mut ws, &mut grad) -> loss`, writing every gradient into `grad`,
 //!   a value of the same type whose fields are the gradients of the same parameters;
 //! - `cast::<U>()`, and an implementation of [`Network`]: named parameters (`"fc2.weight"`), layers.
+#![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "alloc")]
 extern crate alloc;
 
 pub use backprop_core::*;
@@ -65,6 +67,7 @@ pub mod prelude {
 /// What generated code names; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(feature = "alloc")]
     pub use alloc::boxed::Box;
     pub use backprop_core::*;
     pub use nalgebra;

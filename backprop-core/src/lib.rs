@@ -3,14 +3,22 @@
 //!
 //! Everything here is generic over the scalar type ([`Scalar`]: `f32` or `f64`), allocates
 //! nothing, and computes exactly what PyTorch computes.
+//!
+//! Without the default `std` feature the crate is `no_std` and needs no allocator: everything but
+//! the training loop, explanations, pictures and weight I/O (`std`) and heap storage for large
+//! layers (`alloc`) is available, with math through `libm`.
+#![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "alloc")]
 extern crate alloc;
 
 pub mod activation;
 pub mod batched;
 pub mod buffers;
+#[cfg(feature = "std")]
 pub mod dot;
+#[cfg(feature = "std")]
 pub mod explain;
 pub mod gemm;
 pub mod init;

@@ -1,5 +1,6 @@
 //! A fully connected layer, PyTorch's `nn.Linear`, with the kernels the generated code calls.
 
+#[cfg(feature = "alloc")]
 use alloc::boxed::Box;
 
 use nalgebra::{SMatrix, SVector};
@@ -34,6 +35,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         }
     }
 
+    #[cfg(feature = "alloc")]
     /// A zeroed layer built directly on the heap, never on the stack: what the generated code
     /// uses for layers too large to keep inline (see `network!`'s storage rule).
     pub fn boxed_zeros() -> Box<Self> {
@@ -58,6 +60,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         layer
     }
 
+    #[cfg(feature = "alloc")]
     /// [`Linear::torch_default`], built on the heap.
     pub fn boxed_torch_default<R: Rng + ?Sized>(rng: &mut R) -> Box<Self> {
         let mut layer = Self::boxed_zeros();
@@ -70,7 +73,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         let bound = if IN == 0 {
             0.0
         } else {
-            1.0 / (IN as f64).sqrt()
+            1.0 / libm::sqrt(IN as f64)
         };
         let mut uniform = || {
             constant::<T>(if bound > 0.0 {
@@ -97,6 +100,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         layer
     }
 
+    #[cfg(feature = "alloc")]
     /// [`Linear::cast`], built on the heap.
     pub fn boxed_cast<U: Scalar + SupersetOf<T>>(&self) -> Box<Linear<U, IN, OUT>> {
         let mut layer = Linear::boxed_zeros();

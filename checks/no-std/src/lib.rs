@@ -1,0 +1,37 @@
+//! A `no_std` crate without an allocator that declares networks and trains them one step: CI
+//! builds it (`cargo build -p backprop-no-std-check`) and checks its dependency tree, so the
+//! generated code and `backprop-core` stay usable on embedded targets.
+#![no_std]
+#![deny(missing_docs)]
+
+use backprop::prelude::*;
+
+network! {
+    /// A small controller: three sensor readings in, one actuator command out.
+    pub struct Controller < 3 => tanh 8 => leaky_relu(0.1) 4 => sigmoid 1 >
+}
+
+network! {
+    /// A classifier over four features with a softmax output.
+    pub struct Classifier < 4 => relu 6 => softmax 3 >
+}
+
+/// One training step of the controller on one sample: forward, MSE, backward, SGD. Returns the loss.
+pub fn train_step(
+    net: &mut Controller<f32>,
+    grad: &mut Controller<f32>,
+    ws: &mut ControllerWorkspace<f32>,
+    sensors: [f32; 3],
+    command: f32,
+) -> f32 {
+    let x = SVector::<f32, 3>::from(sensors);
+    let y = SVector::<f32, 1>::new(command);
+    let loss = net.backward(&x, &y, &Mse, ws, grad);
+    Sgd::new(0.05).step(net, grad);
+    loss
+}
+
+/// The class probabilities for four features, computed in `f64`.
+pub fn classify(net: &Classifier<f64>, features: [f64; 4]) -> [f64; 3] {
+    net.forward(&features).into()
+}
