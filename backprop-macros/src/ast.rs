@@ -24,7 +24,24 @@ pub struct Declaration {
     pub vis: Visibility,
     /// The struct's name, or `None` for the expression form.
     pub name: Option<Ident>,
-    /// The layer list between `<` and `>`.
+    /// The layer list, or the named parts of a chained network.
+    pub body: Body,
+}
+
+/// What a declaration describes.
+pub enum Body {
+    /// `< 4 => relu 5 => 1 >`: one network.
+    Layers(Architecture),
+    /// `{ encoder: < 8 => relu 4 => 2 >, decoder: < 2 => relu 4 => 8 > }`: networks chained in
+    /// order, the output of each feeding the next.
+    Parts(Vec<Part>),
+}
+
+/// `encoder: < 8 => relu 4 => 2 >` inside a chained declaration.
+pub struct Part {
+    /// The part's field name.
+    pub name: Ident,
+    /// The part's layers.
     pub architecture: Architecture,
 }
 
@@ -62,11 +79,12 @@ impl Parse for Declaration {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         if input.peek(Token![<]) {
             let architecture = input.parse()?;
+            expect_end(input)?;
             return Ok(Declaration {
                 attrs: Vec::new(),
                 vis: Visibility::Inherited,
                 name: None,
-                architecture,
+                body: Body::Layers(architecture),
             });
         }
         let attrs = input.call(Attribute::parse_outer)?;
@@ -84,18 +102,74 @@ impl Parse for Declaration {
                 "expected the network's name after `struct`, as in `struct Net < 4 => 1 >`",
             )
         })?;
-        if !input.peek(Token![<]) {
+        let body = if input.peek(token::Brace) {
+            Body::Parts(parse_parts(input)?)
+        } else if input.peek(Token![<]) {
+            Body::Layers(input.parse()?)
+        } else {
             return Err(input.error(format!(
                 "expected `<` after `{name}` to open the layer list, as in `struct {name} < 4 => relu 5 => 1 >`"
             )));
-        }
-        let architecture = input.parse()?;
+        };
+        expect_end(input)?;
         Ok(Declaration {
             attrs,
             vis,
             name: Some(name),
-            architecture,
+            body,
         })
+    }
+}
+
+/// `{ name: < ... >, name: < ... > }`, a trailing comma allowed.
+fn parse_parts(input: ParseStream) -> syn::Result<Vec<Part>> {
+    let content;
+    let braces = syn::braced!(content in input);
+    let mut parts = Vec::new();
+    while !content.is_empty() {
+        let name: Ident = content.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected a part name, as in `encoder: < 8 => relu 4 => 2 >`",
+            )
+        })?;
+        content.parse::<Token![:]>().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("expected `:` after the part name `{name}`"),
+            )
+        })?;
+        if !content.peek(Token![<]) {
+            return Err(content.error(format!(
+                "expected `<` to open the layers of part `{name}`, as in `{name}: < 8 => relu 4 => 2 >`"
+            )));
+        }
+        let architecture = content.parse()?;
+        parts.push(Part { name, architecture });
+        if !content.is_empty() {
+            content.parse::<Token![,]>().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "expected `,` between the parts of a chained network",
+                )
+            })?;
+        }
+    }
+    if parts.is_empty() {
+        return Err(syn::Error::new(
+            braces.span.join(),
+            "a chained network needs at least one part, as in `{ encoder: < 8 => 2 >, decoder: < 2 => 8 > }`",
+        ));
+    }
+    Ok(parts)
+}
+
+/// Nothing may follow the declaration.
+fn expect_end(input: ParseStream) -> syn::Result<()> {
+    if input.is_empty() {
+        Ok(())
+    } else {
+        Err(input.error("unexpected tokens after the end of the declaration"))
     }
 }
 
@@ -113,11 +187,6 @@ impl Parse for Architecture {
                 layers.push((arrow, layer));
             } else if input.peek(Token![>]) {
                 let close = input.parse()?;
-                if !input.is_empty() {
-                    return Err(
-                        input.error("unexpected tokens after the closing `>` of the layer list")
-                    );
-                }
                 return Ok(Architecture {
                     open,
                     inputs,

@@ -59,6 +59,7 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
             inputs,
             outputs,
             activation,
+            ..
         } = layer;
         let doc = format!(
             "Layer {}: {inputs} → {outputs}, then `{}`.",
@@ -71,6 +72,22 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
             pub #field: #ty
         }
     });
+    let layer_fields: Vec<TokenStream> = if network.parts.is_empty() {
+        layer_fields.collect()
+    } else {
+        network
+            .parts
+            .iter()
+            .map(|part| {
+                let (field, ty) = (&part.name, part_type(name, &part.name));
+                let doc = format!("Part `{field}` of the chain, a network of its own: [`{ty}`].");
+                quote! {
+                    #[doc = #doc]
+                    pub #field: #ty<T>
+                }
+            })
+            .collect()
+    };
     let buffer_fields = network.layers.iter().map(|layer| {
         let CheckedLayer { field, outputs, .. } = layer;
         let doc = format!("Values of layer `{field}` for the batch.");
@@ -78,6 +95,36 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
             #[doc = #doc]
             pub #field: #bp::LayerBuffers<T, #outputs, B>
         }
+    });
+    let buffer_fields: Vec<TokenStream> = if network.parts.is_empty() {
+        buffer_fields.collect()
+    } else {
+        network
+            .parts
+            .iter()
+            .map(|part| {
+                let field = &part.name;
+                let ty = format_ident!("{}Workspace", part_type(name, field));
+                let doc = format!("Buffers of part `{field}`.");
+                quote! {
+                    #[doc = #doc]
+                    pub #field: #ty<T, B>
+                }
+            })
+            .collect()
+    };
+    let part_items = network.parts.iter().map(|part| {
+        let ty = part_type(name, &part.name);
+        let doc = format!("Part `{}` of [`{name}`], usable on its own.", part.name);
+        let part_network = Network {
+            attrs: vec![syn::parse_quote!(#[doc = #doc])],
+            vis: network.vis.clone(),
+            name: Some(ty.clone()),
+            inputs: part.inputs,
+            layers: part.layers.clone(),
+            parts: Vec::new(),
+        };
+        items(&part_network, &ty)
     });
     let workspace_doc = format!(
         "Caller-owned buffers for [`{name}`]'s forward and backward passes over a batch of `B` samples \
@@ -91,6 +138,8 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
     // #[doc = "..."] pub struct Net<T = f32> { pub fc1: Linear<T, 4, 5>, ... }
     // pub struct NetWorkspace<T = f32, const B: usize = 1> { pub fc1: LayerBuffers<T, 5, B>, ... }
     quote! {
+        #(#part_items)*
+
         #(#attrs)*
         #default_doc
         #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::cmp::PartialEq)]
@@ -131,33 +180,7 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStr
     let smatrix = quote!(#bp::nalgebra::SMatrix);
     let svector = quote!(#bp::nalgebra::SVector);
 
-    let seeded_layers = network.layers.iter().map(|layer| {
-        let field = &layer.field;
-        let constructor = if is_boxed(layer) {
-            quote!(boxed_torch_default)
-        } else {
-            quote!(torch_default)
-        };
-        quote!(#field: #bp::Linear::#constructor(&mut rng))
-    });
-    let zero_layers = network.layers.iter().map(|layer| {
-        let field = &layer.field;
-        let constructor = if is_boxed(layer) {
-            quote!(boxed_zeros)
-        } else {
-            quote!(zeros)
-        };
-        quote!(#field: #bp::Linear::#constructor())
-    });
-    let cast_layers = network.layers.iter().map(|layer| {
-        let field = &layer.field;
-        let method = if is_boxed(layer) {
-            quote!(boxed_cast)
-        } else {
-            quote!(cast)
-        };
-        quote!(#field: self.#field.#method())
-    });
+    let (zero_fields, seeded_fields, cast_fields) = constructors(network, name);
 
     quote! {
         #[allow(dead_code)]
@@ -173,15 +196,19 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStr
 
             /// A network whose weights and biases are all zero; also a fresh gradient.
             pub fn zeros() -> Self {
-                Self { #(#zero_layers,)* }
+                Self { #(#zero_fields,)* }
             }
 
             /// PyTorch's default `nn.Linear` initialisation (weight, then bias, of each layer in
             /// order, uniform in ±1/√fan_in) from a ChaCha8 generator seeded with `seed`: the same
             /// seed gives the same network on every machine.
             pub fn init(seed: ::core::primitive::u64) -> Self {
-                let mut rng = #bp::init::seeded_rng(seed);
-                Self { #(#seeded_layers,)* }
+                Self::init_from(&mut #bp::init::seeded_rng(seed))
+            }
+
+            /// [`Self::init`] drawing from a generator the caller owns, layer after layer.
+            pub fn init_from(rng: &mut #bp::init::InitRng) -> Self {
+                Self { #(#seeded_fields,)* }
             }
 
             /// A zeroed workspace for batches of `B` samples (`B = 1` for one sample).
@@ -237,10 +264,73 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStr
 
             /// The same network in another scalar type, such as `f64` for a gradient check.
             pub fn cast<U: #bp::Scalar + #bp::SupersetOf<T>>(&self) -> #name<U> {
-                #name { #(#cast_layers,)* }
+                #name { #(#cast_fields,)* }
             }
         }
     }
+}
+
+/// The fields of `zeros()`, `init_from(rng)` and `cast()`: one per layer (boxed when large), or
+/// one per part of a chain.
+fn constructors(
+    network: &Network,
+    name: &Ident,
+) -> (Vec<TokenStream>, Vec<TokenStream>, Vec<TokenStream>) {
+    let bp = private();
+    if !network.parts.is_empty() {
+        let parts = network
+            .parts
+            .iter()
+            .map(|part| (&part.name, part_type(name, &part.name)));
+        return (
+            parts
+                .clone()
+                .map(|(field, ty)| quote!(#field: #ty::zeros()))
+                .collect(),
+            parts
+                .clone()
+                .map(|(field, ty)| quote!(#field: #ty::init_from(rng)))
+                .collect(),
+            parts
+                .map(|(field, _)| quote!(#field: self.#field.cast()))
+                .collect(),
+        );
+    }
+    let each = |plain: TokenStream,
+                boxed: TokenStream,
+                make: &dyn Fn(&Ident, TokenStream) -> TokenStream| {
+        network
+            .layers
+            .iter()
+            .map(|layer| {
+                make(
+                    &layer.field,
+                    if is_boxed(layer) {
+                        boxed.clone()
+                    } else {
+                        plain.clone()
+                    },
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    (
+        each(
+            quote!(zeros),
+            quote!(boxed_zeros),
+            &|field, f| quote!(#field: #bp::Linear::#f()),
+        ),
+        each(
+            quote!(torch_default),
+            quote!(boxed_torch_default),
+            &|field, f| quote!(#field: #bp::Linear::#f(rng)),
+        ),
+        each(
+            quote!(cast),
+            quote!(boxed_cast),
+            &|field, f| quote!(#field: self.#field.#f()),
+        ),
+    )
 }
 
 /// `impl<const B> Batched<B> for Net<T>`: the straight-line forward and backward passes.
@@ -250,13 +340,14 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
     let Some(last) = network.layers.last() else {
         return TokenStream::new();
     };
-    let (outputs, last_field) = (last.outputs, &last.field);
-    let fields: Vec<&Ident> = network.layers.iter().map(|layer| &layer.field).collect();
-    let layer_names = network.layers.iter().map(|layer| layer.field.to_string());
+    let (outputs, last_field) = (last.outputs, path(last));
+    let paths: Vec<TokenStream> = network.layers.iter().map(path).collect();
+    let layer_names = network.layers.iter().map(layer_name);
+    let new_workspace = workspace_value(network, workspace);
     let smatrix = quote!(#bp::nalgebra::SMatrix);
 
     let forward_steps = network.layers.iter().enumerate().map(|(index, layer)| {
-        let field = &layer.field;
+        let field = path(layer);
         let input = layer_input(network, index);
         let activation = activation_value(layer.activation);
         // self.fc1.affine(x, &mut ws.fc1.z);
@@ -268,7 +359,7 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
     });
 
     let backward_steps = network.layers.iter().enumerate().rev().map(|(index, layer)| {
-        let field = &layer.field;
+        let field = path(layer);
         let input = layer_input(network, index);
         // ∂E/∂a → ∂E/∂z (identity: nothing to do)
         let through_activation = if layer.activation == Activation::Identity {
@@ -281,7 +372,7 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
         let to_previous = if index == 0 {
             quote!()
         } else {
-            let previous = &network.layers[index - 1].field;
+            let previous = path(&network.layers[index - 1]);
             quote!(self.#field.propagate(&ws.#field.delta, &mut ws.#previous.delta);)
         };
         // Activation::backward(&Sigmoid, &ws.fc3.z, &ws.fc3.a, &mut ws.fc3.delta);
@@ -306,7 +397,7 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
             type Workspace = #workspace<T, B>;
 
             fn workspace(&self) -> Self::Workspace {
-                #workspace { #(#fields: #bp::LayerBuffers::zeros(),)* }
+                #new_workspace
             }
 
             fn zero_input() -> Self::Input {
@@ -357,7 +448,7 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
                 name: &::core::primitive::str,
             ) -> ::core::option::Option<#bp::LayerView<'w, T>> {
                 match name {
-                    #(#layer_names => ::core::option::Option::Some(ws.#fields.view()),)*
+                    #(#layer_names => ::core::option::Option::Some(ws.#paths.view()),)*
                     _ => ::core::option::Option::None,
                 }
             }
@@ -374,7 +465,7 @@ fn network_impl(network: &Network, name: &Ident) -> TokenStream {
     let usize_ = quote!(::core::primitive::usize);
 
     let layer_infos = network.layers.iter().map(|layer| {
-        let name = layer.field.to_string();
+        let name = layer_name(layer);
         let (inputs, outputs) = (layer.inputs, layer.outputs);
         let activation = layer.activation.spelling();
         quote!(#bp::LayerInfo { name: #name, inputs: #inputs, outputs: #outputs, activation: #activation })
@@ -385,10 +476,10 @@ fn network_impl(network: &Network, name: &Ident) -> TokenStream {
             .layers
             .iter()
             .flat_map(|layer| {
-                let field = &layer.field;
+                let field = path(layer);
                 let (rows, cols) = (layer.outputs, layer.inputs);
-                let weight = format!("{field}.weight");
-                let bias = format!("{field}.bias");
+                let weight = format!("{}.weight", layer_name(layer));
+                let bias = format!("{}.bias", layer_name(layer));
                 let (ty, weight_values, bias_values) = if mutable {
                     (
                         quote!(#bp::ParamMut),
@@ -464,12 +555,55 @@ fn layer_type(layer: &CheckedLayer) -> TokenStream {
     }
 }
 
+/// The path to a layer from the network (or its workspace or gradient): `fc1`, or `encoder.fc1`
+/// in a chained network.
+fn path(layer: &CheckedLayer) -> TokenStream {
+    let field = &layer.field;
+    match &layer.part {
+        Some(part) => quote!(#part.#field),
+        None => quote!(#field),
+    }
+}
+
+/// A layer's name as parameter names use it: `fc1`, or `encoder.fc1`.
+fn layer_name(layer: &CheckedLayer) -> String {
+    match &layer.part {
+        Some(part) => format!("{part}.{}", layer.field),
+        None => layer.field.to_string(),
+    }
+}
+
+/// The type of a chained network's part: `AutoEncoder` + `encoder` → `AutoEncoderEncoder`.
+fn part_type(name: &Ident, part: &Ident) -> Ident {
+    let mut pascal = String::new();
+    for word in part.to_string().split('_').filter(|word| !word.is_empty()) {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            pascal.extend(first.to_uppercase());
+            pascal.push_str(chars.as_str());
+        }
+    }
+    format_ident!("{}{}", name, pascal)
+}
+
+/// A fresh workspace value: zeroed buffers per layer, or each part's own workspace.
+fn workspace_value(network: &Network, workspace: &Ident) -> TokenStream {
+    let bp = private();
+    if network.parts.is_empty() {
+        let fields = network.layers.iter().map(|layer| &layer.field);
+        quote!(#workspace { #(#fields: #bp::LayerBuffers::zeros(),)* })
+    } else {
+        let parts = network.parts.iter().map(|part| &part.name);
+        quote!(#workspace { #(#parts: self.#parts.workspace::<B>(),)* })
+    }
+}
+
 /// What feeds layer `index`: the network input `x`, or the previous layer's output.
 fn layer_input(network: &Network, index: usize) -> TokenStream {
     if index == 0 {
         quote!(x)
     } else {
-        let previous = &network.layers[index - 1].field;
+        let previous = path(&network.layers[index - 1]);
         quote!(&ws.#previous.a)
     }
 }
@@ -527,7 +661,7 @@ fn derivation_text(network: &Network, name: &Ident) -> String {
     let mut text = format!("{name}: {}\n\n", architecture_text(network));
     text.push_str("forward (a0 = x; a batch has one column per sample):\n");
     for (index, layer) in network.layers.iter().enumerate() {
-        let (k, field) = (index + 1, &layer.field);
+        let (k, field) = (index + 1, layer_name(layer));
         text.push_str(&format!(
             "  z{k} = {field}.weight · a{} + {field}.bias    a{k} = {}(z{k})\n",
             k - 1,
@@ -537,11 +671,15 @@ fn derivation_text(network: &Network, name: &Ident) -> String {
     text.push_str(&format!("  E = loss(a{count}, target)\n\n"));
     text.push_str("backward (δk = ∂E/∂zk; ⊙ multiplies entry by entry):\n");
     for (index, layer) in network.layers.iter().enumerate().rev() {
-        let (k, field) = (index + 1, &layer.field);
+        let (k, field) = (index + 1, layer_name(layer));
         let upstream = if k == count {
             format!("∂E/∂a{k}")
         } else {
-            format!("({}.weightᵀ · δ{})", network.layers[index + 1].field, k + 1)
+            format!(
+                "({}.weightᵀ · δ{})",
+                layer_name(&network.layers[index + 1]),
+                k + 1
+            )
         };
         let delta = match layer.activation {
             Activation::Identity => upstream,

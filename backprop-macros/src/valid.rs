@@ -11,7 +11,7 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Ident, Lit, Token, Visibility};
 
 use crate::activation::{suggest, Activation, Argument, NAMES};
-use crate::ast::{ActivationSpec, Declaration, Layer};
+use crate::ast::{ActivationSpec, Architecture, Body, Declaration, Layer, Part};
 
 /// The widest layer `network!` accepts: wider layers belong in a heap-allocated framework.
 pub const MAX_WIDTH: usize = 65_536;
@@ -29,12 +29,27 @@ pub struct Network {
     pub name: Option<Ident>,
     /// The input width.
     pub inputs: usize,
-    /// The layers, first to last; never empty.
+    /// The layers, first to last, across every part; never empty.
+    pub layers: Vec<CheckedLayer>,
+    /// For a chained network, its parts in order; empty otherwise.
+    pub parts: Vec<CheckedPart>,
+}
+
+/// One part of a chained network: a network of its own.
+pub struct CheckedPart {
+    /// The part's field name (`encoder`).
+    pub name: Ident,
+    /// The part's input width.
+    pub inputs: usize,
+    /// The part's layers (their `part` is `None`: the part stands alone).
     pub layers: Vec<CheckedLayer>,
 }
 
 /// One layer with its widths resolved.
+#[derive(Clone)]
 pub struct CheckedLayer {
+    /// The part the layer belongs to, in a chained network.
+    pub part: Option<Ident>,
     /// The field name (`fc1` unless the declaration named it).
     pub field: Ident,
     /// Input width (the previous layer's output width).
@@ -73,9 +88,77 @@ impl Errors {
 /// Checks a parsed declaration and resolves it into a [`Network`].
 pub fn check(declaration: Declaration) -> syn::Result<Network> {
     let mut errors = Errors::default();
-    let architecture = declaration.architecture;
+    let (inputs, layers, parts) = match &declaration.body {
+        Body::Layers(architecture) => {
+            let (inputs, layers) = check_architecture(architecture, &mut errors);
+            (inputs, layers, Vec::new())
+        }
+        Body::Parts(parts) => check_parts(parts, &mut errors),
+    };
+    errors.finish()?;
+    Ok(Network {
+        attrs: declaration.attrs,
+        vis: declaration.vis,
+        name: declaration.name,
+        inputs: inputs.unwrap_or_default(),
+        layers,
+        parts,
+    })
+}
 
-    let inputs = check_input(&architecture.inputs, architecture.open.span, &mut errors);
+/// The parts of a chained network: each checked as a network, names distinct, and each part's
+/// input width equal to the previous part's output width.
+fn check_parts(
+    parts: &[Part],
+    errors: &mut Errors,
+) -> (Option<usize>, Vec<CheckedLayer>, Vec<CheckedPart>) {
+    let mut checked = Vec::new();
+    let mut layers = Vec::new();
+    let mut previous: Option<(&Ident, usize)> = None;
+    for (index, part) in parts.iter().enumerate() {
+        if let Some(first) = parts[..index].iter().find(|other| other.name == part.name) {
+            errors.push(
+                part.name.span(),
+                format!(
+                    "duplicate part name `{}`: a chained network's parts need distinct names",
+                    first.name
+                ),
+            );
+        }
+        let (inputs, part_layers) = check_architecture(&part.architecture, errors);
+        if let (Some((before, outputs)), Some(inputs)) = (previous, inputs) {
+            if outputs != inputs {
+                errors.push(
+                    part.architecture.inputs.width.span(),
+                    format!(
+                        "`{}` takes {inputs} inputs, but `{before}` before it outputs {outputs}: \
+                         the widths where parts meet must agree",
+                        part.name
+                    ),
+                );
+            }
+        }
+        previous = part_layers.last().map(|layer| (&part.name, layer.outputs));
+        layers.extend(part_layers.iter().cloned().map(|layer| CheckedLayer {
+            part: Some(part.name.clone()),
+            ..layer
+        }));
+        checked.push(CheckedPart {
+            name: part.name.clone(),
+            inputs: inputs.unwrap_or_default(),
+            layers: part_layers,
+        });
+    }
+    let inputs = checked.first().map(|part| part.inputs);
+    (inputs, layers, checked)
+}
+
+/// One layer list: its input width and its checked layers.
+fn check_architecture(
+    architecture: &Architecture,
+    errors: &mut Errors,
+) -> (Option<usize>, Vec<CheckedLayer>) {
+    let inputs = check_input(&architecture.inputs, architecture.open.span, errors);
     if architecture.layers.is_empty() {
         errors.push(
             architecture.close.span,
@@ -90,8 +173,8 @@ pub fn check(declaration: Declaration) -> syn::Result<Network> {
             .name
             .clone()
             .unwrap_or_else(|| format_ident!("fc{}", index + 1));
-        let activation = check_activation(layer, &mut errors);
-        let outputs = check_layer_width(layer, arrow.spans[0], &mut errors);
+        let activation = check_activation(layer, errors);
+        let outputs = check_layer_width(layer, arrow.spans[0], errors);
         if let (Some(inputs), Some(outputs)) = (previous, outputs) {
             if inputs.saturating_mul(outputs) > MAX_LAYER_WEIGHTS {
                 errors.push(
@@ -114,6 +197,7 @@ pub fn check(declaration: Declaration) -> syn::Result<Network> {
         }
         if let (Some(inputs), Some(outputs), Some(activation)) = (previous, outputs, activation) {
             layers.push(CheckedLayer {
+                part: None,
                 field,
                 inputs,
                 outputs,
@@ -122,16 +206,9 @@ pub fn check(declaration: Declaration) -> syn::Result<Network> {
         }
         previous = outputs;
     }
-    check_duplicate_names(&architecture.layers, &mut errors);
+    check_duplicate_names(&architecture.layers, errors);
 
-    errors.finish()?;
-    Ok(Network {
-        attrs: declaration.attrs,
-        vis: declaration.vis,
-        name: declaration.name,
-        inputs: inputs.unwrap_or_default(),
-        layers,
-    })
+    (inputs, layers)
 }
 
 /// The input width: a width and nothing else.
