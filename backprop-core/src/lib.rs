@@ -22,6 +22,8 @@ pub mod dot;
 pub mod explain;
 pub mod gemm;
 pub mod init;
+#[cfg(feature = "std")]
+pub mod io;
 pub mod linear;
 pub mod loss;
 pub mod network;

@@ -1,0 +1,402 @@
+//! Weight files: any network's parameters as [safetensors](https://github.com/huggingface/safetensors)
+//! under PyTorch's `state_dict` names, so weights move between PyTorch and Rust both ways.
+//!
+//! ```ignore
+//! use backprop::io::{self, LoadOptions, Rename};
+//!
+//! // PyTorch: save_file(model.state_dict(), "model.safetensors"), model.fc1, fc2, fc3 = nn.Linear
+//! let mut net = Net::<f32>::zeros();
+//! io::load(&mut net, "model.safetensors")?;
+//!
+//! // PyTorch: nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2), ...): 0.weight, 2.weight
+//! let options = LoadOptions::new().rename(Rename::Sequential);
+//! io::load_with(&mut net, "sequential.safetensors", &options)?;
+//!
+//! io::save(&net, "trained.safetensors")?;          // safetensors.torch.load_file reads it
+//! ```
+//!
+//! # The file
+//!
+//! A parameter `fc1.weight` of shape `[out, in]` is the tensor `fc1.weight` with shape
+//! `[out, in]`, stored row-major (`weight[o][i]` at position `o * in + i`) as PyTorch stores it;
+//! nalgebra keeps matrices column-major, and the transposition happens here. A bias (a parameter
+//! whose name ends in `.bias`) is the one-dimensional tensor `[out]`. A [`Rename`] maps our names to
+//! other ones (`nn.Sequential`'s `0.weight`, a prefix, any function).
+//!
+//! Tensors may be `F32` or `F64` on disk, whatever the network's scalar type: values are converted
+//! (`F64` into an `f32` network rounds to nearest, as `tensor.float()` does; a value too large for
+//! `f32` becomes infinite). A save writes the network's own type (`F32` for `f32`, `F64` for
+//! `f64`) unless [`SaveOptions::dtype`] says otherwise, so a save then a load gives back the same
+//! bits. Other element types (`F16`, `BF16`, integers) are rejected, naming the tensor.
+//!
+//! # Failures
+//!
+//! Every failure is a [`WeightsError`] whose message names the tensor and says what was expected
+//! and what was found: a missing tensor, extra tensors no parameter reads (an error unless
+//! [`LoadOptions::allow_extra`]), a wrong shape, an unsupported dtype, a truncated file (naming the tensor it cuts off), a
+//! corrupt one,
+//! a renaming that sends two parameters to one name, or an I/O error with the path.
+//!
+//! A load checks the whole file against every parameter before it writes one value, so a failed
+//! load leaves the network exactly as it was. A save writes a temporary file in the target's
+//! directory, flushes it to disk and renames it over the target (the file a symbolic link points
+//! to, for a link): a crash or an error leaves the old file in place (and no temporary file behind,
+//! on error), never a half-written one.
+
+mod atomic;
+mod error;
+mod options;
+mod truncated;
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use safetensors::tensor::{Metadata, View};
+use safetensors::{SafeTensorError, SafeTensors};
+
+use crate::network::{LayerInfo, Network, Param, ParamMut};
+use crate::scalar::{self, Scalar};
+
+pub use error::WeightsError;
+pub use options::{Dtype, LoadOptions, Rename, SaveOptions};
+/// The safetensors crate, whose error [`WeightsError::Corrupt`] carries.
+pub use safetensors;
+
+/// What a successful load found besides the parameters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Loaded {
+    /// Tensors in the file that no parameter read (only with [`LoadOptions::allow_extra`]), sorted.
+    pub ignored: Vec<String>,
+    /// The file's `__metadata__` entries (`format: pt` for a file PyTorch wrote).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Saves the network's parameters to `path` under its own names, in its own scalar type.
+///
+/// The file is replaced atomically (a temporary file beside it, then a rename).
+pub fn save<N: Network>(net: &N, path: impl AsRef<Path>) -> Result<(), WeightsError> {
+    save_with(net, path, &SaveOptions::default())
+}
+
+/// Saves the network's parameters to `path` with a chosen dtype, renaming and metadata.
+pub fn save_with<N: Network>(
+    net: &N,
+    path: impl AsRef<Path>,
+    options: &SaveOptions<'_>,
+) -> Result<(), WeightsError> {
+    let bytes = to_bytes(net, options)?;
+    atomic::write_atomically(path.as_ref(), &bytes)
+}
+
+/// Loads every parameter from the file at `path`, strictly, under the network's own names.
+///
+/// On error the network is unchanged.
+pub fn load<N: Network>(net: &mut N, path: impl AsRef<Path>) -> Result<Loaded, WeightsError> {
+    load_with(net, path, &LoadOptions::default())
+}
+
+/// Loads every parameter from the file at `path` with a renaming and the extra-tensor policy of
+/// `options`. On error the network is unchanged.
+pub fn load_with<N: Network>(
+    net: &mut N,
+    path: impl AsRef<Path>,
+    options: &LoadOptions<'_>,
+) -> Result<Loaded, WeightsError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    from_bytes(net, &bytes, options).map_err(|mut e| {
+        if let WeightsError::Corrupt { path: p, .. } | WeightsError::Truncated { path: p, .. } =
+            &mut e
+        {
+            *p = Some(path.to_path_buf());
+        }
+        e
+    })
+}
+
+/// A new network (starting from [`Network::zeros`]) with every parameter read from `path`.
+pub fn load_new<N: Network>(
+    path: impl AsRef<Path>,
+    options: &LoadOptions<'_>,
+) -> Result<N, WeightsError> {
+    let mut net = N::zeros();
+    load_with(&mut net, path, options)?;
+    Ok(net)
+}
+
+/// The bytes of a safetensors file holding the network's parameters (what [`save_with`] writes).
+pub fn to_bytes<N: Network>(net: &N, options: &SaveOptions<'_>) -> Result<Vec<u8>, WeightsError> {
+    let dtype = options.dtype.unwrap_or_else(native::<N::Scalar>);
+    let names = file_names(net.params().map(|p| p.name), N::LAYERS, &options.rename)?;
+    let tensors: Vec<(String, Tensor)> = net
+        .params()
+        .zip(names)
+        .map(|(param, name)| (name, Tensor::from_param(&param, dtype)))
+        .collect();
+    let mut metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    metadata.extend(options.metadata.iter().cloned());
+    safetensors::serialize(tensors, Some(metadata))
+        .map_err(|source| WeightsError::Encode { source })
+}
+
+/// Loads every parameter from the bytes of a safetensors file (what [`load_with`] reads).
+///
+/// Everything is checked before anything is written: on error the network is unchanged.
+pub fn from_bytes<N: Network>(
+    net: &mut N,
+    bytes: &[u8],
+    options: &LoadOptions<'_>,
+) -> Result<Loaded, WeightsError> {
+    let (header_len, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| truncated::diagnose(bytes, e))?;
+    let data = 8usize
+        .checked_add(header_len)
+        .and_then(|start| bytes.get(start..))
+        .ok_or(WeightsError::Corrupt {
+            path: None,
+            source: SafeTensorError::InvalidHeaderLength,
+        })?;
+
+    // Check: names, presence, dtype, shape and byte length of every parameter's tensor.
+    let names = file_names(net.params().map(|p| p.name), N::LAYERS, &options.rename)?;
+    let mut sources = Vec::with_capacity(names.len());
+    for (param, tensor) in net.params().zip(&names) {
+        sources.push(source(&header, data, &param, tensor)?);
+    }
+    let read: HashSet<&str> = names.iter().map(String::as_str).collect();
+    let mut extra: Vec<String> = header
+        .offset_keys()
+        .into_iter()
+        .filter(|name| !read.contains(name.as_str()))
+        .collect();
+    extra.sort();
+    if !extra.is_empty() && !options.allow_extra {
+        return Err(WeightsError::Unexpected {
+            tensors: extra,
+            expected: names,
+        });
+    }
+
+    // Write: nothing below can fail.
+    for (mut param, source) in net.params_mut().zip(sources) {
+        source.write_into(&mut param);
+    }
+    Ok(Loaded {
+        ignored: extra,
+        metadata: header
+            .metadata()
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    })
+}
+
+/// The file's name for each parameter, checking that no two parameters share one.
+fn file_names(
+    params: impl Iterator<Item = &'static str>,
+    layers: &[LayerInfo],
+    rename: &Rename<'_>,
+) -> Result<Vec<String>, WeightsError> {
+    let mut owner: HashMap<String, &'static str> = HashMap::new();
+    let mut names = Vec::new();
+    for param in params {
+        let name = rename.apply(layers, param);
+        if let Some(first) = owner.insert(name.clone(), param) {
+            return Err(WeightsError::NameClash {
+                tensor: name,
+                first,
+                second: param,
+            });
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// PyTorch's shape of a parameter: `[out]` for a bias, `[out, in]` for a weight.
+fn torch_shape(name: &str, rows: usize, cols: usize) -> Vec<usize> {
+    if name.ends_with(".bias") && cols == 1 {
+        vec![rows]
+    } else {
+        vec![rows, cols]
+    }
+}
+
+/// The element type a network of scalar `T` saves by default.
+fn native<T: Scalar>() -> Dtype {
+    if (&T::zero() as &dyn Any).is::<f32>() {
+        Dtype::F32
+    } else {
+        Dtype::F64
+    }
+}
+
+/// One checked tensor of the file, ready to be copied into its parameter.
+struct Source<'d> {
+    dtype: Dtype,
+    /// Row-major, exactly `rows * cols * dtype.size()` bytes.
+    bytes: &'d [u8],
+}
+
+/// Finds and checks the tensor `tensor` for `param`: present, `F32`/`F64`, the right shape and
+/// exactly as many bytes as that shape needs.
+fn source<'d, T>(
+    header: &Metadata,
+    data: &'d [u8],
+    param: &Param<'_, T>,
+    tensor: &str,
+) -> Result<Source<'d>, WeightsError> {
+    let expected = torch_shape(param.name, param.rows, param.cols);
+    let Some(info) = header.info(tensor) else {
+        let mut available = header.offset_keys();
+        available.sort();
+        return Err(WeightsError::Missing {
+            tensor: tensor.to_string(),
+            param: param.name,
+            expected_shape: expected,
+            available,
+        });
+    };
+    let dtype = match info.dtype {
+        safetensors::Dtype::F32 => Dtype::F32,
+        safetensors::Dtype::F64 => Dtype::F64,
+        other => {
+            return Err(WeightsError::Dtype {
+                tensor: tensor.to_string(),
+                param: param.name,
+                found: other.to_string(),
+            })
+        }
+    };
+    if info.shape != expected {
+        return Err(WeightsError::Shape {
+            tensor: tensor.to_string(),
+            param: param.name,
+            expected,
+            found: info.shape.clone(),
+        });
+    }
+    let (start, end) = info.data_offsets;
+    let len = param.rows * param.cols * dtype.size();
+    match data.get(start..end) {
+        Some(bytes) if bytes.len() == len => Ok(Source { dtype, bytes }),
+        _ => Err(WeightsError::Corrupt {
+            path: None,
+            source: SafeTensorError::InvalidTensorView(
+                info.dtype,
+                info.shape.clone(),
+                end.saturating_sub(start),
+            ),
+        }),
+    }
+}
+
+impl Source<'_> {
+    /// Copies the row-major values into the column-major parameter, converting to `T`.
+    fn write_into<T: Scalar>(&self, param: &mut ParamMut<'_, T>) {
+        let (rows, cols) = (param.rows, param.cols);
+        let chunks = self.bytes.chunks_exact(self.dtype.size());
+        for (k, chunk) in chunks.enumerate() {
+            let value = match self.dtype {
+                Dtype::F32 => {
+                    let mut b = [0; 4];
+                    b.copy_from_slice(chunk);
+                    from_f32::<T>(f32::from_le_bytes(b))
+                }
+                Dtype::F64 => {
+                    let mut b = [0; 8];
+                    b.copy_from_slice(chunk);
+                    from_f64::<T>(f64::from_le_bytes(b))
+                }
+            };
+            param.values[k / cols + (k % cols) * rows] = value;
+        }
+    }
+}
+
+/// An owned tensor on its way to the file.
+struct Tensor {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    /// Row-major, little-endian.
+    data: Vec<u8>,
+}
+
+impl Tensor {
+    /// The parameter in PyTorch's layout (row-major `[out, in]`, or `[out]`) as `dtype`.
+    fn from_param<T: Scalar>(param: &Param<'_, T>, dtype: Dtype) -> Self {
+        let mut data = Vec::with_capacity(param.rows * param.cols * dtype.size());
+        for row in 0..param.rows {
+            for col in 0..param.cols {
+                let value = param.get(row, col);
+                match dtype {
+                    Dtype::F32 => data.extend_from_slice(&to_f32(value).to_le_bytes()),
+                    Dtype::F64 => data.extend_from_slice(&to_f64(value).to_le_bytes()),
+                }
+            }
+        }
+        Self {
+            dtype,
+            shape: torch_shape(param.name, param.rows, param.cols),
+            data,
+        }
+    }
+}
+
+impl View for Tensor {
+    fn dtype(&self) -> safetensors::Dtype {
+        self.dtype.safetensors()
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// `x` as `T`: the same bits when `T` is `f32`, otherwise through `f64` (exact).
+fn from_f32<T: Scalar>(x: f32) -> T {
+    match (&x as &dyn Any).downcast_ref::<T>() {
+        Some(&same) => same,
+        None => nalgebra::convert(f64::from(x)),
+    }
+}
+
+/// `x` as `T`: the same bits when `T` is `f64`, otherwise rounded to nearest.
+fn from_f64<T: Scalar>(x: f64) -> T {
+    match (&x as &dyn Any).downcast_ref::<T>() {
+        Some(&same) => same,
+        None => nalgebra::convert(x),
+    }
+}
+
+/// `value` as `f32`: the same bits when `T` is `f32`, otherwise rounded to nearest.
+fn to_f32<T: Scalar>(value: T) -> f32 {
+    match (&value as &dyn Any).downcast_ref::<f32>() {
+        Some(&same) => same,
+        None => to_f64(value) as f32,
+    }
+}
+
+/// `value` as `f64`: the same bits when `T` is `f64`, otherwise exact (from `f32`).
+fn to_f64<T: Scalar>(value: T) -> f64 {
+    match (&value as &dyn Any).downcast_ref::<f64>() {
+        Some(&same) => same,
+        None => scalar::to_f64(value),
+    }
+}
