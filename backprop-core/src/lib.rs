@@ -21,6 +21,8 @@ pub mod dot;
 #[cfg(feature = "std")]
 pub mod explain;
 pub mod gemm;
+#[cfg(feature = "std")]
+pub mod gradcheck;
 pub mod init;
 #[cfg(feature = "std")]
 pub mod io;

@@ -44,6 +44,15 @@ pub trait Loss<T: Scalar, const N: usize, const B: usize, Y = SMatrix<T, N, B>> 
 
     /// Writes ∂loss/∂output into `grad` (overwriting it) and returns the loss, equal to [`Loss::value`].
     fn gradient(&self, output: &SMatrix<T, N, B>, target: &Y, grad: &mut SMatrix<T, N, B>) -> T;
+
+    /// Whether the straight segment between outputs `from` and `to` crosses a kink of this loss
+    /// (a point where it is not twice differentiable), which makes a finite difference across it
+    /// unreliable: [`L1`] at a zero residual, [`Huber`] at `|o - t| = delta`; smooth losses never do.
+    #[inline]
+    fn crosses_kink(&self, from: &SMatrix<T, N, B>, to: &SMatrix<T, N, B>, target: &Y) -> bool {
+        let _ = (from, to, target);
+        false
+    }
 }
 
 /// How a loss combines the samples of a batch.
@@ -217,6 +226,20 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for L1 {
             (ComplexField::abs(r), scale * sign(r))
         }) / count
     }
+
+    /// A residual `o - t` changes sign (or is zero at one end): `|r|` has its kink at 0.
+    #[inline]
+    fn crosses_kink(
+        &self,
+        from: &SMatrix<T, N, B>,
+        to: &SMatrix<T, N, B>,
+        target: &SMatrix<T, N, B>,
+    ) -> bool {
+        from.iter()
+            .zip(to.iter())
+            .zip(target.iter())
+            .any(|((&a, &b), &t)| sign(a - t) != sign(b - t))
+    }
 }
 
 /// Huber loss (`nn.HuberLoss`): with `r = o - t`, `½ r²` if `|r| < delta`, else
@@ -288,6 +311,23 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for Huber {
             let r = o - t;
             (Self::term(r, delta), scale * Self::slope(r, delta))
         }) / count
+    }
+
+    /// A residual's magnitude crosses `delta`, where the loss turns from quadratic to linear.
+    #[inline]
+    fn crosses_kink(
+        &self,
+        from: &SMatrix<T, N, B>,
+        to: &SMatrix<T, N, B>,
+        target: &SMatrix<T, N, B>,
+    ) -> bool {
+        let delta = constant::<T>(self.delta);
+        from.iter()
+            .zip(to.iter())
+            .zip(target.iter())
+            .any(|((&a, &b), &t)| {
+                (ComplexField::abs(a - t) < delta) != (ComplexField::abs(b - t) < delta)
+            })
     }
 }
 

@@ -19,6 +19,14 @@ pub trait Objective<T, O, Y> {
 
     /// Writes ∂loss/∂output into `grad` and returns the loss.
     fn gradient(&self, output: &O, target: &Y, grad: &mut O) -> T;
+
+    /// Whether the segment between outputs `from` and `to` crosses a kink of the loss (see
+    /// [`Loss::crosses_kink`]); `false` unless the loss says otherwise.
+    #[inline]
+    fn crosses_kink(&self, from: &O, to: &O, target: &Y) -> bool {
+        let _ = (from, to, target);
+        false
+    }
 }
 
 impl<T: Scalar, const N: usize, const B: usize, Y, L: Loss<T, N, B, Y>>
@@ -34,5 +42,10 @@ impl<T: Scalar, const N: usize, const B: usize, Y, L: Loss<T, N, B, Y>>
     #[inline]
     fn gradient(&self, output: &SMatrix<T, N, B>, target: &Y, grad: &mut SMatrix<T, N, B>) -> T {
         Loss::gradient(self, output, target, grad)
+    }
+
+    #[inline]
+    fn crosses_kink(&self, from: &SMatrix<T, N, B>, to: &SMatrix<T, N, B>, target: &Y) -> bool {
+        Loss::crosses_kink(self, from, to, target)
     }
 }

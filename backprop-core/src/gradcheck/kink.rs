@@ -1,0 +1,66 @@
+//! Where a network's activations have kinks, and whether a perturbation crossed one.
+
+use std::vec::Vec;
+
+use crate::batched::Batched;
+use crate::network::LayerInfo;
+
+/// Pre-activation values where an activation is not twice differentiable, read from its declared
+/// spelling: 0 for `relu`, `leaky_relu` and `elu` (whose second derivative jumps there even when
+/// α = 1), and PyTorch's threshold 20 for `softplus` (above it softplus returns its input, a jump
+/// of about 2e-9). Smooth activations have none.
+pub fn activation_kinks(activation: &str) -> &'static [f64] {
+    let name = activation.split('(').next().unwrap_or(activation);
+    match name {
+        "relu" | "leaky_relu" | "elu" => &[0.0],
+        "softplus" => &[20.0],
+        _ => &[],
+    }
+}
+
+/// The side of every kink each pre-activation of a network was on after a forward pass.
+pub(crate) struct Sides {
+    /// The layers with kinks and their kink points.
+    layers: Vec<(&'static str, &'static [f64])>,
+    /// For every such layer, unit, sample and kink point in turn: `z > kink`.
+    above: Vec<bool>,
+}
+
+impl Sides {
+    /// The sides after the pass that left `ws`.
+    pub fn of<N: Batched<B>, const B: usize>(ws: &N::Workspace) -> Self {
+        let layers: Vec<(&'static str, &'static [f64])> = N::LAYERS
+            .iter()
+            .map(|info: &LayerInfo| (info.name, activation_kinks(info.activation)))
+            .filter(|(_, kinks)| !kinks.is_empty())
+            .collect();
+        let mut sides = Sides {
+            layers,
+            above: Vec::new(),
+        };
+        sides.above = sides.read::<N, B>(ws).collect();
+        sides
+    }
+
+    /// `z > kink` for every pre-activation and kink point of `ws`, in the stored order.
+    fn read<'a, N: Batched<B>, const B: usize>(
+        &'a self,
+        ws: &'a N::Workspace,
+    ) -> impl Iterator<Item = bool> + 'a {
+        self.layers.iter().flat_map(move |&(name, kinks)| {
+            let view = N::layer_values(ws, name).expect("every declared layer has values");
+            view.z.iter().flat_map(move |&z| {
+                kinks
+                    .iter()
+                    .map(move |&kink| crate::scalar::to_f64(z) > kink)
+            })
+        })
+    }
+
+    /// Whether some pre-activation in `ws` is on another side of a kink than it was.
+    pub fn crossed<N: Batched<B>, const B: usize>(&self, ws: &N::Workspace) -> bool {
+        self.read::<N, B>(ws)
+            .zip(self.above.iter())
+            .any(|(now, &before)| now != before)
+    }
+}
