@@ -93,6 +93,22 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn random_chains_never_panic(
+        parts in proptest::collection::vec(
+            (proptest::sample::select(&["encoder", "decoder", "encoder", "x", "", "1"][..]),
+             proptest::sample::select(&["< 4 => relu 2 >", "< 2 => 4 >", "< 3 => tanh 4 >", "< 0 >", "<", "4 => 2", ""][..]),
+             proptest::sample::select(&[",", "", ";", ",,"][..])),
+            0..4),
+    ) {
+        let body: Vec<String> = parts.iter().map(|(name, layers, sep)| format!("{name}: {layers}{sep}")).collect();
+        run(&format!("pub struct Chain {{ {} }}", body.join(" ")));
+    }
+}
+
 #[test]
 fn the_seed_declaration_expands() {
     let output = generate(
