@@ -6,7 +6,7 @@ mod common;
 use backprop::dot::to_dot;
 use backprop::explain::explain;
 use backprop::prelude::*;
-use common::{assert_close, fixture, load_params, numbers};
+use common::{assert_close, numbers};
 
 network! { pub struct Net < 4 => relu 5 => relu 2 => sigmoid 1 > }
 
@@ -16,12 +16,7 @@ fn seed() -> (
     SVector<f32, 1>,
     serde_json::Value,
 ) {
-    let fixture = fixture("seed_torch.json");
-    let mut net = Net::<f32>::zeros();
-    load_params(&mut net, &fixture["params"]);
-    let x =
-        SVector::<f32, 4>::from_iterator(numbers(&fixture["input"]).into_iter().map(|v| v as f32));
-    (net, x, SVector::<f32, 1>::new(1.0), fixture)
+    common::seed()
 }
 
 #[test]

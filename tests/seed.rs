@@ -4,7 +4,7 @@
 mod common;
 
 use backprop::prelude::*;
-use common::{assert_close, assert_params_close, fixture, load_params, numbers};
+use common::{assert_close, assert_params_close, numbers};
 
 network! {
     /// The 4-5-2-1 network of the seed post.
@@ -20,14 +20,7 @@ fn seed_network() -> (
     SVector<f32, 1>,
     serde_json::Value,
 ) {
-    let fixture = fixture("seed_torch.json");
-    let mut net = Net::<f32>::zeros();
-    load_params(&mut net, &fixture["params"]);
-    let x =
-        SVector::<f32, 4>::from_iterator(numbers(&fixture["input"]).into_iter().map(|v| v as f32));
-    let y =
-        SVector::<f32, 1>::from_iterator(numbers(&fixture["target"]).into_iter().map(|v| v as f32));
-    (net, x, y, fixture)
+    common::seed()
 }
 
 #[test]

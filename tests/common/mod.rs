@@ -1,6 +1,7 @@
 //! Shared helpers for the PyTorch-parity tests: reading fixture tensors and comparing numbers.
 #![allow(dead_code)]
 
+use backprop::nalgebra::SVector;
 use backprop::scalar::{constant, to_f64};
 use backprop::Network;
 use serde_json::Value;
@@ -81,4 +82,21 @@ pub fn assert_params_close<N: Network>(
             }
         }
     }
+}
+
+/// The seed post's network, input and target with PyTorch's parameters
+/// (`tests/fixtures/seed_torch.json`), and the fixture itself.
+pub fn seed<N: Network<Scalar = f32>>() -> (N, SVector<f32, 4>, SVector<f32, 1>, Value) {
+    let fixture = fixture("seed_torch.json");
+    let mut net = N::zeros();
+    load_params(&mut net, &fixture["params"]);
+    let as_f32 = |json: &Value| {
+        numbers(json)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect::<Vec<_>>()
+    };
+    let x = SVector::<f32, 4>::from_vec(as_f32(&fixture["input"]));
+    let y = SVector::<f32, 1>::from_vec(as_f32(&fixture["target"]));
+    (net, x, y, fixture)
 }
