@@ -52,7 +52,7 @@ fn a_seed_training_step_allocates_nothing() {
     let mut net = Seed::<f32>::init(1);
     let mut ws = net.workspace::<8>();
     let mut grad = Seed::zeros();
-    let sgd = Sgd::new(0.1);
+    let mut sgd = Sgd::new(0.1);
     let x = SMatrix::<f32, 4, 8>::from_fn(|r, c| (r + c) as f32 * 0.1);
     let y = SMatrix::<f32, 1, 8>::repeat(1.0);
     let count = allocations(|| {

@@ -28,7 +28,7 @@ fn the_chain_trains_like_pytorch() {
     let (x, y) = (batch(&fixture["input"]), batch(&fixture["target"]));
     let mut ws = net.workspace();
     let mut grad = AutoEncoder::zeros();
-    let sgd = Sgd::new(fixture["lr"].as_f64().unwrap());
+    let mut sgd = Sgd::new(fixture["lr"].as_f64().unwrap());
     for (step, expected) in fixture["steps"].as_array().unwrap().iter().enumerate() {
         let loss = net.backward(&x, &y, &Mse, &mut ws, &mut grad);
         assert_close(

@@ -1,7 +1,12 @@
-//! Seeded, portable random numbers for initialisation.
+//! Seeded, portable initialisation: the generator, Xavier/Glorot uniform and He/Kaiming normal.
+//! (PyTorch's default `nn.Linear` initialisation is the generated `init(seed)`, through
+//! `Linear::torch_default`.)
 
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+use crate::network::Network;
+use crate::scalar::constant;
 
 /// The generator every seeded constructor uses: ChaCha8, whose stream is the same on every machine
 /// and every version of this crate, so a seed always gives the same network.
@@ -11,4 +16,62 @@ pub type InitRng = ChaCha8Rng;
 #[inline]
 pub fn seeded_rng(seed: u64) -> InitRng {
     ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// Xavier/Glorot uniform initialisation (gain 1), as `nn.init.xavier_uniform_`: every weight
+/// uniform in ±√(6 / (fan_in + fan_out)), drawn row by row, layer by layer, from `seed`; biases 0.
+pub fn xavier_uniform<N: Network>(net: &mut N, seed: u64) {
+    let mut rng = seeded_rng(seed);
+    fill_weights(
+        net,
+        |fan_in, fan_out| {
+            let bound = libm::sqrt(6.0 / (fan_in + fan_out) as f64);
+            move |rng: &mut InitRng| rng.random_range(-bound..=bound)
+        },
+        &mut rng,
+    );
+}
+
+/// He/Kaiming normal initialisation for ReLU layers, as `nn.init.kaiming_normal_` in `fan_in` mode:
+/// every weight normal with mean 0 and standard deviation √2 / √fan_in, drawn row by row, layer by
+/// layer, from `seed`; biases 0.
+pub fn kaiming_normal<N: Network>(net: &mut N, seed: u64) {
+    let mut rng = seeded_rng(seed);
+    fill_weights(
+        net,
+        |fan_in, _| {
+            let std = libm::sqrt(2.0) / libm::sqrt(fan_in as f64);
+            move |rng: &mut InitRng| std * standard_normal(rng)
+        },
+        &mut rng,
+    );
+}
+
+/// A standard normal draw by the Box–Muller transform (portable: the same on every machine).
+fn standard_normal(rng: &mut InitRng) -> f64 {
+    // 1 − u is in (0, 1], so its logarithm is finite.
+    let u: f64 = 1.0 - rng.random::<f64>();
+    let v: f64 = rng.random::<f64>();
+    libm::sqrt(-2.0 * libm::log(u)) * libm::cos(2.0 * core::f64::consts::PI * v)
+}
+
+/// Fills every `.weight` tensor (PyTorch's `[out][in]` order) from the distribution `make` gives
+/// for its fan-in and fan-out, and zeroes every bias.
+fn fill_weights<N: Network, D: FnMut(&mut InitRng) -> f64>(
+    net: &mut N,
+    make: impl Fn(usize, usize) -> D,
+    rng: &mut InitRng,
+) {
+    for mut param in net.params_mut() {
+        if param.name.ends_with(".weight") {
+            let mut draw = make(param.cols, param.rows);
+            for row in 0..param.rows {
+                for col in 0..param.cols {
+                    param.set(row, col, constant(draw(rng)));
+                }
+            }
+        } else {
+            param.values.fill(constant(0.0));
+        }
+    }
 }

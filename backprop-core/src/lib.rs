@@ -30,10 +30,12 @@ pub mod linear;
 pub mod loss;
 pub mod network;
 pub mod objective;
+pub mod optim;
 pub mod sample;
 pub mod scalar;
-pub mod sgd;
 pub mod target;
+#[cfg(feature = "std")]
+pub mod train;
 
 pub use activation::{Activation, Elementwise};
 pub use batched::Batched;
@@ -44,4 +46,4 @@ pub use network::{LayerInfo, Network, Param, ParamMut};
 pub use objective::Objective;
 pub use sample::SampleFor;
 pub use scalar::{Scalar, SupersetOf};
-pub use sgd::Sgd;
+pub use optim::{Adam, AdamW, Optimizer, Sgd};

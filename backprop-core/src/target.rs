@@ -1,20 +1,26 @@
-//! [`TargetBatch`]: a batch of targets gathered from per-sample targets, for training loops.
+//! [`Target`]: a data set's per-sample target, and the batch of them a loss scores.
 
 use nalgebra::{SMatrix, SVector};
 
 use crate::loss::{ClassIndexError, ClassTargets};
 use crate::scalar::Scalar;
 
-/// A batch of `B` targets built from a data set's per-sample targets of type `S`: an
-/// `SMatrix<T, N, B>` from `SVector<T, N>`s, or [`ClassTargets<N, B>`] from class indices.
-pub trait TargetBatch<S>: Sized {
+/// A per-sample target for a network whose batch output is `O`, and how to gather a batch of
+/// them: an `SVector<T, N>` gathers into an `SMatrix<T, N, B>`, a class index (`usize`) into
+/// [`ClassTargets<N, B>`].
+pub trait Target<O>: Sized {
+    /// The batch type the loss scores against `O`.
+    type Batch;
+
     /// The batch whose column `i` is `targets[indices[i]]`; `indices` has one entry per column.
-    fn gather(targets: &[S], indices: &[usize]) -> Result<Self, ClassIndexError>;
+    fn gather(targets: &[Self], indices: &[usize]) -> Result<Self::Batch, ClassIndexError>;
 }
 
-impl<T: Scalar, const N: usize, const B: usize> TargetBatch<SVector<T, N>> for SMatrix<T, N, B> {
+impl<T: Scalar, const N: usize, const B: usize> Target<SMatrix<T, N, B>> for SVector<T, N> {
+    type Batch = SMatrix<T, N, B>;
+
     #[inline]
-    fn gather(targets: &[SVector<T, N>], indices: &[usize]) -> Result<Self, ClassIndexError> {
+    fn gather(targets: &[Self], indices: &[usize]) -> Result<Self::Batch, ClassIndexError> {
         let mut batch = SMatrix::<T, N, B>::zeros();
         for (column, &index) in indices.iter().enumerate().take(B) {
             batch.set_column(column, &targets[index]);
@@ -23,9 +29,11 @@ impl<T: Scalar, const N: usize, const B: usize> TargetBatch<SVector<T, N>> for S
     }
 }
 
-impl<const N: usize, const B: usize> TargetBatch<usize> for ClassTargets<N, B> {
+impl<T: Scalar, const N: usize, const B: usize> Target<SMatrix<T, N, B>> for usize {
+    type Batch = ClassTargets<N, B>;
+
     #[inline]
-    fn gather(targets: &[usize], indices: &[usize]) -> Result<Self, ClassIndexError> {
+    fn gather(targets: &[Self], indices: &[usize]) -> Result<Self::Batch, ClassIndexError> {
         let mut classes = [0; B];
         for (column, &index) in indices.iter().enumerate().take(B) {
             classes[column] = targets[index];

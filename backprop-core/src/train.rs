@@ -1,0 +1,315 @@
+//! A training loop: epochs of seeded, shuffled mini-batches, one optimizer step per batch.
+//!
+//! The data set is two slices, one input and one target per sample. Every epoch visits the
+//! samples in a fresh order drawn from a seeded ChaCha8 stream (the same seed gives the same run
+//! on every machine), in batches of the const size `B`; the last, partial batch is used, not
+//! dropped: its gradient is the per-sample gradients combined as the loss reduces a batch (their
+//! mean, or their sum for [`Sse`](crate::loss::Sse)), which is the gradient PyTorch computes for a
+//! smaller last batch. Buffers are made once per call, so a step allocates nothing.
+//!
+//! Before each optimizer step the loss and every gradient entry are checked: if one is NaN or
+//! infinite, the loop stops with [`TrainError::NonFinite`] and the network keeps the weights of
+//! the last good step.
+
+use core::fmt;
+use core::ops::ControlFlow;
+use std::vec::Vec;
+
+use rand::Rng;
+
+use crate::batched::Batched;
+use crate::init::seeded_rng;
+use crate::loss::{ClassIndexError, Reduction};
+use crate::network::Network;
+use crate::objective::Objective;
+use crate::optim::{Optimizer, OptimizerError};
+use crate::scalar::{constant, to_f64};
+use crate::target::Target;
+
+/// How to train: the number of epochs and the seed of the shuffling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrainOptions {
+    /// Passes over the data set.
+    pub epochs: usize,
+    /// The seed of each epoch's sample order; `None` keeps the data set's order.
+    pub shuffle_seed: Option<u64>,
+}
+
+impl TrainOptions {
+    /// `epochs` passes with the samples shuffled from `seed`.
+    pub const fn new(epochs: usize, seed: u64) -> Self {
+        TrainOptions {
+            epochs,
+            shuffle_seed: Some(seed),
+        }
+    }
+
+    /// The same options without shuffling.
+    pub const fn in_order(self) -> Self {
+        TrainOptions {
+            shuffle_seed: None,
+            ..self
+        }
+    }
+}
+
+/// What the per-epoch callback sees.
+#[derive(Debug)]
+pub struct Epoch<'a, N> {
+    /// The epoch, from 0.
+    pub index: usize,
+    /// The mean loss per sample over the epoch (as each batch's loss weighs its samples).
+    pub loss: f64,
+    /// The network after the epoch.
+    pub net: &'a N,
+}
+
+/// Why training stopped early.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainError {
+    /// The inputs and targets are not the same length.
+    LengthMismatch {
+        /// Number of inputs.
+        inputs: usize,
+        /// Number of targets.
+        targets: usize,
+    },
+    /// There are no samples.
+    EmptyDataSet,
+    /// A target is not valid for the loss (a class index out of range).
+    InvalidTarget(ClassIndexError),
+    /// A hyper-parameter of the optimizer is invalid.
+    Optimizer(OptimizerError),
+    /// The loss or a gradient became NaN or infinite; the network has the last good weights.
+    NonFinite {
+        /// The epoch, from 0.
+        epoch: usize,
+        /// The batch within the epoch, from 0.
+        batch: usize,
+        /// The batch's loss.
+        loss: f64,
+        /// The first non-finite gradient entry's parameter, if the loss itself was finite.
+        parameter: Option<&'static str>,
+    },
+}
+
+impl fmt::Display for TrainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrainError::LengthMismatch { inputs, targets } => {
+                write!(f, "the data set has {inputs} inputs but {targets} targets; give one target per input")
+            }
+            TrainError::EmptyDataSet => write!(f, "the data set is empty: there is nothing to train on"),
+            TrainError::InvalidTarget(error) => write!(f, "invalid target: {error}"),
+            TrainError::Optimizer(error) => write!(f, "{error}"),
+            TrainError::NonFinite { epoch, batch, loss, parameter: None } => write!(
+                f,
+                "the loss became {loss} in epoch {epoch}, batch {batch}; training stopped and the \
+                 network keeps the weights of the last good step (try a smaller learning rate)"
+            ),
+            TrainError::NonFinite { epoch, batch, parameter: Some(name), .. } => write!(
+                f,
+                "the gradient of `{name}` became non-finite in epoch {epoch}, batch {batch}; training \
+                 stopped and the network keeps the weights of the last good step"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TrainError {}
+
+/// The loss of every epoch, in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// The mean loss per sample of each epoch.
+    pub losses: Vec<f64>,
+}
+
+/// Trains `net` on `inputs` and `targets` in batches of `B`, calling `on_epoch` after each epoch
+/// (return `ControlFlow::Break(())` to stop early). Returns the loss history.
+///
+/// Targets are `SVector<T, OUTPUTS>`s, or class indices (`usize`) for
+/// [`CrossEntropy`](crate::loss::CrossEntropy); call it as `train::<_, _, _, _, B>(...)`.
+pub fn train<N, O, L, S, const B: usize>(
+    net: &mut N,
+    optimizer: &mut O,
+    loss: &L,
+    inputs: &[<N as Batched<B>>::Sample],
+    targets: &[S],
+    options: TrainOptions,
+    mut on_epoch: impl FnMut(&Epoch<'_, N>) -> ControlFlow<()>,
+) -> Result<History, TrainError>
+where
+    N: Batched<B> + Batched<1, Sample = <N as Batched<B>>::Sample>,
+    O: Optimizer<N>,
+    S: Target<<N as Batched<B>>::Output> + Target<<N as Batched<1>>::Output>,
+    L: Objective<
+            N::Scalar,
+            <N as Batched<B>>::Output,
+            <S as Target<<N as Batched<B>>::Output>>::Batch,
+        > + Objective<
+            N::Scalar,
+            <N as Batched<1>>::Output,
+            <S as Target<<N as Batched<1>>::Output>>::Batch,
+        >,
+{
+    if inputs.len() != targets.len() {
+        return Err(TrainError::LengthMismatch {
+            inputs: inputs.len(),
+            targets: targets.len(),
+        });
+    }
+    if inputs.is_empty() {
+        return Err(TrainError::EmptyDataSet);
+    }
+    optimizer.validate().map_err(TrainError::Optimizer)?;
+    // Everything a step needs, made once.
+    let mut order: Vec<usize> = (0..inputs.len()).collect();
+    let mut batch_ws = <N as Batched<B>>::workspace(net);
+    let mut sample_ws = <N as Batched<1>>::workspace(net);
+    let mut x = <N as Batched<B>>::zero_input();
+    let mut x1 = <N as Batched<1>>::zero_input();
+    let mut grad = N::zeros();
+    let mut sample_grad = N::zeros();
+    let mut history = History {
+        losses: Vec::with_capacity(options.epochs),
+    };
+
+    for epoch in 0..options.epochs {
+        if let Some(seed) = options.shuffle_seed {
+            shuffle(&mut order, seed, epoch);
+        }
+        let mut total = 0.0;
+        for (batch, indices) in order.chunks(B).enumerate() {
+            let batch_loss = if indices.len() == B {
+                for (column, &index) in indices.iter().enumerate() {
+                    <N as Batched<B>>::set_sample(&mut x, column, &inputs[index]);
+                }
+                let target = <S as Target<<N as Batched<B>>::Output>>::gather(targets, indices)
+                    .map_err(TrainError::InvalidTarget)?;
+                to_f64(<N as Batched<B>>::backward(
+                    net,
+                    &x,
+                    &target,
+                    loss,
+                    &mut batch_ws,
+                    &mut grad,
+                ))
+            } else {
+                partial_batch::<N, L, S>(
+                    net,
+                    loss,
+                    inputs,
+                    targets,
+                    indices,
+                    (&mut x1, &mut sample_ws),
+                    &mut grad,
+                    &mut sample_grad,
+                )?
+            };
+            check_finite(&grad, batch_loss, epoch, batch)?;
+            optimizer.step(net, &grad);
+            total += batch_loss * indices.len() as f64;
+        }
+        let mean = total / inputs.len() as f64;
+        history.losses.push(mean);
+        if on_epoch(&Epoch {
+            index: epoch,
+            loss: mean,
+            net,
+        })
+        .is_break()
+        {
+            break;
+        }
+    }
+    Ok(history)
+}
+
+/// The gradient of a batch of fewer than `B` samples, from one-sample passes: their gradients
+/// averaged (or summed, for a summing loss) into `grad`; returns the batch's loss.
+#[allow(clippy::too_many_arguments)]
+fn partial_batch<N, L, S>(
+    net: &N,
+    loss: &L,
+    inputs: &[<N as Batched<1>>::Sample],
+    targets: &[S],
+    indices: &[usize],
+    (x1, ws): (
+        &mut <N as Batched<1>>::Input,
+        &mut <N as Batched<1>>::Workspace,
+    ),
+    grad: &mut N,
+    sample_grad: &mut N,
+) -> Result<f64, TrainError>
+where
+    N: Batched<1>,
+    S: Target<<N as Batched<1>>::Output>,
+    L: Objective<
+        N::Scalar,
+        <N as Batched<1>>::Output,
+        <S as Target<<N as Batched<1>>::Output>>::Batch,
+    >,
+{
+    for param in grad.params_mut() {
+        param.values.fill(constant(0.0));
+    }
+    let mut total = 0.0;
+    for &index in indices {
+        N::set_sample(x1, 0, &inputs[index]);
+        let target = S::gather(targets, &[index]).map_err(TrainError::InvalidTarget)?;
+        total += to_f64(N::backward(net, x1, &target, loss, ws, sample_grad));
+        for (sum, sample) in grad.params_mut().zip(sample_grad.params()) {
+            for (sum, &value) in sum.values.iter_mut().zip(sample.values) {
+                *sum += value;
+            }
+        }
+    }
+    if L::REDUCTION == Reduction::Mean {
+        let scale: N::Scalar = constant(1.0 / indices.len() as f64);
+        for param in grad.params_mut() {
+            for value in param.values.iter_mut() {
+                *value *= scale;
+            }
+        }
+        total /= indices.len() as f64;
+    }
+    Ok(total)
+}
+
+/// An error if the loss or any gradient entry is NaN or infinite.
+fn check_finite<N: Network>(
+    grad: &N,
+    loss: f64,
+    epoch: usize,
+    batch: usize,
+) -> Result<(), TrainError> {
+    if !loss.is_finite() {
+        return Err(TrainError::NonFinite {
+            epoch,
+            batch,
+            loss,
+            parameter: None,
+        });
+    }
+    for param in grad.params() {
+        if param.values.iter().any(|v| !to_f64(*v).is_finite()) {
+            return Err(TrainError::NonFinite {
+                epoch,
+                batch,
+                loss,
+                parameter: Some(param.name),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Fisher–Yates shuffle of `order` from a stream seeded by `seed` and the epoch.
+fn shuffle(order: &mut [usize], seed: u64, epoch: usize) {
+    let mut rng = seeded_rng(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    for i in (1..order.len()).rev() {
+        let j = rng.random_range(0..=i);
+        order.swap(i, j);
+    }
+}

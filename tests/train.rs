@@ -1,0 +1,310 @@
+//! The training loop: the partial last batch is a real batch, shuffling is seeded, the loss
+//! history is the per-sample mean, a non-finite loss stops training with the last good weights,
+//! and an epoch allocates nothing.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::ops::ControlFlow;
+
+use backprop::prelude::*;
+use backprop::train::{train, TrainError, TrainOptions};
+
+/// The system allocator, counting this thread's allocations.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|count| count.set(count.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+network! { struct Net < 3 => tanh 5 => relu 4 => 2 > }
+
+/// Ten samples: inputs and targets from fixed formulas.
+fn data() -> (Vec<SVector<f64, 3>>, Vec<SVector<f64, 2>>) {
+    let inputs = (0..10)
+        .map(|i| {
+            SVector::<f64, 3>::new(
+                (i as f64 * 0.7).sin(),
+                (i as f64 * 0.3).cos(),
+                i as f64 / 10.0,
+            )
+        })
+        .collect();
+    let targets = (0..10)
+        .map(|i| SVector::<f64, 2>::new(i as f64 / 10.0, 1.0 - i as f64 / 20.0))
+        .collect();
+    (inputs, targets)
+}
+
+/// Weights agree to 1e-12 (relative, with a small absolute floor).
+fn assert_same(a: &Net<f64>, b: &Net<f64>) {
+    for (p, q) in a.params().zip(b.params()) {
+        for (x, y) in p.values.iter().zip(q.values) {
+            assert!(
+                (x - y).abs() <= 1e-14 + 1e-12 * y.abs(),
+                "{}: {x} vs {y}",
+                p.name
+            );
+        }
+    }
+}
+
+#[test]
+fn the_last_partial_batch_is_a_real_batch() {
+    // Ten samples in batches of four, in order: 4, 4, then 2. The loop must take the same three
+    // steps as calling backward on those batches directly, the last one a real batch of two.
+    let (inputs, targets) = data();
+    let mut trained = Net::<f64>::init(1);
+    let mut sgd = Sgd::new(0.1);
+    train::<_, _, _, _, 4>(
+        &mut trained,
+        &mut sgd,
+        &Mse,
+        &inputs,
+        &targets,
+        TrainOptions::new(1, 0).in_order(),
+        |_| ControlFlow::Continue(()),
+    )
+    .unwrap();
+
+    let mut by_hand = Net::<f64>::init(1);
+    let mut grad = Net::zeros();
+    let mut sgd = Sgd::new(0.1);
+    for start in [0, 4] {
+        let x = SMatrix::<f64, 3, 4>::from_fn(|r, c| inputs[start + c][r]);
+        let y = SMatrix::<f64, 2, 4>::from_fn(|r, c| targets[start + c][r]);
+        by_hand.backward(&x, &y, &Mse, &mut by_hand.workspace(), &mut grad);
+        sgd.step(&mut by_hand, &grad);
+    }
+    let x = SMatrix::<f64, 3, 2>::from_fn(|r, c| inputs[8 + c][r]);
+    let y = SMatrix::<f64, 2, 2>::from_fn(|r, c| targets[8 + c][r]);
+    by_hand.backward(&x, &y, &Mse, &mut by_hand.workspace(), &mut grad);
+    sgd.step(&mut by_hand, &grad);
+    assert_same(&trained, &by_hand);
+}
+
+#[test]
+fn a_summing_loss_sums_the_partial_batch() {
+    let (inputs, targets) = data();
+    let mut trained = Net::<f64>::init(2);
+    let mut sgd = Sgd::new(0.01);
+    train::<_, _, _, _, 4>(
+        &mut trained,
+        &mut sgd,
+        &Sse,
+        &inputs[..6],
+        &targets[..6],
+        TrainOptions::new(1, 0).in_order(),
+        |_| ControlFlow::Continue(()),
+    )
+    .unwrap();
+    let mut by_hand = Net::<f64>::init(2);
+    let mut grad = Net::zeros();
+    let x = SMatrix::<f64, 3, 4>::from_fn(|r, c| inputs[c][r]);
+    let y = SMatrix::<f64, 2, 4>::from_fn(|r, c| targets[c][r]);
+    by_hand.backward(&x, &y, &Sse, &mut by_hand.workspace(), &mut grad);
+    Sgd::new(0.01).step(&mut by_hand, &grad);
+    let x = SMatrix::<f64, 3, 2>::from_fn(|r, c| inputs[4 + c][r]);
+    let y = SMatrix::<f64, 2, 2>::from_fn(|r, c| targets[4 + c][r]);
+    by_hand.backward(&x, &y, &Sse, &mut by_hand.workspace(), &mut grad);
+    Sgd::new(0.01).step(&mut by_hand, &grad);
+    assert_same(&trained, &by_hand);
+}
+
+#[test]
+fn shuffling_is_seeded_and_the_history_is_the_mean_loss() {
+    let (inputs, targets) = data();
+    let run = |seed: u64| {
+        let mut net = Net::<f64>::init(3);
+        let mut sgd = Sgd::new(0.05);
+        let mut seen = Vec::new();
+        let history = train::<_, _, _, _, 3>(
+            &mut net,
+            &mut sgd,
+            &Mse,
+            &inputs,
+            &targets,
+            TrainOptions::new(5, seed),
+            |epoch| {
+                seen.push(epoch.loss);
+                ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+        assert_eq!(history.losses, seen, "the callback sees each epoch's loss");
+        (history.losses, net)
+    };
+    let (first, net_a) = run(9);
+    let (again, net_b) = run(9);
+    let (other, _) = run(10);
+    assert_eq!(first, again);
+    assert_eq!(net_a, net_b);
+    assert_ne!(first, other, "another seed, another order");
+    assert_eq!(first.len(), 5);
+
+    // With one epoch of one full batch and no shuffling, the epoch loss is that batch's loss.
+    let mut net = Net::<f64>::init(4);
+    let before = net.clone();
+    let history = train::<_, _, _, _, 10>(
+        &mut net,
+        &mut Sgd::new(0.0),
+        &Mse,
+        &inputs,
+        &targets,
+        TrainOptions::new(1, 0).in_order(),
+        |_| ControlFlow::Continue(()),
+    )
+    .unwrap();
+    let x = SMatrix::<f64, 3, 10>::from_fn(|r, c| inputs[c][r]);
+    let y = SMatrix::<f64, 2, 10>::from_fn(|r, c| targets[c][r]);
+    assert!((history.losses[0] - before.loss(&x, &y, &Mse)).abs() < 1e-15);
+}
+
+#[test]
+fn the_callback_can_stop_training() {
+    let (inputs, targets) = data();
+    let mut net = Net::<f64>::init(5);
+    let history = train::<_, _, _, _, 4>(
+        &mut net,
+        &mut Sgd::new(0.1),
+        &Mse,
+        &inputs,
+        &targets,
+        TrainOptions::new(50, 1),
+        |epoch| {
+            if epoch.index == 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(history.losses.len(), 3);
+}
+
+#[test]
+fn a_nan_in_the_data_stops_training_with_the_last_good_weights() {
+    let (mut inputs, targets) = data();
+    inputs[6][1] = f64::NAN;
+    // In order, batches of 4: samples 0..4 train, the batch 4..8 holds the NaN.
+    let mut net = Net::<f64>::init(6);
+    let error = train::<_, _, _, _, 4>(
+        &mut net,
+        &mut Sgd::new(0.1),
+        &Mse,
+        &inputs,
+        &targets,
+        TrainOptions::new(3, 0).in_order(),
+        |_| ControlFlow::Continue(()),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            TrainError::NonFinite {
+                epoch: 0,
+                batch: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("last good step"), "{error}");
+
+    let mut expected = Net::<f64>::init(6);
+    let mut grad = Net::zeros();
+    let x = SMatrix::<f64, 3, 4>::from_fn(|r, c| inputs[c][r]);
+    let y = SMatrix::<f64, 2, 4>::from_fn(|r, c| targets[c][r]);
+    expected.backward(&x, &y, &Mse, &mut expected.workspace(), &mut grad);
+    Sgd::new(0.1).step(&mut expected, &grad);
+    assert_eq!(
+        net, expected,
+        "the weights after the last good step, bit for bit"
+    );
+}
+
+#[test]
+fn bad_data_sets_are_errors() {
+    let (inputs, targets) = data();
+    let mut net = Net::<f64>::init(7);
+    let mismatch = train::<_, _, _, _, 4>(
+        &mut net,
+        &mut Sgd::new(0.1),
+        &Mse,
+        &inputs,
+        &targets[..9],
+        TrainOptions::new(1, 0),
+        |_| ControlFlow::Continue(()),
+    )
+    .unwrap_err();
+    assert_eq!(
+        mismatch,
+        TrainError::LengthMismatch {
+            inputs: 10,
+            targets: 9
+        }
+    );
+    let empty = train::<_, _, _, _, 4>(
+        &mut net,
+        &mut Sgd::new(0.1),
+        &Mse,
+        &inputs[..0],
+        &targets[..0],
+        TrainOptions::new(1, 0),
+        |_| ControlFlow::Continue(()),
+    )
+    .unwrap_err();
+    assert_eq!(empty, TrainError::EmptyDataSet);
+
+    network! { struct Classifier < 3 => 4 > }
+    let mut classifier = Classifier::<f64>::init(0);
+    let classes = [0, 1, 2, 7, 3, 0, 1, 2, 3, 0];
+    let error = train::<_, _, _, _, 5>(
+        &mut classifier,
+        &mut Sgd::new(0.1),
+        &CrossEntropy,
+        &inputs,
+        &classes,
+        TrainOptions::new(1, 0).in_order(),
+        |_| ControlFlow::Continue(()),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("target class 7"), "{error}");
+}
+
+#[test]
+fn an_epoch_allocates_nothing() {
+    // The loop allocates its buffers once per call: the count does not grow with the epochs.
+    let (inputs, targets) = data();
+    let count = |epochs: usize| {
+        let mut net = Net::<f64>::init(8);
+        let mut sgd = Sgd::new(0.01);
+        let before = ALLOCATIONS.with(Cell::get);
+        train::<_, _, _, _, 4>(
+            &mut net,
+            &mut sgd,
+            &Mse,
+            &inputs,
+            &targets,
+            TrainOptions::new(epochs, 1),
+            |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+        ALLOCATIONS.with(Cell::get) - before
+    };
+    assert_eq!(count(1), count(20));
+}
