@@ -1,0 +1,127 @@
+//! Optimizer steps and training-loop epochs allocate nothing after setup, for the seed network (W1)
+//! and `784 => relu 128 => sigmoid 10` (W3), counted by a per-thread counting allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::ops::ControlFlow;
+
+use backprop::prelude::*;
+use backprop::train::{train, TrainOptions};
+
+/// The system allocator, counting each thread's allocations.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|count| count.set(count.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// How many allocations `f` makes on this thread.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+network! { struct W1 < 4 => relu 5 => relu 2 => sigmoid 1 > }
+network! { struct W3 < 784 => relu 128 => sigmoid 10 > }
+
+/// After a first step that makes the optimizer's state, further steps allocate nothing.
+fn assert_steps_allocate_nothing<N: Network>(
+    net: &mut N,
+    grad: &N,
+    optimizer: &mut dyn Optimizer<N>,
+) {
+    optimizer.step(net, grad);
+    let count = allocations(|| {
+        for _ in 0..3 {
+            optimizer.step(net, grad);
+        }
+    });
+    assert_eq!(count, 0);
+}
+
+#[test]
+fn optimizer_steps_allocate_nothing_for_w1() {
+    let mut net = W1::<f32>::init(0);
+    let mut grad = W1::zeros();
+    net.backward(
+        &SVector::<f32, 4>::repeat(0.5),
+        &SVector::<f32, 1>::new(1.0),
+        &Mse,
+        &mut net.workspace(),
+        &mut grad,
+    );
+    assert_steps_allocate_nothing(
+        &mut net,
+        &grad,
+        &mut Sgd::new(0.1).momentum(0.9).nesterov(true),
+    );
+    assert_steps_allocate_nothing(&mut net, &grad, &mut Adam::new(1e-3).amsgrad(true));
+    assert_steps_allocate_nothing(&mut net, &grad, &mut AdamW::new(1e-3));
+}
+
+#[test]
+fn optimizer_steps_and_epochs_allocate_nothing_for_w3() {
+    // On a 2 MiB thread, as a default test thread, in whatever profile the tests run.
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let mut net = W3::<f32>::init(0);
+            let mut grad = W3::zeros();
+            let mut ws = net.workspace::<32>();
+            let x = SMatrix::<f32, 784, 32>::from_fn(|r, c| ((r + c) % 7) as f32 / 7.0);
+            let y = SMatrix::<f32, 10, 32>::from_fn(|r, c| f32::from(r == c % 10));
+            let steps = allocations(|| {
+                net.backward(&x, &y, &Mse, &mut ws, &mut grad);
+            });
+            assert_eq!(steps, 0, "forward, loss and backward");
+            assert_steps_allocate_nothing(&mut net, &grad, &mut Sgd::new(0.01));
+            assert_steps_allocate_nothing(&mut net, &grad, &mut Adam::new(1e-3));
+
+            // The loop's buffers are made once per call: more epochs, no more allocations.
+            let inputs: Vec<SVector<f32, 784>> = (0..70)
+                .map(|i| SVector::from_fn(|r, _| ((r * i) % 11) as f32 / 11.0))
+                .collect();
+            let targets: Vec<SVector<f32, 10>> = (0..70)
+                .map(|i| SVector::from_fn(|r, _| f32::from(r == i % 10)))
+                .collect();
+            let run = |epochs| {
+                let mut net = W3::<f32>::init(1);
+                let mut adam = Adam::new(1e-3);
+                allocations(|| {
+                    train::<_, _, _, _, 32>(
+                        &mut net,
+                        &mut adam,
+                        &Mse,
+                        &inputs,
+                        &targets,
+                        TrainOptions::new(epochs, 0),
+                        |_| ControlFlow::Continue(()),
+                    )
+                    .unwrap();
+                })
+            };
+            assert_eq!(
+                run(1),
+                run(3),
+                "allocations per call do not grow with the epochs"
+            );
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
