@@ -6,6 +6,7 @@
 //! Expected values here come from the finite differences themselves, from hand-written nalgebra
 //! backward passes, and from hand derivations; none from the generated backward pass.
 
+#[macro_use]
 mod common;
 
 use std::sync::OnceLock;
@@ -17,7 +18,7 @@ use backprop::activation::{
 use backprop::gradcheck::{self, Band, Difference, GradcheckError, Options, Report, Rule};
 use backprop::prelude::*;
 use backprop::scalar::constant;
-use common::{fixture, load_params, numbers, row};
+use common::{columns, fixture, load_params, numbers};
 use serde_json::Value;
 
 network! {
@@ -420,14 +421,6 @@ fn case(name: &str) -> &'static Value {
         .unwrap_or_else(|| panic!("no case {name}"))
 }
 
-/// A matrix shaped like `_shape` from a `[batch][units]` JSON list: one column per sample.
-fn columns<const R: usize, const C: usize>(
-    _shape: &SMatrix<f64, R, C>,
-    json: &Value,
-) -> SMatrix<f64, R, C> {
-    SMatrix::from_fn(|r, c| row(json, c)[r])
-}
-
 /// One parity architecture (declared as in `tests/parity.rs`) in f64 with the fixture's
 /// parameters, input, loss and target (an f32 case's numbers are loaded as f64): the default
 /// check passes and, away from flagged kinks, every relative error is below 1e-7.
@@ -468,57 +461,7 @@ macro_rules! case {
     }};
 }
 
-case!(seed_f64_b1, f64, 1, Mse, matrix, [4 => relu 5 => relu 2 => sigmoid 1]);
-case!(seed_f32_b8, f32, 8, Mse, matrix, [4 => relu 5 => relu 2 => sigmoid 1]);
-case!(d1_identity_mse_f64_b3, f64, 3, Mse, matrix, [3 => 2]);
-case!(d1_sigmoid_bce_f32_b4, f32, 4, Bce, matrix, [5 => sigmoid 1]);
-case!(d2_tanh_l1_f64_b5, f64, 5, L1, matrix, [3 => tanh 6 => 2]);
-case!(d2_leaky_huber_f32_b6, f32, 6, Huber::default(), matrix, [4 => leaky_relu 7 => 3]);
-case!(d2_leaky_arg_huber_f64_b2, f64, 2, Huber::default(), matrix, [4 => leaky_relu(0.2) 5 => tanh 2]);
-case!(d3_softplus_sse_f64_b1, f64, 1, Sse, matrix, [2 => softplus 4 => softplus 3 => 1]);
-case!(d3_elu_half_sse_f32_b3, f32, 3, HalfSse, matrix, [3 => elu 4 => elu(0.5) 4 => 2]);
-case!(d2_gelu_ce_index_f64_b4, f64, 4, CrossEntropy, classes, [6 => gelu 8 => 4]);
-case!(d2_silu_ce_prob_f32_b5, f32, 5, CrossEntropy, matrix, [5 => silu 6 => 3]);
-case!(d2_softmax_mse_f64_b3, f64, 3, Mse, matrix, [4 => tanh 5 => softmax 3]);
-case!(d4_mixed_bce_logits_f64_b7, f64, 7, BceWithLogits, matrix, [5 => relu 8 => tanh 6 => silu 4 => 2]);
-case!(d4_mixed_ce_index_f32_b1, f32, 1, CrossEntropy, classes, [3 => gelu 5 => elu 5 => leaky_relu 4 => 3]);
-case!(d2_softmax_hidden_bce_f64_b4, f64, 4, Bce, matrix, [3 => softmax 4 => sigmoid 2]);
-case!(d3_sigmoid_l1_f32_b2, f32, 2, L1, matrix, [4 => sigmoid 3 => sigmoid 3 => 2]);
-case!(d2_relu_bce_logits_f32_b1, f32, 1, BceWithLogits, matrix, [6 => relu 4 => 1]);
-case!(d3_softplus_gelu_huber_f64_b8, f64, 8, Huber::default(), matrix, [3 => softplus 5 => gelu 3 => 1]);
-case!(d2_identity_sse_f32_b4, f32, 4, Sse, matrix, [2 => identity 3 => identity 2]);
-case!(d4_tanh_half_sse_f64_b2, f64, 2, HalfSse, matrix, [4 => tanh 4 => tanh 4 => tanh 4 => 2]);
-case!(d1_ce_index_f32_b6, f32, 6, CrossEntropy, classes, [5 => 4]);
-case!(d3_silu_mse_f64_b16, f64, 16, Mse, matrix, [8 => silu 10 => relu 6 => sigmoid 2]);
-case!(d2_elu_arg_bce_f32_b3, f32, 3, Bce, matrix, [3 => elu(2.0) 4 => sigmoid 2]);
-case!(d3_gelu_ce_prob_f64_b1, f64, 1, CrossEntropy, matrix, [4 => gelu 6 => silu 5 => 3]);
-case!(d2_leaky_arg_mse_f32_b5, f32, 5, Mse, matrix, [3 => leaky_relu(0.2) 4 => elu 3 => 2]);
-
-/// Every parity fixture case has a check above, with the declaration `tests/parity.rs` uses.
-#[test]
-fn every_parity_case_is_checked_with_the_same_declaration() {
-    let source = include_str!("gradcheck.rs");
-    let parity = include_str!("parity.rs");
-    let all = fixture("parity.json");
-    let cases = all["cases"].as_array().unwrap();
-    for case in cases {
-        let name = case["name"].as_str().unwrap();
-        let ours = source
-            .lines()
-            .find(|l| l.starts_with(&format!("case!({name},")))
-            .unwrap_or_else(|| panic!("fixture case {name} has no gradient check"));
-        let theirs = parity
-            .lines()
-            .find(|l| l.starts_with(&format!("parity!({name},")))
-            .unwrap_or_else(|| panic!("fixture case {name} is not in tests/parity.rs"));
-        assert_eq!(
-            ours.trim_start_matches("case!("),
-            theirs.trim_start_matches("parity!("),
-            "declaration of {name}"
-        );
-    }
-    assert_eq!(cases.len(), 25);
-}
+for_each_parity_case!(case);
 
 // ---------------------------------------------------------------------------------------------
 // Must be true 3: the seed post's mistakes are caught, by name.

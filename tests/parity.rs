@@ -3,14 +3,15 @@
 //! 16, f32 and f64. Each case checks every layer's pre-activation and output, the loss and every
 //! gradient: to 1e-12 relative in f64 and 1e-5 in f32, with an absolute floor for values near zero.
 
+#[macro_use]
 mod common;
 
 use std::sync::OnceLock;
 
 use backprop::explain::explain;
 use backprop::prelude::*;
-use backprop::scalar::{constant, to_f64};
-use common::{assert_close, assert_params_close, fixture, load_params, numbers, row};
+use backprop::scalar::to_f64;
+use common::{assert_close, assert_params_close, columns, fixture, load_params, numbers, row};
 use serde_json::Value;
 
 /// Relative and absolute tolerance for a fixture dtype.
@@ -32,14 +33,6 @@ fn case(name: &str) -> &'static Value {
         .iter()
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no case {name}"))
-}
-
-/// A matrix shaped like `_shape` from a `[batch][units]` JSON list: one column per sample.
-fn columns<T: Scalar, const R: usize, const C: usize>(
-    _shape: &SMatrix<T, R, C>,
-    json: &Value,
-) -> SMatrix<T, R, C> {
-    SMatrix::from_fn(|r, c| constant(row(json, c)[r]))
 }
 
 /// Compares a `[units × batch]` matrix with a `[batch][units]` JSON list.
@@ -200,41 +193,17 @@ macro_rules! parity {
     }};
 }
 
-parity!(seed_f64_b1, f64, 1, Mse, matrix, [4 => relu 5 => relu 2 => sigmoid 1]);
-parity!(seed_f32_b8, f32, 8, Mse, matrix, [4 => relu 5 => relu 2 => sigmoid 1]);
-parity!(d1_identity_mse_f64_b3, f64, 3, Mse, matrix, [3 => 2]);
-parity!(d1_sigmoid_bce_f32_b4, f32, 4, Bce, matrix, [5 => sigmoid 1]);
-parity!(d2_tanh_l1_f64_b5, f64, 5, L1, matrix, [3 => tanh 6 => 2]);
-parity!(d2_leaky_huber_f32_b6, f32, 6, Huber::default(), matrix, [4 => leaky_relu 7 => 3]);
-parity!(d2_leaky_arg_huber_f64_b2, f64, 2, Huber::default(), matrix, [4 => leaky_relu(0.2) 5 => tanh 2]);
-parity!(d3_softplus_sse_f64_b1, f64, 1, Sse, matrix, [2 => softplus 4 => softplus 3 => 1]);
-parity!(d3_elu_half_sse_f32_b3, f32, 3, HalfSse, matrix, [3 => elu 4 => elu(0.5) 4 => 2]);
-parity!(d2_gelu_ce_index_f64_b4, f64, 4, CrossEntropy, classes, [6 => gelu 8 => 4]);
-parity!(d2_silu_ce_prob_f32_b5, f32, 5, CrossEntropy, matrix, [5 => silu 6 => 3]);
-parity!(d2_softmax_mse_f64_b3, f64, 3, Mse, matrix, [4 => tanh 5 => softmax 3]);
-parity!(d4_mixed_bce_logits_f64_b7, f64, 7, BceWithLogits, matrix, [5 => relu 8 => tanh 6 => silu 4 => 2]);
-parity!(d4_mixed_ce_index_f32_b1, f32, 1, CrossEntropy, classes, [3 => gelu 5 => elu 5 => leaky_relu 4 => 3]);
-parity!(d2_softmax_hidden_bce_f64_b4, f64, 4, Bce, matrix, [3 => softmax 4 => sigmoid 2]);
-parity!(d3_sigmoid_l1_f32_b2, f32, 2, L1, matrix, [4 => sigmoid 3 => sigmoid 3 => 2]);
-parity!(d2_relu_bce_logits_f32_b1, f32, 1, BceWithLogits, matrix, [6 => relu 4 => 1]);
-parity!(d3_softplus_gelu_huber_f64_b8, f64, 8, Huber::default(), matrix, [3 => softplus 5 => gelu 3 => 1]);
-parity!(d2_identity_sse_f32_b4, f32, 4, Sse, matrix, [2 => identity 3 => identity 2]);
-parity!(d4_tanh_half_sse_f64_b2, f64, 2, HalfSse, matrix, [4 => tanh 4 => tanh 4 => tanh 4 => 2]);
-parity!(d1_ce_index_f32_b6, f32, 6, CrossEntropy, classes, [5 => 4]);
-parity!(d3_silu_mse_f64_b16, f64, 16, Mse, matrix, [8 => silu 10 => relu 6 => sigmoid 2]);
-parity!(d2_elu_arg_bce_f32_b3, f32, 3, Bce, matrix, [3 => elu(2.0) 4 => sigmoid 2]);
-parity!(d3_gelu_ce_prob_f64_b1, f64, 1, CrossEntropy, matrix, [4 => gelu 6 => silu 5 => 3]);
-parity!(d2_leaky_arg_mse_f32_b5, f32, 5, Mse, matrix, [3 => leaky_relu(0.2) 4 => elu 3 => 2]);
+for_each_parity_case!(parity);
 
-/// Every fixture case has a test above: a case added to the generator cannot be silently skipped.
+/// Every fixture case has a test: a case added to the generator cannot be silently skipped.
 #[test]
 fn every_fixture_case_is_tested() {
-    let source = include_str!("parity.rs");
+    let source = include_str!("common/mod.rs");
     let all = fixture("parity.json");
     for case in all["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         assert!(
-            source.contains(&format!("parity!({name},")),
+            source.contains(&format!("$each!({name},")),
             "fixture case {name} has no test"
         );
     }
