@@ -60,7 +60,9 @@ pub mod prelude {
     pub use crate::loss::{
         Bce, BceWithLogits, ClassTargets, CrossEntropy, HalfSse, Huber, Mse, Sse, L1,
     };
-    pub use crate::{network, Adam, AdamW, Batched, Loss, Network, Objective, Optimizer, Scalar, Sgd};
+    pub use crate::{
+        network, Adam, AdamW, Batched, Loss, Network, Objective, Optimizer, Scalar, Sgd,
+    };
     pub use nalgebra::{SMatrix, SVector};
 }
 

@@ -44,6 +44,6 @@ pub use linear::Linear;
 pub use loss::Loss;
 pub use network::{LayerInfo, Network, Param, ParamMut};
 pub use objective::Objective;
+pub use optim::{Adam, AdamW, Optimizer, Sgd};
 pub use sample::SampleFor;
 pub use scalar::{Scalar, SupersetOf};
-pub use optim::{Adam, AdamW, Optimizer, Sgd};

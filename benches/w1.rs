@@ -1,0 +1,364 @@
+//! W1, the seed network `4 => relu 5 => relu 2 => sigmoid 1` in f32, one sample: a training step
+//! (forward, MSE, backward, SGD with lr 0.1) and the forward pass alone, generated code beside the
+//! hand-written nalgebra code a careful person writes for the same math.
+//!
+//! Two hand-written forms of the step: `baseline`, expressions over static matrices with borrowed
+//! operands (temporaries in registers), the faster here; and `baseline_blas`, nalgebra's in-place
+//! BLAS-style API into preallocated buffers (`gemv`, `gemv_tr`, `ger`), the faster form for W2.
+//!
+//! Run with `cargo bench --bench w1`; read `w1_step/generated` against `w1_step/baseline`.
+
+// Borrowed operands on purpose (`&self.w * x`): a careful person does not copy a weight matrix
+// into a product, even where clippy sees a `Copy` type.
+#![allow(clippy::op_ref)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use backprop::prelude::*;
+use criterion::{criterion_group, criterion_main, Criterion};
+
+network! {
+    /// The seed network.
+    pub struct Seed < 4 => relu 5 => relu 2 => sigmoid 1 >
+}
+
+/// The learning rate of every step.
+const LR: f32 = 0.1;
+
+/// The seed network written by hand: static nalgebra matrices, `[out][in]` weights.
+#[derive(Clone)]
+struct Baseline {
+    w1: SMatrix<f32, 5, 4>,
+    b1: SVector<f32, 5>,
+    w2: SMatrix<f32, 2, 5>,
+    b2: SVector<f32, 2>,
+    w3: SMatrix<f32, 1, 2>,
+    b3: SVector<f32, 1>,
+}
+
+/// The hand-written pass's buffers: pre-activations, activations and error terms per layer.
+#[derive(Default)]
+struct Buffers {
+    z1: SVector<f32, 5>,
+    a1: SVector<f32, 5>,
+    d1: SVector<f32, 5>,
+    z2: SVector<f32, 2>,
+    a2: SVector<f32, 2>,
+    d2: SVector<f32, 2>,
+    z3: SVector<f32, 1>,
+    a3: SVector<f32, 1>,
+    d3: SVector<f32, 1>,
+}
+
+/// The logistic function as a careful person writes it.
+#[inline]
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+impl Baseline {
+    /// The same weights as a generated network.
+    fn from_generated(net: &Seed<f32>) -> Self {
+        Baseline {
+            w1: net.fc1.weight,
+            b1: net.fc1.bias,
+            w2: net.fc2.weight,
+            b2: net.fc2.bias,
+            w3: net.fc3.weight,
+            b3: net.fc3.bias,
+        }
+    }
+
+    /// A zeroed network, used as the gradient.
+    fn zeros() -> Self {
+        Baseline {
+            w1: SMatrix::zeros(),
+            b1: SVector::zeros(),
+            w2: SMatrix::zeros(),
+            b2: SVector::zeros(),
+            w3: SMatrix::zeros(),
+            b3: SVector::zeros(),
+        }
+    }
+
+    /// The forward pass into `ws`: `z = W x + b` (bias copied, then `gemv` with β = 1), `a = f(z)`.
+    #[inline]
+    fn forward(&self, x: &SVector<f32, 4>, ws: &mut Buffers) {
+        ws.z1.copy_from(&self.b1);
+        ws.z1.gemv(1.0, &self.w1, x, 1.0);
+        ws.a1.zip_apply(&ws.z1, |a, z| *a = z.max(0.0));
+        ws.z2.copy_from(&self.b2);
+        ws.z2.gemv(1.0, &self.w2, &ws.a1, 1.0);
+        ws.a2.zip_apply(&ws.z2, |a, z| *a = z.max(0.0));
+        ws.z3.copy_from(&self.b3);
+        ws.z3.gemv(1.0, &self.w3, &ws.a2, 1.0);
+        ws.a3.zip_apply(&ws.z3, |a, z| *a = sigmoid(z));
+    }
+
+    /// The forward pass as an expression, returning the output by value (no buffers).
+    #[inline]
+    fn forward_value(&self, x: &SVector<f32, 4>) -> SVector<f32, 1> {
+        let a1 = (self.w1 * x + self.b1).map(|z| z.max(0.0));
+        let a2 = (self.w2 * a1 + self.b2).map(|z| z.max(0.0));
+        (self.w3 * a2 + self.b3).map(sigmoid)
+    }
+
+    /// Forward, MSE (mean over the one output) and backward into `grad`, returning the loss, as
+    /// expressions over static matrices with borrowed operands: every temporary lives in
+    /// registers or on the stack. The fastest of the hand-written forms tried (see BENCHMARKS.md).
+    #[inline]
+    fn backward(
+        &self,
+        x: &SVector<f32, 4>,
+        y: &SVector<f32, 1>,
+        ws: &mut Buffers,
+        grad: &mut Self,
+    ) -> f32 {
+        ws.z1 = &self.w1 * x + &self.b1;
+        ws.a1 = ws.z1.map(|z| z.max(0.0));
+        ws.z2 = &self.w2 * &ws.a1 + &self.b2;
+        ws.a2 = ws.z2.map(|z| z.max(0.0));
+        ws.z3 = &self.w3 * &ws.a2 + &self.b3;
+        ws.a3 = ws.z3.map(sigmoid);
+        let r = ws.a3 - y;
+        let loss = r.norm_squared();
+        ws.d3 = (2.0 * r).component_mul(&ws.a3.map(|a| a * (1.0 - a)));
+        grad.w3 = &ws.d3 * ws.a2.transpose();
+        grad.b3 = ws.d3;
+        ws.d2 = self
+            .w3
+            .tr_mul(&ws.d3)
+            .zip_map(&ws.z2, |d, z| if z > 0.0 { d } else { 0.0 });
+        grad.w2 = &ws.d2 * ws.a1.transpose();
+        grad.b2 = ws.d2;
+        ws.d1 = self
+            .w2
+            .tr_mul(&ws.d2)
+            .zip_map(&ws.z1, |d, z| if z > 0.0 { d } else { 0.0 });
+        grad.w1 = &ws.d1 * x.transpose();
+        grad.b1 = ws.d1;
+        loss
+    }
+
+    /// The same pass written against nalgebra's in-place BLAS-style API: `gemv` with the bias
+    /// preloaded, `gemv_tr` for δ, `ger` for the weight gradients.
+    #[inline]
+    fn backward_blas(
+        &self,
+        x: &SVector<f32, 4>,
+        y: &SVector<f32, 1>,
+        ws: &mut Buffers,
+        grad: &mut Self,
+    ) -> f32 {
+        self.forward(x, ws);
+        let mut loss = 0.0;
+        ws.d3.zip_zip_apply(&ws.a3, y, |d, a, t| {
+            let r = a - t;
+            loss += r * r;
+            *d = 2.0 * r * a * (1.0 - a);
+        });
+        grad.w3.ger(1.0, &ws.d3, &ws.a2, 0.0);
+        grad.b3.copy_from(&ws.d3);
+        ws.d2.gemv_tr(1.0, &self.w3, &ws.d3, 0.0);
+        ws.d2
+            .zip_apply(&ws.z2, |d, z| *d = if z > 0.0 { *d } else { 0.0 });
+        grad.w2.ger(1.0, &ws.d2, &ws.a1, 0.0);
+        grad.b2.copy_from(&ws.d2);
+        ws.d1.gemv_tr(1.0, &self.w2, &ws.d2, 0.0);
+        ws.d1
+            .zip_apply(&ws.z1, |d, z| *d = if z > 0.0 { *d } else { 0.0 });
+        grad.w1.ger(1.0, &ws.d1, x, 0.0);
+        grad.b1.copy_from(&ws.d1);
+        loss
+    }
+
+    /// SGD: `p ← p − lr·g` for every parameter.
+    #[inline]
+    fn sgd(&mut self, grad: &Self, lr: f32) {
+        self.w1.zip_apply(&grad.w1, |p, g| *p -= lr * g);
+        self.b1.zip_apply(&grad.b1, |p, g| *p -= lr * g);
+        self.w2.zip_apply(&grad.w2, |p, g| *p -= lr * g);
+        self.b2.zip_apply(&grad.b2, |p, g| *p -= lr * g);
+        self.w3.zip_apply(&grad.w3, |p, g| *p -= lr * g);
+        self.b3.zip_apply(&grad.b3, |p, g| *p -= lr * g);
+    }
+
+    /// Every parameter, column-major, in the generated network's order.
+    fn slices(&self) -> [&[f32]; 6] {
+        [
+            self.w1.as_slice(),
+            self.b1.as_slice(),
+            self.w2.as_slice(),
+            self.b2.as_slice(),
+            self.w3.as_slice(),
+            self.b3.as_slice(),
+        ]
+    }
+}
+
+/// Asserts that the generated and hand-written values agree entry by entry to about 1e-5.
+fn assert_agree(what: &str, generated: &Seed<f32>, baseline: &Baseline) {
+    for (param, hand) in generated.params().zip(baseline.slices()) {
+        assert_eq!(param.values.len(), hand.len(), "{what} {}", param.name);
+        for (index, (&g, &h)) in param.values.iter().zip(hand).enumerate() {
+            assert!(
+                (g - h).abs() <= 1e-5 * (1.0 + h.abs()),
+                "{what} {}[{index}]: generated {g}, baseline {h}",
+                param.name
+            );
+        }
+    }
+}
+
+/// Two samples whose targets pull apart, used alternately so the loss never reaches zero (and the
+/// gradients never become denormal) however long criterion runs.
+fn samples() -> [(SVector<f32, 4>, SVector<f32, 1>); 2] {
+    [
+        (SVector::from([0.1, -0.7, 1.0, 0.9]), SVector::from([1.0])),
+        (SVector::from([0.5, 0.3, -0.2, 0.8]), SVector::from([0.0])),
+    ]
+}
+
+/// Checks once, outside the timed loops, that both sides compute the same gradients and steps.
+fn check_agreement() {
+    let mut net = Seed::<f32>::init(13);
+    let mut hand = Baseline::from_generated(&net);
+    let (mut ws, mut grad) = (net.workspace::<1>(), Seed::zeros());
+    let (mut buffers, mut hand_grad) = (Buffers::default(), Baseline::zeros());
+    for (x, y) in samples().iter().cycle().take(6) {
+        let loss = net.backward(x, y, &Mse, &mut ws, &mut grad);
+        let hand_loss = hand.backward_blas(x, y, &mut buffers, &mut hand_grad);
+        assert!(
+            (loss - hand_loss).abs() <= 1e-6,
+            "loss {loss} vs {hand_loss}"
+        );
+        assert_agree("gradient (blas form)", &grad, &hand_grad);
+        let hand_loss = hand.backward(x, y, &mut buffers, &mut hand_grad);
+        assert!(
+            (loss - hand_loss).abs() <= 1e-6,
+            "loss {loss} vs {hand_loss}"
+        );
+        assert_agree("gradient", &grad, &hand_grad);
+        Sgd::new(LR.into()).step(&mut net, &grad);
+        hand.sgd(&hand_grad, LR);
+        assert_agree("after a step", &net, &hand);
+        let out = net.forward(x);
+        assert!((out - hand.forward_value(x)).abs().max() <= 1e-6);
+    }
+}
+
+fn step(c: &mut Criterion) {
+    check_agreement();
+    let pairs = samples();
+    let mut group = c.benchmark_group("w1_step");
+
+    let mut net = Seed::<f32>::init(13);
+    let mut hand = Baseline::from_generated(&net);
+
+    let (mut ws, mut grad) = (net.workspace::<1>(), Seed::zeros());
+    let mut sgd = Sgd::new(LR.into());
+    let mut turn = 0;
+    group.bench_function("generated", |b| {
+        b.iter(|| {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            let loss = net.backward(black_box(x), black_box(y), &Mse, &mut ws, &mut grad);
+            sgd.step(&mut net, &grad);
+            loss
+        })
+    });
+
+    let (mut buffers, mut hand_grad) = (Buffers::default(), Baseline::zeros());
+    let mut turn = 0;
+    group.bench_function("baseline", |b| {
+        b.iter(|| {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            let loss = hand.backward(black_box(x), black_box(y), &mut buffers, &mut hand_grad);
+            hand.sgd(&hand_grad, LR);
+            loss
+        })
+    });
+
+    let mut hand = Baseline::from_generated(&Seed::<f32>::init(13));
+    let (mut buffers, mut hand_grad) = (Buffers::default(), Baseline::zeros());
+    let mut turn = 0;
+    group.bench_function("baseline_blas", |b| {
+        b.iter(|| {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            let loss = hand.backward_blas(black_box(x), black_box(y), &mut buffers, &mut hand_grad);
+            hand.sgd(&hand_grad, LR);
+            loss
+        })
+    });
+    group.finish();
+}
+
+fn forward(c: &mut Criterion) {
+    let x = samples()[0].0;
+    let net = Seed::<f32>::init(13);
+    let hand = Baseline::from_generated(&net);
+    let mut group = c.benchmark_group("w1_forward");
+
+    let mut ws = net.workspace::<1>();
+    group.bench_function("generated", |b| {
+        b.iter(|| net.forward_into(black_box(&x), &mut ws)[0])
+    });
+    let mut buffers = Buffers::default();
+    group.bench_function("baseline", |b| {
+        b.iter(|| {
+            hand.forward(black_box(&x), &mut buffers);
+            buffers.a3[0]
+        })
+    });
+    // The by-value forms: `net.forward(&x)` and an expression returning the output.
+    group.bench_function("generated_value", |b| b.iter(|| net.forward(black_box(&x))));
+    group.bench_function("baseline_value", |b| {
+        b.iter(|| hand.forward_value(black_box(&x)))
+    });
+    group.finish();
+}
+
+/// The parts of a step, timed alone: the backward pass without the update, and the SGD update.
+fn parts(c: &mut Criterion) {
+    let (x, y) = samples()[0];
+    let net = Seed::<f32>::init(13);
+    let hand = Baseline::from_generated(&net);
+    let mut group = c.benchmark_group("w1_parts");
+    group.measurement_time(Duration::from_secs(2));
+
+    let (mut ws, mut grad) = (net.workspace::<1>(), Seed::zeros());
+    group.bench_function("backward_generated", |b| {
+        b.iter(|| net.backward(black_box(&x), black_box(&y), &Mse, &mut ws, &mut grad))
+    });
+    let (mut buffers, mut hand_grad) = (Buffers::default(), Baseline::zeros());
+    group.bench_function("backward_baseline", |b| {
+        b.iter(|| hand.backward(black_box(&x), black_box(&y), &mut buffers, &mut hand_grad))
+    });
+    group.bench_function("backward_baseline_blas", |b| {
+        b.iter(|| hand.backward_blas(black_box(&x), black_box(&y), &mut buffers, &mut hand_grad))
+    });
+
+    let mut moving = Seed::<f32>::init(13);
+    let mut sgd = Sgd::new(1e-9);
+    group.bench_function("sgd_generated", |b| {
+        b.iter(|| sgd.step(&mut moving, black_box(&grad)))
+    });
+    let mut moving = Baseline::from_generated(&net);
+    group.bench_function("sgd_baseline", |b| {
+        b.iter(|| moving.sgd(black_box(&hand_grad), 1e-9))
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(60);
+    targets = step, forward, parts
+}
+criterion_main!(benches);
