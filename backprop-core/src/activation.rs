@@ -18,6 +18,9 @@ pub trait Activation<T: Scalar> {
         a: &mut SMatrix<T, R, C>,
     );
 
+    /// Replaces `z` by `f(z)` in place (a forward pass that keeps nothing for a backward pass).
+    fn apply<const R: usize, const C: usize>(&self, z: &mut SMatrix<T, R, C>);
+
     /// Turns `grad` from ∂loss/∂a into ∂loss/∂z in place, given the `z` and `a` of the forward pass.
     fn backward<const R: usize, const C: usize>(
         &self,
@@ -49,6 +52,11 @@ macro_rules! elementwise_activation {
             #[inline]
             fn forward<const R: usize, const C: usize>(&self, z: &SMatrix<T, R, C>, a: &mut SMatrix<T, R, C>) {
                 a.zip_apply(z, |a, z| *a = self.value(z));
+            }
+
+            #[inline]
+            fn apply<const R: usize, const C: usize>(&self, z: &mut SMatrix<T, R, C>) {
+                z.apply(|z| *z = self.value(*z));
             }
 
             #[inline]
@@ -173,11 +181,14 @@ impl<T: Scalar> Elementwise<T> for LeakyRelu<T> {
 /// The logistic function `1 / (1 + e^-z)`, computed without overflow for any z.
 #[inline]
 pub fn sigmoid<T: Scalar>(z: T) -> T {
+    // Both halves from one exponential of −|z| (never overflows), then a select rather than a
+    // branch: 1 / (1 + e^-z) for z ≥ 0, e^z / (1 + e^z) below.
+    let e = (-z.abs()).exp();
+    let r = T::one() / (T::one() + e);
     if z >= T::zero() {
-        T::one() / (T::one() + (-z).exp())
+        r
     } else {
-        let e = z.exp();
-        e / (T::one() + e)
+        e * r
     }
 }
 
@@ -331,6 +342,18 @@ impl<T: Scalar> Elementwise<T> for Silu {
 pub struct Softmax;
 
 impl<T: Scalar> Activation<T> for Softmax {
+    fn apply<const R: usize, const C: usize>(&self, z: &mut SMatrix<T, R, C>) {
+        for mut column in z.column_iter_mut() {
+            let max = column.max();
+            let mut sum = T::zero();
+            for entry in column.iter_mut() {
+                *entry = (*entry - max).exp();
+                sum += *entry;
+            }
+            column /= sum;
+        }
+    }
+
     fn forward<const R: usize, const C: usize>(
         &self,
         z: &SMatrix<T, R, C>,

@@ -138,6 +138,31 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         }
     }
 
+    /// The forward kernel returning a new matrix: `weight · x + bias` for every column of `x`.
+    #[inline]
+    // Borrowing the weight keeps nalgebra from copying the whole matrix for the product.
+    #[allow(clippy::op_ref)]
+    pub fn affine_value<const B: usize>(&self, x: &SMatrix<T, IN, B>) -> SMatrix<T, OUT, B> {
+        let mut z = if Self::LARGE {
+            let mut z = SMatrix::<T, OUT, B>::zeros();
+            gemm::multiply(
+                OUT,
+                B,
+                IN,
+                self.weight.as_slice(),
+                x.as_slice(),
+                z.as_mut_slice(),
+            );
+            z
+        } else {
+            &self.weight * x
+        };
+        for mut column in z.column_iter_mut() {
+            column += &self.bias;
+        }
+        z
+    }
+
     /// The backward kernel into the previous layer: writes `delta_in = weightᵀ · delta`.
     #[inline]
     pub fn propagate<const B: usize>(

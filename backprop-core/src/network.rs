@@ -90,6 +90,18 @@ pub trait Network: Clone {
     /// Every parameter tensor, writable, in the same order as [`Network::params`].
     fn params_mut(&mut self) -> impl Iterator<Item = ParamMut<'_, Self::Scalar>>;
 
+    /// Calls `f` with every parameter tensor of `self` (writable) and the same tensor of `other`,
+    /// in [`Network::params`] order: how optimizers walk a network and its gradient together.
+    fn zip_params_mut(
+        &mut self,
+        other: &Self,
+        mut f: impl FnMut(&mut [Self::Scalar], &[Self::Scalar]),
+    ) {
+        for (mine, theirs) in self.params_mut().zip(other.params()) {
+            f(mine.values, theirs.values);
+        }
+    }
+
     /// The parameter tensor called `name`, if there is one.
     fn param(&self, name: &str) -> Option<Param<'_, Self::Scalar>> {
         self.params().find(|p| p.name == name)

@@ -181,6 +181,30 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStr
     let svector = quote!(#bp::nalgebra::SVector);
 
     let (zero_fields, seeded_fields, cast_fields) = constructors(network, name);
+    // let a1 = { let mut a = self.fc1.affine_value(x); Activation::apply(&Relu, &mut a); a };
+    let value_steps = network.layers.iter().enumerate().map(|(index, layer)| {
+        let (field, value) = (path(layer), format_ident!("a{}", index + 1));
+        let input = if index == 0 {
+            quote!(x)
+        } else {
+            let previous = format_ident!("a{}", index);
+            quote!(&#previous)
+        };
+        let activate = if layer.activation == Activation::Identity {
+            quote!()
+        } else {
+            let activation = activation_value(layer.activation);
+            quote!(#bp::Activation::<T>::apply(&#activation, &mut a);)
+        };
+        quote! {
+            let #value = {
+                let mut a = self.#field.affine_value(#input);
+                #activate
+                a
+            };
+        }
+    });
+    let last_value = format_ident!("a{}", network.layers.len());
 
     quote! {
         #[allow(dead_code)]
@@ -223,8 +247,8 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStr
 
             /// The outputs for a batch, one column per sample.
             pub fn forward_batch<const B: #usize_>(&self, x: &#smatrix<T, #inputs, B>) -> #smatrix<T, #outputs, B> {
-                let mut ws = self.workspace::<B>();
-                *self.forward_into(x, &mut ws)
+                #(#value_steps)*
+                #last_value
             }
 
             /// The forward pass, keeping every layer's values in `ws` (as the backward pass needs);
@@ -500,6 +524,13 @@ fn network_impl(network: &Network, name: &Ident) -> TokenStream {
             })
             .collect::<Vec<_>>()
     };
+    // f(self.fc1.weight.as_mut_slice(), other.fc1.weight.as_slice()); ... one call per tensor
+    let zipped = network.layers.iter().flat_map(|layer| {
+        let field = path(layer);
+        [quote!(weight), quote!(bias)].map(|tensor| {
+            quote!(f(self.#field.#tensor.as_mut_slice(), other.#field.#tensor.as_slice());)
+        })
+    });
     let read = params("ref");
     let write = params("mut");
 
@@ -523,6 +554,10 @@ fn network_impl(network: &Network, name: &Ident) -> TokenStream {
 
             fn params(&self) -> impl ::core::iter::Iterator<Item = #bp::Param<'_, T>> {
                 ::core::iter::IntoIterator::into_iter([#(#read),*])
+            }
+
+            fn zip_params_mut(&mut self, other: &Self, mut f: impl ::core::ops::FnMut(&mut [T], &[T])) {
+                #(#zipped)*
             }
 
             fn params_mut(&mut self) -> impl ::core::iter::Iterator<Item = #bp::ParamMut<'_, T>> {

@@ -70,16 +70,13 @@ impl<N: Network> Optimizer<N> for Sgd<N> {
         let keep: N::Scalar = constant(1.0 - self.dampening);
         let first = self.buffer.is_none();
         if self.momentum == 0.0 {
-            for (param, grad) in net.params_mut().zip(grad.params()) {
-                for (p, &g) in param.values.iter_mut().zip(grad.values) {
-                    let g = if self.weight_decay != 0.0 {
-                        g + decay * *p
-                    } else {
-                        g
-                    };
+            let decayed = self.weight_decay != 0.0;
+            net.zip_params_mut(grad, |params, grads| {
+                for (p, &g) in params.iter_mut().zip(grads) {
+                    let g = if decayed { g + decay * *p } else { g };
                     *p -= lr * g;
                 }
-            }
+            });
             return;
         }
         let buffer = self.buffer.get_or_insert_with(N::zeros);
