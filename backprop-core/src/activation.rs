@@ -178,18 +178,12 @@ impl<T: Scalar> Elementwise<T> for LeakyRelu<T> {
     }
 }
 
-/// The logistic function `1 / (1 + e^-z)`, computed without overflow for any z.
+/// The logistic function `1 / (1 + e^-z)`, finite for every finite or infinite z.
 #[inline]
 pub fn sigmoid<T: Scalar>(z: T) -> T {
-    // Both halves from one exponential of −|z| (never overflows), then a select rather than a
-    // branch: 1 / (1 + e^-z) for z ≥ 0, e^z / (1 + e^z) below.
-    let e = (-z.abs()).exp();
-    let r = T::one() / (T::one() + e);
-    if z >= T::zero() {
-        r
-    } else {
-        e * r
-    }
+    // PyTorch's form. It never overflows into NaN: for z → −∞, e^-z → ∞ and the quotient → 0
+    // (exactly 0 below z ≈ −88 in f32, where the true value is a subnormal); for z → ∞, → 1.
+    T::one() / (T::one() + (-z).exp())
 }
 
 /// `sigmoid(z) = 1 / (1 + e^-z)`; derivative `a · (1 − a)`.

@@ -163,6 +163,13 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         z
     }
 
+    /// `self ← self + alpha · other`, weight and bias (plain SGD is `axpy(−lr, grad)`).
+    #[inline]
+    pub fn axpy(&mut self, alpha: T, other: &Self) {
+        self.weight.zip_apply(&other.weight, |p, g| *p += alpha * g);
+        self.bias.zip_apply(&other.bias, |p, g| *p += alpha * g);
+    }
+
     /// The backward kernel into the previous layer: writes `delta_in = weightᵀ · delta`.
     #[inline]
     pub fn propagate<const B: usize>(

@@ -102,6 +102,15 @@ pub trait Network: Clone {
         }
     }
 
+    /// `self ← self + alpha · other`, tensor by tensor (plain SGD is `axpy(−lr, grad)`).
+    fn axpy(&mut self, alpha: Self::Scalar, other: &Self) {
+        self.zip_params_mut(other, |mine, theirs| {
+            for (p, &g) in mine.iter_mut().zip(theirs) {
+                *p += alpha * g;
+            }
+        });
+    }
+
     /// The parameter tensor called `name`, if there is one.
     fn param(&self, name: &str) -> Option<Param<'_, Self::Scalar>> {
         self.params().find(|p| p.name == name)

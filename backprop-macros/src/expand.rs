@@ -531,6 +531,11 @@ fn network_impl(network: &Network, name: &Ident) -> TokenStream {
             quote!(f(self.#field.#tensor.as_mut_slice(), other.#field.#tensor.as_slice());)
         })
     });
+    // self.fc1.axpy(alpha, &other.fc1); ... one call per layer, sizes static
+    let axpys = network.layers.iter().map(|layer| {
+        let field = path(layer);
+        quote!(self.#field.axpy(alpha, &other.#field);)
+    });
     let read = params("ref");
     let write = params("mut");
 
@@ -558,6 +563,10 @@ fn network_impl(network: &Network, name: &Ident) -> TokenStream {
 
             fn zip_params_mut(&mut self, other: &Self, mut f: impl ::core::ops::FnMut(&mut [T], &[T])) {
                 #(#zipped)*
+            }
+
+            fn axpy(&mut self, alpha: T, other: &Self) {
+                #(#axpys)*
             }
 
             fn params_mut(&mut self) -> impl ::core::iter::Iterator<Item = #bp::ParamMut<'_, T>> {

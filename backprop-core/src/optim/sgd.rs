@@ -69,12 +69,15 @@ impl<N: Network> Optimizer<N> for Sgd<N> {
         let momentum: N::Scalar = constant(self.momentum);
         let keep: N::Scalar = constant(1.0 - self.dampening);
         let first = self.buffer.is_none();
+        if self.momentum == 0.0 && self.weight_decay == 0.0 {
+            // p ← p + (−lr) · g, as torch's `param.add_(grad, alpha=-lr)`.
+            net.axpy(-lr, grad);
+            return;
+        }
         if self.momentum == 0.0 {
-            let decayed = self.weight_decay != 0.0;
             net.zip_params_mut(grad, |params, grads| {
                 for (p, &g) in params.iter_mut().zip(grads) {
-                    let g = if decayed { g + decay * *p } else { g };
-                    *p -= lr * g;
+                    *p -= lr * (g + decay * *p);
                 }
             });
             return;
