@@ -8,11 +8,6 @@
 
 use crate::scalar::Scalar;
 
-/// Rows of a register tile.
-const MR: usize = 16;
-/// Columns of a register tile.
-const NR: usize = 4;
-
 /// How a kernel reads the right-hand operand: element `(p, j)` of the `k × n` product operand is
 /// at `p * p_stride + j * j_stride`.
 #[derive(Clone, Copy)]
@@ -63,6 +58,11 @@ fn run<T: Scalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], operand: Opera
     );
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the processor supports the features the function is compiled for.
+            unsafe { kernel_avx512(m, n, k, a, b, operand, c) };
+            return;
+        }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the processor supports the features the function is compiled for.
             unsafe { kernel_avx2_fma(m, n, k, a, b, operand, c) };
@@ -71,7 +71,7 @@ fn run<T: Scalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], operand: Opera
     }
     // Fused multiply-add is an instruction on aarch64; elsewhere, without the run-time check above,
     // it may be a slow library call, so the portable kernel multiplies and adds.
-    kernel::<T, { cfg!(target_arch = "aarch64") }>(m, n, k, a, b, operand, c);
+    kernel::<T, { cfg!(target_arch = "aarch64") }, 16, 4>(m, n, k, a, b, operand, c);
 }
 
 /// [`kernel`] compiled for AVX2 and FMA.
@@ -86,7 +86,23 @@ unsafe fn kernel_avx2_fma<T: Scalar>(
     operand: Operand,
     c: &mut [T],
 ) {
-    kernel::<T, true>(m, n, k, a, b, operand, c);
+    kernel::<T, true, 16, 4>(m, n, k, a, b, operand, c);
+}
+
+/// [`kernel`] compiled for AVX-512 (which includes FMA).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn kernel_avx512<T: Scalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    b: &[T],
+    operand: Operand,
+    c: &mut [T],
+) {
+    // 32 registers of 16 lanes: a 32 × 8 tile keeps 16 accumulators and amortises each load.
+    kernel::<T, true, 32, 8>(m, n, k, a, b, operand, c);
 }
 
 /// `value · scale + acc`, fused into one rounding when `FUSED`.
@@ -99,9 +115,9 @@ fn multiply_add<T: Scalar, const FUSED: bool>(value: T, scale: T, acc: T) -> T {
     }
 }
 
-/// The tiled product: full 16 × 4 tiles in registers, the edges entry by entry.
+/// The tiled product: full `MR × NR` tiles in registers, the edges entry by entry.
 #[inline(always)]
-fn kernel<T: Scalar, const FUSED: bool>(
+fn kernel<T: Scalar, const FUSED: bool, const MR: usize, const NR: usize>(
     m: usize,
     n: usize,
     k: usize,
@@ -198,6 +214,15 @@ mod tests {
             multiply(m, n, k, a.as_slice(), b.as_slice(), &mut c);
             let mut ct = vec![f64::NAN; m * n];
             multiply_transposed(m, n, k, a.as_slice(), bt.as_slice(), &mut ct);
+            // Both tile shapes, whichever one this processor picks above.
+            let mut c16 = vec![f64::NAN; m * n];
+            let nn = Operand {
+                p_stride: 1,
+                j_stride: k,
+            };
+            kernel::<f64, false, 16, 4>(m, n, k, a.as_slice(), b.as_slice(), nn, &mut c16);
+            let mut c32 = vec![f64::NAN; m * n];
+            kernel::<f64, true, 32, 8>(m, n, k, a.as_slice(), b.as_slice(), nn, &mut c32);
             for (index, &want) in expected.as_slice().iter().enumerate() {
                 let tolerance = 1e-13 * (k as f64 + 1.0);
                 assert!(
