@@ -64,16 +64,16 @@ impl<N> Sgd<N> {
 
 impl<N: Network> Optimizer<N> for Sgd<N> {
     fn step(&mut self, net: &mut N, grad: &N) {
+        if self.momentum == 0.0 && self.weight_decay == 0.0 {
+            // p ← p + (−lr) · g, as torch's `param.add_(grad, alpha=-lr)`.
+            net.axpy(constant(-self.lr), grad);
+            return;
+        }
         let lr: N::Scalar = constant(self.lr);
         let decay: N::Scalar = constant(self.weight_decay);
         let momentum: N::Scalar = constant(self.momentum);
         let keep: N::Scalar = constant(1.0 - self.dampening);
         let first = self.buffer.is_none();
-        if self.momentum == 0.0 && self.weight_decay == 0.0 {
-            // p ← p + (−lr) · g, as torch's `param.add_(grad, alpha=-lr)`.
-            net.axpy(-lr, grad);
-            return;
-        }
         if self.momentum == 0.0 {
             net.zip_params_mut(grad, |params, grads| {
                 for (p, &g) in params.iter_mut().zip(grads) {
