@@ -1,40 +1,17 @@
 //! Optimizer steps and training-loop epochs allocate nothing after setup, for the seed network (W1)
 //! and `784 => relu 128 => sigmoid 10` (W3), counted by a per-thread counting allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::ops::ControlFlow;
 
 use backprop::prelude::*;
 use backprop::train::{train, TrainOptions};
 
-/// The system allocator, counting each thread's allocations.
-struct Counting;
+mod common;
 
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|count| count.set(count.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use common::counting::{allocations, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// How many allocations `f` makes on this thread.
-fn allocations(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
 
 network! { struct W1 < 4 => relu 5 => relu 2 => sigmoid 1 > }
 network! { struct W3 < 784 => relu 128 => sigmoid 10 > }

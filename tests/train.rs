@@ -2,30 +2,14 @@
 //! history is the per-sample mean, a non-finite loss stops training with the last good weights,
 //! and an epoch allocates nothing.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::ops::ControlFlow;
 
 use backprop::prelude::*;
 use backprop::train::{train, TrainError, TrainOptions};
 
-/// The system allocator, counting this thread's allocations.
-struct Counting;
+mod common;
 
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|count| count.set(count.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use common::counting::{allocations, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -293,18 +277,18 @@ fn an_epoch_allocates_nothing() {
     let count = |epochs: usize| {
         let mut net = Net::<f64>::init(8);
         let mut sgd = Sgd::new(0.01);
-        let before = ALLOCATIONS.with(Cell::get);
-        train::<_, _, _, _, 4>(
-            &mut net,
-            &mut sgd,
-            &Mse,
-            &inputs,
-            &targets,
-            TrainOptions::new(epochs, 1),
-            |_| ControlFlow::Continue(()),
-        )
-        .unwrap();
-        ALLOCATIONS.with(Cell::get) - before
+        allocations(|| {
+            train::<_, _, _, _, 4>(
+                &mut net,
+                &mut sgd,
+                &Mse,
+                &inputs,
+                &targets,
+                TrainOptions::new(epochs, 1),
+                |_| ControlFlow::Continue(()),
+            )
+            .unwrap();
+        })
     };
     assert_eq!(count(1), count(20));
 }

@@ -1,6 +1,8 @@
 //! Shared helpers for the PyTorch-parity tests: reading fixture tensors and comparing numbers.
 #![allow(dead_code)]
 
+pub mod counting;
+
 use backprop::nalgebra::SVector;
 use backprop::scalar::{constant, to_f64};
 use backprop::Network;
