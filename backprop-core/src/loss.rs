@@ -632,21 +632,6 @@ impl<const N: usize, const B: usize> ClassTargets<N, B> {
     pub const fn indices(&self) -> &[usize; B] {
         &self.indices
     }
-
-    /// Sets the class of sample `sample` (a position below `B`), or reports a class not in `0..N`
-    /// and leaves the targets as they were.
-    #[inline]
-    pub fn set(&mut self, sample: usize, class: usize) -> Result<(), ClassIndexError> {
-        if class >= N || sample >= B {
-            return Err(ClassIndexError {
-                sample,
-                index: class,
-                classes: N,
-            });
-        }
-        self.indices[sample] = class;
-        Ok(())
-    }
 }
 
 /// A class index given to [`ClassTargets::new`] that is not below the number of classes.
