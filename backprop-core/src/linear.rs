@@ -122,20 +122,11 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     #[inline]
     pub fn affine<const B: usize>(&self, x: &SMatrix<T, IN, B>, z: &mut SMatrix<T, OUT, B>) {
         if Self::LARGE {
-            gemm::multiply(
-                OUT,
-                B,
-                IN,
-                self.weight.as_slice(),
-                x.as_slice(),
-                z.as_mut_slice(),
-            );
+            self.large_product(x, z);
         } else {
             z.gemm(T::one(), &self.weight, x, T::zero());
         }
-        for mut column in z.column_iter_mut() {
-            column += &self.bias;
-        }
+        self.add_bias(z);
     }
 
     /// The forward kernel returning a new matrix: `weight · x + bias` for every column of `x`.
@@ -145,22 +136,34 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     pub fn affine_value<const B: usize>(&self, x: &SMatrix<T, IN, B>) -> SMatrix<T, OUT, B> {
         let mut z = if Self::LARGE {
             let mut z = SMatrix::<T, OUT, B>::zeros();
-            gemm::multiply(
-                OUT,
-                B,
-                IN,
-                self.weight.as_slice(),
-                x.as_slice(),
-                z.as_mut_slice(),
-            );
+            self.large_product(x, &mut z);
             z
         } else {
             &self.weight * x
         };
+        self.add_bias(&mut z);
+        z
+    }
+
+    /// `z = weight · x` through the register-tiled kernel of [`gemm`].
+    #[inline]
+    fn large_product<const B: usize>(&self, x: &SMatrix<T, IN, B>, z: &mut SMatrix<T, OUT, B>) {
+        gemm::multiply(
+            OUT,
+            B,
+            IN,
+            self.weight.as_slice(),
+            x.as_slice(),
+            z.as_mut_slice(),
+        );
+    }
+
+    /// Adds the bias to every column of `z`.
+    #[inline]
+    fn add_bias<const B: usize>(&self, z: &mut SMatrix<T, OUT, B>) {
         for mut column in z.column_iter_mut() {
             column += &self.bias;
         }
-        z
     }
 
     /// `self ← self + alpha · other`, weight and bias (plain SGD is `axpy(−lr, grad)`).
