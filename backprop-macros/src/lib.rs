@@ -1,7 +1,7 @@
 //! The `network!` macro of the `backprop` crate. Use it through `backprop::network!`.
 //!
-//! A declaration goes through three stages, each in its own module: [`ast`] parses tokens into a
-//! syntax tree, [`valid`] checks it and reports every mistake at once, [`expand`] generates the
+//! A declaration goes through three stages, each in its own module: `ast` parses tokens into a
+//! syntax tree, `valid` checks it and reports every mistake at once, `expand` generates the
 //! code. This file only wires them together.
 #![deny(missing_docs)]
 
