@@ -4,6 +4,7 @@ Writes tests/fixtures/optim.json. Two architectures, in float64 with PyTorch's d
 initialisation (torch.manual_seed(case index)):
   seed:  4 => relu 5 => relu 2 => sigmoid 1, MSE, a batch of 3
   deep:  6 => tanh 8 => relu 7 => gelu 5 => 3, CrossEntropy with class targets, a batch of 4
+Every optimizer runs its single-tensor implementation (foreach=False, as on CPU by default).
 For every optimizer configuration below, the model is rebuilt from the same seed, and three steps
 are taken on the same batch (zero_grad, forward, loss, backward, step), recording the parameters
 after every step. Names follow the Rust networks (fc1.weight ...).
@@ -26,16 +27,18 @@ ARCHITECTURES = {
 }
 
 OPTIMIZERS = {
-    "sgd": lambda p: torch.optim.SGD(p, lr=0.1),
-    "sgd_momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
-    "sgd_momentum_dampening": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.3),
-    "sgd_nesterov": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
-    "sgd_weight_decay": lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.01),
-    "sgd_momentum_weight_decay": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.8, weight_decay=0.05),
+    "sgd": lambda p: torch.optim.SGD(p, lr=0.1, foreach=False),
+    "sgd_momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, foreach=False),
+    "sgd_momentum_dampening": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.3, foreach=False),
+    "sgd_nesterov": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, foreach=False),
+    "sgd_weight_decay": lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.01, foreach=False),
+    "sgd_momentum_weight_decay": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.8, weight_decay=0.05, foreach=False),
     "adam": lambda p: torch.optim.Adam(p, lr=0.01, foreach=False),
     "adam_amsgrad": lambda p: torch.optim.Adam(p, lr=0.01, amsgrad=True, foreach=False),
     "adam_weight_decay": lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.01, foreach=False),
     "adam_betas": lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-6, foreach=False),
+    # 1 - beta1 >= 0.5: ATen's lerp takes its other branch, end - (end - self) * (1 - weight).
+    "adam_low_beta1": lambda p: torch.optim.Adam(p, lr=0.01, betas=(0.3, 0.9), foreach=False),
     "adamw": lambda p: torch.optim.AdamW(p, lr=0.01, foreach=False),
     "adamw_amsgrad": lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1, amsgrad=True, foreach=False),
 }

@@ -2,7 +2,7 @@
 //! determinism per seed, and the mean and variance over many draws against the distributions'
 //! formulas.
 
-use backprop::init::{kaiming_normal, xavier_uniform};
+use backprop::init::{kaiming_normal, torch_default, xavier_uniform};
 use backprop::prelude::*;
 
 network! { struct Wide < 400 => relu 300 => 10 > }
@@ -62,7 +62,23 @@ fn initialisation_is_deterministic_per_seed() {
     assert_ne!(a, c);
     kaiming_normal(&mut a, 3);
     kaiming_normal(&mut b, 3);
+    kaiming_normal(&mut c, 4);
     assert_eq!(a, b);
+    assert_ne!(a, c);
+    // f32 is the f64 draw rounded, so both scalar types hold the same network.
+    assert_eq!(Small::<f64>::init(7).cast::<f32>(), Small::<f32>::init(7));
+}
+
+#[test]
+fn generic_torch_default_draws_what_the_generated_init_draws() {
+    for seed in [0, 1, 42] {
+        let mut net = Small::<f64>::zeros();
+        torch_default(&mut net, seed);
+        assert_eq!(net, Small::<f64>::init(seed));
+        let mut wide = Wide::<f32>::zeros();
+        torch_default(&mut wide, seed);
+        assert_eq!(wide, Wide::<f32>::init(seed));
+    }
 }
 
 #[test]

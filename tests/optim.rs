@@ -1,12 +1,14 @@
 //! Optimizers step for step against torch.optim (`tests/fixtures/optim.json`, from
 //! `scripts/gen_optim_fixtures.py`): SGD (plain, momentum, dampening, Nesterov, weight decay),
-//! Adam (plain, AMSGrad, weight decay, other betas) and AdamW, three steps each on two networks,
-//! parameters after every step to 1e-12 relative in f64.
+//! Adam (plain, AMSGrad, weight decay, other betas, β1 below ½) and AdamW, three steps each on two
+//! networks, parameters after every step to 1e-12 relative in f64. `--nocapture` prints the
+//! largest differences per case.
 
 mod common;
 
 use backprop::optim::OptimizerError;
 use backprop::prelude::*;
+use backprop::scalar::to_f64;
 use common::{assert_params_close, fixture, load_params, numbers, row};
 use serde_json::Value;
 
@@ -26,14 +28,42 @@ fn optimizer<N: Network + 'static>(name: &str) -> Box<dyn Optimizer<N>> {
         "adam_amsgrad" => Box::new(Adam::new(0.01).amsgrad(true)),
         "adam_weight_decay" => Box::new(Adam::new(0.01).weight_decay(0.01)),
         "adam_betas" => Box::new(Adam::new(0.02).betas(0.8, 0.99).eps(1e-6)),
+        "adam_low_beta1" => Box::new(Adam::new(0.01).betas(0.3, 0.9)),
         "adamw" => Box::new(AdamW::new(0.01)),
         "adamw_amsgrad" => Box::new(AdamW::new(0.01).weight_decay(0.1).amsgrad(true)),
         other => panic!("no optimizer {other}"),
     }
 }
 
-/// Runs one case: three steps of backward and the optimizer, compared after each.
-fn run<N, L, Y, const B: usize>(case: &Value, net: &mut N, x: &N::Input, target: &Y, loss: &L)
+/// The largest relative (over entries PyTorch has non-zero) and absolute differences between
+/// `net`'s parameters and a state_dict-like JSON object.
+fn largest_errors<N: Network<Scalar = f64>>(net: &N, expected: &Value) -> (f64, f64) {
+    let (mut relative, mut absolute) = (0.0_f64, 0.0_f64);
+    for param in net.params() {
+        let values = numbers(&expected[param.name]);
+        for row in 0..param.rows {
+            for col in 0..param.cols {
+                let want = values[row * param.cols + col];
+                let error = (to_f64(param.get(row, col)) - want).abs();
+                absolute = absolute.max(error);
+                if want != 0.0 {
+                    relative = relative.max(error / want.abs());
+                }
+            }
+        }
+    }
+    (relative, absolute)
+}
+
+/// Runs one case: three steps of backward and the optimizer, compared after each; returns the
+/// largest relative and absolute differences over the three steps.
+fn run<N, L, Y, const B: usize>(
+    case: &Value,
+    net: &mut N,
+    x: &N::Input,
+    target: &Y,
+    loss: &L,
+) -> (f64, f64)
 where
     N: Batched<B, Scalar = f64> + 'static,
     L: Objective<f64, N::Output, Y>,
@@ -42,27 +72,32 @@ where
     optimizer.validate().unwrap();
     let mut ws = net.workspace();
     let mut grad = N::zeros();
+    let mut largest = (0.0_f64, 0.0_f64);
     for (step, expected) in case["after"].as_array().unwrap().iter().enumerate() {
         net.backward(x, target, loss, &mut ws, &mut grad);
         optimizer.step(net, &grad);
         let what = format!("{} after step {}", case["name"], step + 1);
         assert_params_close(net, expected, &what, 1e-12, 1e-14);
+        let (relative, absolute) = largest_errors(net, expected);
+        largest = (largest.0.max(relative), largest.1.max(absolute));
     }
+    largest
 }
 
 #[test]
 fn every_optimizer_matches_torch_optim_step_for_step() {
     let all = fixture("optim.json");
     let cases = all["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 24);
+    assert_eq!(cases.len(), 26);
+    let mut overall = (0.0_f64, 0.0_f64);
     for case in cases {
-        match case["architecture"].as_str().unwrap() {
+        let (relative, absolute) = match case["architecture"].as_str().unwrap() {
             "seed" => {
                 let mut net = Seed::<f64>::zeros();
                 load_params(&mut net, &case["initial"]);
                 let x = SMatrix::<f64, 4, 3>::from_fn(|r, c| row(&case["input"], c)[r]);
                 let y = SMatrix::<f64, 1, 3>::from_fn(|r, c| row(&case["target"], c)[r]);
-                run::<_, _, _, 3>(case, &mut net, &x, &y, &Mse);
+                run::<_, _, _, 3>(case, &mut net, &x, &y, &Mse)
             }
             "deep" => {
                 let mut net = Deep::<f64>::zeros();
@@ -73,11 +108,20 @@ fn every_optimizer_matches_torch_optim_step_for_step() {
                     .map(|c| c as usize)
                     .collect();
                 let y = ClassTargets::<3, 4>::new(classes.try_into().unwrap()).unwrap();
-                run::<_, _, _, 4>(case, &mut net, &x, &y, &CrossEntropy);
+                run::<_, _, _, 4>(case, &mut net, &x, &y, &CrossEntropy)
             }
             other => panic!("unknown architecture {other}"),
-        }
+        };
+        eprintln!(
+            "{:<32} largest relative error {relative:.2e}, absolute {absolute:.2e}",
+            case["name"].as_str().unwrap()
+        );
+        overall = (overall.0.max(relative), overall.1.max(absolute));
     }
+    eprintln!(
+        "all cases: largest relative error {:.2e}, absolute {:.2e}",
+        overall.0, overall.1
+    );
 }
 
 #[test]
@@ -98,6 +142,28 @@ fn hyper_parameters_are_checked_like_torch() {
             expected: "a number in [0, 1)"
         }
     );
+    let damped: Sgd<Seed<f64>> = Sgd::new(0.1).momentum(0.9).dampening(0.1).nesterov(true);
+    assert!(Optimizer::<Seed<f64>>::validate(&damped).is_err());
+    let negative: Sgd<Seed<f64>> = Sgd::new(-0.1);
+    assert_eq!(
+        Optimizer::<Seed<f64>>::validate(&negative)
+            .unwrap_err()
+            .to_string(),
+        "invalid learning rate for SGD: expected a number ≥ 0, found -0.1"
+    );
+    let fine: Sgd<Seed<f64>> = Sgd::new(0.1)
+        .momentum(0.9)
+        .nesterov(true)
+        .weight_decay(1e-4);
+    assert!(Optimizer::<Seed<f64>>::validate(&fine).is_ok());
+    let beta2: Adam<Seed<f64>> = Adam::new(1e-3).betas(0.9, -0.1);
+    assert_eq!(
+        Optimizer::<Seed<f64>>::validate(&beta2)
+            .unwrap_err()
+            .parameter,
+        "beta2"
+    );
+    assert!(Optimizer::<Seed<f64>>::validate(&Adam::<Seed<f64>>::new(1e-3).amsgrad(true)).is_ok());
     let adamw: AdamW<Seed<f64>> = AdamW::new(-1.0);
     assert!(Optimizer::<Seed<f64>>::validate(&adamw)
         .unwrap_err()

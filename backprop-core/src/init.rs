@@ -1,6 +1,13 @@
-//! Seeded, portable initialisation: the generator, Xavier/Glorot uniform and He/Kaiming normal.
-//! (PyTorch's default `nn.Linear` initialisation is the generated `init(seed)`, through
-//! `Linear::torch_default`.)
+//! Seeded, portable initialisation: the generator, PyTorch's default, Xavier/Glorot uniform and
+//! He/Kaiming normal.
+//!
+//! Every function here draws from [`seeded_rng`] (ChaCha8) in `f64` with portable arithmetic
+//! (`libm`, no platform math) and converts to the network's scalar, so a seed gives the same
+//! network on every machine, in `f32` as the `f64` draws rounded. Weights are drawn row by row
+//! (PyTorch's `[out][in]` order: rows are the fan-out, columns the fan-in), layer by layer.
+//! [`torch_default`] is the generated `init(seed)` (through `Linear::torch_default`) for any
+//! network; Xavier and He set every bias to zero, as is usual with them (PyTorch's functions only
+//! touch the tensor they are given).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -16,6 +23,29 @@ pub type InitRng = ChaCha8Rng;
 #[inline]
 pub fn seeded_rng(seed: u64) -> InitRng {
     ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// PyTorch's default `nn.Linear` initialisation from `seed`, for any network: each layer's weight
+/// then bias uniform in ±1/√fan_in, the same draws as the generated `init(seed)`.
+pub fn torch_default<N: Network>(net: &mut N, seed: u64) {
+    let mut rng = seeded_rng(seed);
+    let mut bound = 0.0;
+    for mut param in net.params_mut() {
+        // A layer's bias follows its weight and shares its fan-in.
+        if param.name.ends_with(".weight") {
+            bound = 1.0 / libm::sqrt(param.cols as f64);
+        }
+        for row in 0..param.rows {
+            for col in 0..param.cols {
+                let value = if bound > 0.0 {
+                    rng.random_range(-bound..bound)
+                } else {
+                    0.0
+                };
+                param.set(row, col, constant(value));
+            }
+        }
+    }
 }
 
 /// Xavier/Glorot uniform initialisation (gain 1), as `nn.init.xavier_uniform_`: every weight

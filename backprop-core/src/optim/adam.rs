@@ -8,7 +8,7 @@ use crate::scalar::constant;
 
 /// `torch.optim.Adam`: learning rate, betas, eps, weight decay (added to the gradient) and AMSGrad.
 ///
-/// Per parameter, at step `t`: `g ← g + weight_decay · p`; `m ← m + (1 − β1)(g − m)`;
+/// Per parameter, at step `t`: `g ← g + weight_decay · p`; `m ← m + (1 − β1)(g − m)` (a lerp);
 /// `v ← β2 v + (1 − β2) g²` (AMSGrad keeps `v̂ = max(v̂, v)` and uses it for `v`);
 /// `p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps)`.
 #[derive(Clone, Debug, PartialEq)]
@@ -139,8 +139,13 @@ impl<N: Network> Optimizer<N> for Adam<N> {
         let (beta1, beta2) = self.betas;
         let step_size: N::Scalar = constant(self.lr / (1.0 - libm::pow(beta1, step)));
         let correction2: N::Scalar = constant(libm::sqrt(1.0 - libm::pow(beta2, step)));
-        let (lerp, square_weight): (N::Scalar, N::Scalar) =
-            (constant(1.0 - beta1), constant(1.0 - beta2));
+        // `exp_avg.lerp_(grad, 1 − β1)`: ATen's lerp takes `m + w (g − m)` for a weight below ½ and
+        // `g − (g − m)(1 − w)` otherwise.
+        let weight = 1.0 - beta1;
+        let small_weight = weight.abs() < 0.5;
+        let (lerp, lerp_complement): (N::Scalar, N::Scalar) =
+            (constant(weight), constant(1.0 - weight));
+        let square_weight: N::Scalar = constant(1.0 - beta2);
         let beta2: N::Scalar = constant(beta2);
         let eps: N::Scalar = constant(self.eps);
         let decay: N::Scalar = constant(self.weight_decay);
@@ -168,13 +173,19 @@ impl<N: Network> Optimizer<N> for Adam<N> {
                     g + decay * *p
                 };
                 let m = &mut mean.values[index];
-                *m += lerp * (g - *m);
+                *m = if small_weight {
+                    *m + lerp * (g - *m)
+                } else {
+                    g - (g - *m) * lerp_complement
+                };
                 let v = &mut square.values[index];
                 *v = *v * beta2 + square_weight * g * g;
                 let second = match max_square.as_mut() {
                     Some(max) => {
+                        // `torch.maximum`, which propagates a NaN from either side.
                         let entry = &mut max.values[index];
-                        if *v > *entry {
+                        #[allow(clippy::eq_op)]
+                        if *v > *entry || *v != *v {
                             *entry = *v;
                         }
                         *entry

@@ -3,7 +3,10 @@
 //! An optimizer's state (momentum, Adam's moments) is made of values of the network's own type,
 //! created on the first step and reused after: every later step allocates nothing. Hyper-parameters
 //! are `f64` with PyTorch's defaults and builder methods; [`Optimizer::validate`] applies
-//! PyTorch's checks (the training loop calls it before the first step).
+//! PyTorch's checks (the training loop calls it before the first step), returning an
+//! [`OptimizerError`] that names the optimizer, the hyper-parameter, the value found and the range
+//! expected. Constructors and builders never fail and `step` never checks or panics: a caller
+//! stepping by hand calls `validate` once first. Unlike PyTorch, a NaN hyper-parameter is rejected.
 
 mod adam;
 mod sgd;
