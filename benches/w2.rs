@@ -12,6 +12,8 @@
 // into a product, even where clippy sees a `Copy` type.
 #![allow(clippy::op_ref)]
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -167,20 +169,6 @@ impl Baseline {
     }
 }
 
-/// Asserts that the generated and hand-written values agree entry by entry to about 1e-5.
-fn assert_agree(what: &str, generated: &Small<f32>, baseline: &Baseline) {
-    for (param, hand) in generated.params().zip(baseline.slices()) {
-        assert_eq!(param.values.len(), hand.len(), "{what} {}", param.name);
-        for (index, (&g, &h)) in param.values.iter().zip(hand).enumerate() {
-            assert!(
-                (g - h).abs() <= 1e-5 * (1.0 + h.abs()),
-                "{what} {}[{index}]: generated {g}, baseline {h}",
-                param.name
-            );
-        }
-    }
-}
-
 /// Two samples with different classes, used alternately so the loss never reaches zero (and the
 /// gradients never become denormal) however long criterion runs.
 fn samples() -> [(SVector<f32, 64>, SVector<f32, 10>); 2] {
@@ -202,16 +190,16 @@ fn check_agreement() {
             (loss - hand_loss).abs() <= 1e-6,
             "loss {loss} vs {hand_loss}"
         );
-        assert_agree("gradient (blas form)", &grad, &hand_grad);
+        common::assert_agree("gradient (blas form)", &grad, &hand_grad.slices());
         let hand_loss = hand.backward(x, y, &mut buffers, &mut hand_grad);
         assert!(
             (loss - hand_loss).abs() <= 1e-6,
             "loss {loss} vs {hand_loss}"
         );
-        assert_agree("gradient", &grad, &hand_grad);
+        common::assert_agree("gradient", &grad, &hand_grad.slices());
         Sgd::new(LR.into()).step(&mut net, &grad);
         hand.sgd(&hand_grad, LR);
-        assert_agree("after a step", &net, &hand);
+        common::assert_agree("after a step", &net, &hand.slices());
         assert!((net.forward(x) - hand.forward_value(x)).abs().max() <= 1e-6);
     }
 }

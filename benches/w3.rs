@@ -12,6 +12,8 @@
 //!
 //! Run with `cargo bench --bench w3`; read `w3_step/generated` against `w3_step/baseline`.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -237,20 +239,6 @@ impl Baseline {
     }
 }
 
-/// Asserts that the generated and hand-written values agree entry by entry to about 1e-5.
-fn assert_agree(what: &str, generated: &Mnist<f32>, baseline: &Baseline) {
-    for (param, hand) in generated.params().zip(baseline.slices()) {
-        assert_eq!(param.values.len(), hand.len(), "{what} {}", param.name);
-        for (index, (&g, &h)) in param.values.iter().zip(hand).enumerate() {
-            assert!(
-                (g - h).abs() <= 1e-5 * (1.0 + h.abs()),
-                "{what} {}[{index}]: generated {g}, baseline {h}",
-                param.name
-            );
-        }
-    }
-}
-
 /// Two batches with different inputs and classes, used alternately so the loss never reaches
 /// zero (and the gradients never become denormal) however long criterion runs.
 fn batches() -> Box<[(Inputs, Targets); 2]> {
@@ -282,10 +270,10 @@ fn check_agreement(data: &[(Inputs, Targets); 2]) {
                 (loss - hand_loss).abs() <= 1e-6,
                 "{name}: loss {loss} vs {hand_loss}"
             );
-            assert_agree(name, &grad, &hand_grad);
+            common::assert_agree(name, &grad, &hand_grad.slices());
             Sgd::new(LR.into()).step(&mut net, &grad);
             hand.sgd(&hand_grad, LR);
-            assert_agree(name, &net, &hand);
+            common::assert_agree(name, &net, &hand.slices());
         }
     }
 }
