@@ -1,6 +1,15 @@
-//! Handwritten digits: `64 => relu 32 => 10` logits, cross-entropy, Adam (lr 1e-2), batches of 32,
-//! 30 epochs on rows 0..1500 of the UCI digits (pixels / 16), tested on rows 1500..1797.
-//! PyTorch reaches 0.912 to 0.919 test accuracy with this recipe on this split.
+//! Handwritten digits: `64 => relu 32 => 10` logits, cross-entropy with label smoothing 0.1,
+//! Adam (lr 1e-2), batches of 32, 30 epochs on rows 0..1500 of the UCI digits (pixels / 16),
+//! tested on rows 1500..1797.
+//!
+//! Label smoothing trains against `0.9 · one-hot + 0.1 / 10` instead of the one-hot digit: the
+//! same loss as PyTorch's `CrossEntropyLoss(label_smoothing=0.1)`, given here as probability
+//! targets. It keeps the logits from growing without bound on a training set the network can
+//! learn by heart. It was chosen on a validation split (trained on rows 0..1200, scored on
+//! 1200..1500), where it raises the mean accuracy over seeds 0..20 from 0.958 to 0.971;
+//! `--validate` repeats that measurement and `--smoothing 0` gives the plain one-hot recipe.
+//! On the test rows the mean over those seeds goes from 0.913 to 0.923 (PyTorch, with
+//! `scripts/digits_torch.py`: 0.914 to 0.922); one test digit is 0.0034 of accuracy.
 //!
 //! Run with `cargo run --release --example digits` (`-- --epochs N --seed S` to change the epochs
 //! or the seed of the initialisation and shuffling).
@@ -42,6 +51,18 @@ fn load() -> (Vec<SVector<f32, 64>>, Vec<usize>) {
     (pixels, digits)
 }
 
+/// The target for `digit` with `smoothing` of the probability spread evenly over all ten digits.
+fn smoothed(digit: usize, smoothing: f32) -> SVector<f32, 10> {
+    SVector::from_fn(|class, _| {
+        let spread = smoothing / 10.0;
+        if class == digit {
+            1.0 - smoothing + spread
+        } else {
+            spread
+        }
+    })
+}
+
 /// The share of samples whose largest logit is their digit.
 fn accuracy(net: &Digits, pixels: &[SVector<f32, 64>], digits: &[usize]) -> f64 {
     let correct = pixels
@@ -56,9 +77,23 @@ fn main() {
     let argument = |flag: &str| std::env::args().skip_while(|arg| arg != flag).nth(1);
     let epochs = argument("--epochs").map_or(30, |n| n.parse().expect("--epochs takes a number"));
     let seed = argument("--seed").map_or(0, |n| n.parse().expect("--seed takes a number"));
+    let smoothing = argument("--smoothing").map_or(0.1, |s| {
+        s.parse()
+            .ok()
+            .filter(|s| (0.0..=1.0).contains(s))
+            .expect("--smoothing takes a number from 0 to 1")
+    });
+    let validate = std::env::args().any(|arg| arg == "--validate");
     let (pixels, digits) = load();
-    let (train_x, test_x) = pixels.split_at(1500);
-    let (train_y, test_y) = digits.split_at(1500);
+    // Rows 0..1500 train and 1500..1797 test; --validate trains on 0..1200 and tests on 1200..1500.
+    let (train_rows, held_out_rows) = if validate {
+        (0..1200, 1200..1500)
+    } else {
+        (0..1500, 1500..pixels.len())
+    };
+    let (train_x, train_y) = (&pixels[train_rows.clone()], &digits[train_rows]);
+    let (held_out_x, held_out_y) = (&pixels[held_out_rows.clone()], &digits[held_out_rows]);
+    let targets: Vec<SVector<f32, 10>> = train_y.iter().map(|&d| smoothed(d, smoothing)).collect();
 
     let mut net = Digits::<f32>::init(seed);
     let mut adam = Adam::new(1e-2);
@@ -68,14 +103,17 @@ fn main() {
         &mut adam,
         &CrossEntropy,
         train_x,
-        train_y,
+        &targets,
         TrainOptions::new(epochs, seed),
         |_| ControlFlow::Continue(()),
     )
     .expect("training succeeds");
     let elapsed = start.elapsed();
 
-    println!("digits: 64 => relu 32 => 10, CrossEntropy, Adam lr 1e-2, batch 32, {epochs} epochs, seed {seed}");
+    println!(
+        "digits: 64 => relu 32 => 10, CrossEntropy (label smoothing {smoothing}), Adam lr 1e-2, \
+         batch 32, {epochs} epochs, seed {seed}"
+    );
     println!(
         "loss        {:.4} → {:.4}",
         history.losses[0],
@@ -83,9 +121,10 @@ fn main() {
     );
     println!("train acc   {:.4}", accuracy(&net, train_x, train_y));
     println!(
-        "test acc    {:.4}  ({} test digits)",
-        accuracy(&net, test_x, test_y),
-        test_x.len()
+        "{}    {:.4}  ({} digits)",
+        if validate { "val acc " } else { "test acc" },
+        accuracy(&net, held_out_x, held_out_y),
+        held_out_x.len()
     );
     println!("train time  {:.1} ms", elapsed.as_secs_f64() * 1e3);
 }
