@@ -26,6 +26,12 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     /// or more); smaller layers use nalgebra's products, whose sums PyTorch's fixtures pin exactly.
     const LARGE: bool = IN * OUT >= 4096;
 
+    /// Whether the weight matrix fits in a few vector registers (512 bytes): its gradient is then
+    /// best built as a value, `delta · inputᵀ`, which the compiler keeps in registers until the
+    /// one store (the seed network's layers, measured in `benches/w1.rs`). Larger small layers
+    /// update the gradient in place, one rank-one `ger` per sample (`benches/w2.rs`).
+    const TINY: bool = IN * OUT * core::mem::size_of::<T>() <= 512;
+
     /// A layer whose weights and biases are all zero.
     #[inline]
     pub fn zeros() -> Self {
@@ -183,6 +189,27 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         delta_in.gemm_tr(T::one(), &self.weight, delta, T::zero());
     }
 
+    /// Writes `∂E/∂bias`, the sum of `delta`'s columns: the first sample's column written, the
+    /// others added. Built as a value for a tiny layer (it stays in registers, like the weight
+    /// gradient), in place otherwise.
+    #[inline]
+    fn set_bias_gradient<const B: usize>(&mut self, delta: &SMatrix<T, OUT, B>) {
+        if B == 0 {
+            self.bias.fill(T::zero());
+        } else if Self::TINY {
+            let mut sum = delta.column(0).into_owned();
+            for k in 1..B {
+                sum += delta.column(k);
+            }
+            self.bias = sum;
+        } else {
+            self.bias.copy_from(&delta.column(0));
+            for k in 1..B {
+                self.bias += delta.column(k);
+            }
+        }
+    }
+
     /// The gradient kernel: writes this layer's gradient for the batch, `∂E/∂weight = delta · inputᵀ`
     /// and `∂E/∂bias = Σ over samples of delta`, where `delta` is ∂E/∂z. The first sample's product
     /// is written, not added to zero, so signed zeros come out as PyTorch's do (`-0` for a dead ReLU
@@ -193,6 +220,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         delta: &SMatrix<T, OUT, B>,
         input: &SMatrix<T, IN, B>,
     ) {
+        self.set_bias_gradient(delta);
         if Self::LARGE {
             gemm::multiply_transposed(
                 OUT,
@@ -202,24 +230,20 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
                 input.as_slice(),
                 self.weight.as_mut_slice(),
             );
-            self.bias.fill(T::zero());
-            for column in delta.column_iter() {
-                self.bias += column;
+        } else if Self::TINY {
+            // nalgebra's small product also writes the first sample's term and adds the others.
+            self.weight = delta * input.transpose();
+        } else {
+            let mut samples = delta.column_iter().zip(input.column_iter());
+            let Some((first_delta, first_input)) = samples.next() else {
+                self.weight.fill(T::zero());
+                return;
+            };
+            self.weight
+                .ger(T::one(), &first_delta, &first_input, T::zero());
+            for (delta, input) in samples {
+                self.weight.ger(T::one(), &delta, &input, T::one());
             }
-            return;
-        }
-        let mut samples = delta.column_iter().zip(input.column_iter());
-        let Some((first_delta, first_input)) = samples.next() else {
-            self.weight.fill(T::zero());
-            self.bias.fill(T::zero());
-            return;
-        };
-        self.weight
-            .ger(T::one(), &first_delta, &first_input, T::zero());
-        self.bias.copy_from(&first_delta);
-        for (delta, input) in samples {
-            self.weight.ger(T::one(), &delta, &input, T::one());
-            self.bias += delta;
         }
     }
 }
