@@ -211,9 +211,9 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     }
 
     /// The gradient kernel: writes this layer's gradient for the batch, `∂E/∂weight = delta · inputᵀ`
-    /// and `∂E/∂bias = Σ over samples of delta`, where `delta` is ∂E/∂z. The first sample's product
-    /// is written, not added to zero, so signed zeros come out as PyTorch's do (`-0` for a dead ReLU
-    /// under a negative δ).
+    /// and `∂E/∂bias = Σ over samples of delta`, where `delta` is ∂E/∂z. Below 4096 weights the
+    /// first sample's product is written, not added to zero, so signed zeros come out as PyTorch's
+    /// do (`-0` for a dead ReLU under a negative δ); the large kernel sums from zero.
     #[inline]
     pub fn set_gradient<const B: usize>(
         &mut self,
