@@ -85,7 +85,7 @@ fn a_summing_loss_sums_the_partial_batch() {
     let (inputs, targets) = data();
     let mut trained = Net::<f64>::init(2);
     let mut sgd = Sgd::new(0.01);
-    train::<_, _, _, _, 4>(
+    let history = train::<_, _, _, _, 4>(
         &mut trained,
         &mut sgd,
         &Sse,
@@ -97,15 +97,29 @@ fn a_summing_loss_sums_the_partial_batch() {
     .unwrap();
     let mut by_hand = Net::<f64>::init(2);
     let mut grad = Net::zeros();
+    // The epoch's loss per sample: each sample's squared error, summed over outputs, under the
+    // weights its batch saw (the initial ones for 0..4, those after one step for 4..6).
+    let squared_error = |net: &Net<f64>, i: usize| -> f64 {
+        let out = net.forward(&inputs[i]);
+        (0..2).map(|r| (out[r] - targets[i][r]).powi(2)).sum()
+    };
+    let mut per_sample: f64 = (0..4).map(|i| squared_error(&by_hand, i)).sum();
     let x = SMatrix::<f64, 3, 4>::from_fn(|r, c| inputs[c][r]);
     let y = SMatrix::<f64, 2, 4>::from_fn(|r, c| targets[c][r]);
     by_hand.backward(&x, &y, &Sse, &mut by_hand.workspace(), &mut grad);
     Sgd::new(0.01).step(&mut by_hand, &grad);
+    per_sample += (4..6).map(|i| squared_error(&by_hand, i)).sum::<f64>();
     let x = SMatrix::<f64, 3, 2>::from_fn(|r, c| inputs[4 + c][r]);
     let y = SMatrix::<f64, 2, 2>::from_fn(|r, c| targets[4 + c][r]);
     by_hand.backward(&x, &y, &Sse, &mut by_hand.workspace(), &mut grad);
     Sgd::new(0.01).step(&mut by_hand, &grad);
     assert_same(&trained, &by_hand);
+    let mean = per_sample / 6.0;
+    assert!(
+        (history.losses[0] - mean).abs() <= 1e-12 * mean,
+        "the epoch's mean loss per sample: {} against {mean}",
+        history.losses[0]
+    );
 }
 
 #[test]

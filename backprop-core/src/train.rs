@@ -153,6 +153,11 @@ where
             <S as Target<<N as Batched<1>>::Output>>::Batch,
         >,
 {
+    let reduction = <L as Objective<
+        N::Scalar,
+        <N as Batched<1>>::Output,
+        <S as Target<<N as Batched<1>>::Output>>::Batch,
+    >>::REDUCTION;
     if inputs.len() != targets.len() {
         return Err(TrainError::LengthMismatch {
             inputs: inputs.len(),
@@ -209,7 +214,11 @@ where
             };
             check_finite(&grad, batch_loss, epoch, batch)?;
             optimizer.step(net, &grad);
-            total += batch_loss * indices.len() as f64;
+            // A mean-reduced batch loss weighs its samples; a summed one already is their sum.
+            total += match reduction {
+                Reduction::Mean => batch_loss * indices.len() as f64,
+                Reduction::Sum => batch_loss,
+            };
         }
         let mean = total / inputs.len() as f64;
         history.losses.push(mean);
