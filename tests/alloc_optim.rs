@@ -16,19 +16,40 @@ static GLOBAL: Counting = Counting;
 network! { struct W1 < 4 => relu 5 => relu 2 => sigmoid 1 > }
 network! { struct W3 < 784 => relu 128 => sigmoid 10 > }
 
-/// After a first step that makes the optimizer's state, further steps allocate nothing.
+/// Once `prepare` has made the optimizer's state, no step allocates, the first included.
 fn assert_steps_allocate_nothing<N: Network>(
     net: &mut N,
     grad: &N,
     optimizer: &mut dyn Optimizer<N>,
 ) {
-    optimizer.step(net, grad);
+    optimizer.prepare();
     let count = allocations(|| {
         for _ in 0..3 {
             optimizer.step(net, grad);
         }
     });
     assert_eq!(count, 0);
+}
+
+/// The allocations of one `train` call on `$net` with Adam over `$epochs` epochs, its setup
+/// included.
+macro_rules! training_allocations {
+    ($net:ty, $batch:literal, $inputs:expr, $targets:expr, $epochs:expr) => {{
+        let mut net = <$net>::init(1);
+        let mut adam = Adam::new(1e-3);
+        allocations(|| {
+            train::<_, _, _, _, $batch>(
+                &mut net,
+                &mut adam,
+                &Mse,
+                $inputs,
+                $targets,
+                TrainOptions::new($epochs, 0),
+                |_| ControlFlow::Continue(()),
+            )
+            .unwrap();
+        })
+    }};
 }
 
 #[test]
@@ -49,6 +70,17 @@ fn optimizer_steps_allocate_nothing_for_w1() {
     );
     assert_steps_allocate_nothing(&mut net, &grad, &mut Adam::new(1e-3).amsgrad(true));
     assert_steps_allocate_nothing(&mut net, &grad, &mut AdamW::new(1e-3));
+
+    // The loop's buffers are made once per call: more epochs, no more allocations.
+    let inputs: Vec<SVector<f32, 4>> = (0..10)
+        .map(|i| SVector::from_fn(|r, _| ((r + i) % 5) as f32 / 5.0))
+        .collect();
+    let targets: Vec<SVector<f32, 1>> = (0..10).map(|i| SVector::repeat((i % 2) as f32)).collect();
+    assert_eq!(
+        training_allocations!(W1<f32>, 4, &inputs, &targets, 1),
+        training_allocations!(W1<f32>, 4, &inputs, &targets, 5),
+        "allocations per call do not grow with the epochs (10 samples: a partial batch)"
+    );
 }
 
 #[test]
@@ -76,26 +108,10 @@ fn optimizer_steps_and_epochs_allocate_nothing_for_w3() {
             let targets: Vec<SVector<f32, 10>> = (0..70)
                 .map(|i| SVector::from_fn(|r, _| f32::from(r == i % 10)))
                 .collect();
-            let run = |epochs| {
-                let mut net = W3::<f32>::init(1);
-                let mut adam = Adam::new(1e-3);
-                allocations(|| {
-                    train::<_, _, _, _, 32>(
-                        &mut net,
-                        &mut adam,
-                        &Mse,
-                        &inputs,
-                        &targets,
-                        TrainOptions::new(epochs, 0),
-                        |_| ControlFlow::Continue(()),
-                    )
-                    .unwrap();
-                })
-            };
             assert_eq!(
-                run(1),
-                run(3),
-                "allocations per call do not grow with the epochs"
+                training_allocations!(W3<f32>, 32, &inputs, &targets, 1),
+                training_allocations!(W3<f32>, 32, &inputs, &targets, 3),
+                "allocations per call do not grow with the epochs (70 samples: a partial batch)"
             );
         })
         .unwrap()

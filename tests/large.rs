@@ -35,7 +35,7 @@ fn w3_trains_on_a_2_mib_thread_in_debug() {
         let x = SMatrix::<f32, 784, 32>::from_fn(|r, c| ((r * 7 + c * 13) % 17) as f32 / 17.0);
         let y = SMatrix::<f32, 10, 32>::from_fn(|r, c| if r == c % 10 { 1.0 } else { 0.0 });
         let first = net.backward(&x, &y, &Mse, &mut ws, &mut grad);
-        // Adam keeps two network-shaped moments; they are made on its first step, on this thread.
+        // Adam keeps two network-shaped moments, made on its first step, on this thread.
         let mut adam = Adam::new(1e-3);
         let mut last = first;
         for _ in 0..5 {

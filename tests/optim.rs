@@ -56,13 +56,15 @@ fn largest_errors<N: Network<Scalar = f64>>(net: &N, expected: &Value) -> (f64, 
 }
 
 /// Runs one case: three steps of backward and the optimizer, compared after each; returns the
-/// largest relative and absolute differences over the three steps.
+/// largest relative and absolute differences over the three steps. `prepared`: the optimizer's
+/// state is made before the first step (`prepare`) rather than by it.
 fn run<N, L, Y, const B: usize>(
     case: &Value,
     net: &mut N,
     x: &N::Input,
     target: &Y,
     loss: &L,
+    prepared: bool,
 ) -> (f64, f64)
 where
     N: Batched<B, Scalar = f64> + 'static,
@@ -70,13 +72,20 @@ where
 {
     let mut optimizer = optimizer::<N>(case["optimizer"].as_str().unwrap());
     optimizer.validate().unwrap();
+    if prepared {
+        optimizer.prepare();
+    }
     let mut ws = net.workspace();
     let mut grad = N::zeros();
     let mut largest = (0.0_f64, 0.0_f64);
     for (step, expected) in case["after"].as_array().unwrap().iter().enumerate() {
         net.backward(x, target, loss, &mut ws, &mut grad);
         optimizer.step(net, &grad);
-        let what = format!("{} after step {}", case["name"], step + 1);
+        let what = format!(
+            "{} after step {} (prepared: {prepared})",
+            case["name"],
+            step + 1
+        );
         assert_params_close(net, expected, &what, 1e-12, 1e-14);
         let (relative, absolute) = largest_errors(net, expected);
         largest = (largest.0.max(relative), largest.1.max(absolute));
@@ -90,14 +99,14 @@ fn every_optimizer_matches_torch_optim_step_for_step() {
     let cases = all["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 26);
     let mut overall = (0.0_f64, 0.0_f64);
-    for case in cases {
+    for (case, prepared) in cases.iter().flat_map(|case| [(case, false), (case, true)]) {
         let (relative, absolute) = match case["architecture"].as_str().unwrap() {
             "seed" => {
                 let mut net = Seed::<f64>::zeros();
                 load_params(&mut net, &case["initial"]);
                 let x = SMatrix::<f64, 4, 3>::from_fn(|r, c| row(&case["input"], c)[r]);
                 let y = SMatrix::<f64, 1, 3>::from_fn(|r, c| row(&case["target"], c)[r]);
-                run::<_, _, _, 3>(case, &mut net, &x, &y, &Mse)
+                run::<_, _, _, 3>(case, &mut net, &x, &y, &Mse, prepared)
             }
             "deep" => {
                 let mut net = Deep::<f64>::zeros();
@@ -108,12 +117,12 @@ fn every_optimizer_matches_torch_optim_step_for_step() {
                     .map(|c| c as usize)
                     .collect();
                 let y = ClassTargets::<3, 4>::new(classes.try_into().unwrap()).unwrap();
-                run::<_, _, _, 4>(case, &mut net, &x, &y, &CrossEntropy)
+                run::<_, _, _, 4>(case, &mut net, &x, &y, &CrossEntropy, prepared)
             }
             other => panic!("unknown architecture {other}"),
         };
         eprintln!(
-            "{:<32} largest relative error {relative:.2e}, absolute {absolute:.2e}",
+            "{:<32} prepared: {prepared:<5} largest relative error {relative:.2e}, absolute {absolute:.2e}",
             case["name"].as_str().unwrap()
         );
         overall = (overall.0.max(relative), overall.1.max(absolute));

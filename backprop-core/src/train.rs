@@ -168,6 +168,7 @@ where
         return Err(TrainError::EmptyDataSet);
     }
     optimizer.validate().map_err(TrainError::Optimizer)?;
+    optimizer.prepare();
     // Everything a step needs, made once.
     let mut order: Vec<usize> = (0..inputs.len()).collect();
     let mut batch_ws = <N as Batched<B>>::workspace(net);

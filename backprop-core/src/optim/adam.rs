@@ -84,6 +84,10 @@ impl<N: Network> Optimizer<N> for AdamW<N> {
         self.0.step(net, grad);
     }
 
+    fn prepare(&mut self) {
+        self.0.prepare();
+    }
+
     fn validate(&self) -> Result<(), OptimizerError> {
         self.0.validate()
     }
@@ -132,7 +136,26 @@ impl<N> Adam<N> {
     }
 }
 
+impl<N: Network> Moments<N> {
+    /// The moments in `state`, made (zero) the first time they are needed.
+    fn made(state: &mut Option<Self>, amsgrad: bool) -> &mut Self {
+        let moments = state.get_or_insert_with(|| Moments {
+            mean: N::zeros(),
+            square: N::zeros(),
+            max_square: None,
+        });
+        if amsgrad && moments.max_square.is_none() {
+            moments.max_square = Some(N::zeros());
+        }
+        moments
+    }
+}
+
 impl<N: Network> Optimizer<N> for Adam<N> {
+    fn prepare(&mut self) {
+        Moments::made(&mut self.state, self.amsgrad);
+    }
+
     fn step(&mut self, net: &mut N, grad: &N) {
         self.steps += 1;
         let step = f64::from(self.steps);
@@ -150,13 +173,12 @@ impl<N: Network> Optimizer<N> for Adam<N> {
         let eps: N::Scalar = constant(self.eps);
         let decay: N::Scalar = constant(self.weight_decay);
         let shrink: N::Scalar = constant(1.0 - self.lr * self.weight_decay);
-        let amsgrad = self.amsgrad;
-        let state = self.state.get_or_insert_with(|| Moments {
-            mean: N::zeros(),
-            square: N::zeros(),
-            max_square: amsgrad.then(N::zeros),
-        });
-        let mut max_squares = state.max_square.as_mut().map(|m| m.params_mut());
+        let state = Moments::made(&mut self.state, self.amsgrad);
+        let mut max_squares = state
+            .max_square
+            .as_mut()
+            .filter(|_| self.amsgrad)
+            .map(|m| m.params_mut());
         for ((param, grad), (mean, square)) in net
             .params_mut()
             .zip(grad.params())

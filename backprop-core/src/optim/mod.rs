@@ -1,7 +1,8 @@
 //! Optimizers with `torch.optim`'s exact update rules, over a network's named parameters.
 //!
 //! An optimizer's state (momentum, Adam's moments) is made of values of the network's own type,
-//! created on the first step and reused after: every later step allocates nothing. Hyper-parameters
+//! made by [`Optimizer::prepare`] (or else by the first step) and reused after: once it exists, no
+//! step allocates (the training loop prepares during its setup). Hyper-parameters
 //! are `f64` with PyTorch's defaults and builder methods; [`Optimizer::validate`] applies
 //! PyTorch's checks (the training loop calls it before the first step), returning an
 //! [`OptimizerError`] that names the optimizer, the hyper-parameter, the value found and the range
@@ -22,6 +23,11 @@ use crate::network::Network;
 pub trait Optimizer<N: Network> {
     /// One update of `net` from `grad`, the gradient of the loss at `net`.
     fn step(&mut self, net: &mut N, grad: &N);
+
+    /// Makes the state the steps keep (momentum buffers, moments: values shaped like the network)
+    /// now, so that not even the first step allocates. Without it the first step makes it;
+    /// [`train`](crate::train::train) calls it while setting up.
+    fn prepare(&mut self) {}
 
     /// PyTorch's checks on the hyper-parameters.
     fn validate(&self) -> Result<(), OptimizerError> {

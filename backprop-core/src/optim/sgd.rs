@@ -21,8 +21,11 @@ pub struct Sgd<N> {
     pub nesterov: bool,
     /// L2 penalty added to the gradient.
     pub weight_decay: f64,
-    /// The momentum buffer, shaped like the network; made on the first step with momentum.
+    /// The momentum buffer, shaped like the network; made by `prepare` or the first step with
+    /// momentum.
     buffer: Option<N>,
+    /// Whether the buffer holds a momentum yet (torch starts it from the first gradient).
+    started: bool,
 }
 
 impl<N> Sgd<N> {
@@ -35,6 +38,7 @@ impl<N> Sgd<N> {
             nesterov: false,
             weight_decay: 0.0,
             buffer: None,
+            started: false,
         }
     }
 
@@ -73,7 +77,6 @@ impl<N: Network> Optimizer<N> for Sgd<N> {
         let decay: N::Scalar = constant(self.weight_decay);
         let momentum: N::Scalar = constant(self.momentum);
         let keep: N::Scalar = constant(1.0 - self.dampening);
-        let first = self.buffer.is_none();
         if self.momentum == 0.0 {
             net.zip_params_mut(grad, |params, grads| {
                 for (p, &g) in params.iter_mut().zip(grads) {
@@ -82,6 +85,8 @@ impl<N: Network> Optimizer<N> for Sgd<N> {
             });
             return;
         }
+        let first = !self.started;
+        self.started = true;
         let buffer = self.buffer.get_or_insert_with(N::zeros);
         for ((param, grad), buffer) in net.params_mut().zip(grad.params()).zip(buffer.params_mut())
         {
@@ -100,6 +105,12 @@ impl<N: Network> Optimizer<N> for Sgd<N> {
                 let direction = if self.nesterov { g + momentum * *b } else { *b };
                 *p -= lr * direction;
             }
+        }
+    }
+
+    fn prepare(&mut self) {
+        if self.momentum != 0.0 {
+            self.buffer.get_or_insert_with(N::zeros);
         }
     }
 
