@@ -101,36 +101,40 @@ impl<T: Scalar> Elementwise<T> for Identity {
 }
 
 /// `relu(z) = max(z, 0)`; its derivative at the kink z = 0 is 0, as in PyTorch.
+///
+/// Like PyTorch's `clamp_min(z, 0)`, only a negative `z` becomes `0`: a NaN stays NaN (so a bad
+/// input shows in the output) and `-0` stays `-0`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Relu;
 
 impl<T: Scalar> Elementwise<T> for Relu {
     #[inline]
     fn value(&self, z: T) -> T {
-        if z > T::zero() {
-            z
-        } else {
+        if z < T::zero() {
             T::zero()
+        } else {
+            z
         }
     }
 
     #[inline]
     fn derivative(&self, _z: T, a: T) -> T {
-        if a > T::zero() {
-            T::one()
-        } else {
+        if a <= T::zero() {
             T::zero()
+        } else {
+            T::one()
         }
     }
 
     /// Passes `grad` where the unit is active and an exact `+0` where it is not, as PyTorch's
-    /// `threshold_backward` does (a product would give `-0` under a negative gradient).
+    /// `threshold_backward` does (a product would give `-0` under a negative gradient); like it,
+    /// a NaN unit counts as active, so the NaN's gradient flows on.
     #[inline]
     fn chain(&self, grad: T, _z: T, a: T) -> T {
-        if a > T::zero() {
-            grad
-        } else {
+        if a <= T::zero() {
             T::zero()
+        } else {
+            grad
         }
     }
 }

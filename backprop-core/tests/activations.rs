@@ -370,6 +370,24 @@ fn relu_backward_gives_positive_zero_where_inactive() {
     assert_eq!(g[2], -1.0);
 }
 
+#[test]
+fn relu_keeps_nan_and_negative_zero_as_pytorch_does() {
+    // torch.relu([nan, -0.]) is [nan, -0.] (clamp_min keeps both); backward with grad −1 gives
+    // [−1, 0] (threshold_backward zeroes only where the output is ≤ 0); leaky_relu keeps NaN too.
+    assert!(val(&Relu, f64::NAN).is_nan());
+    assert_eq!(val(&Relu, -0.0).to_bits(), (-0.0f64).to_bits());
+    let z = SMatrix::<f64, 1, 2>::new(f64::NAN, -0.0);
+    let mut a = SMatrix::<f64, 1, 2>::zeros();
+    Relu.forward(&z, &mut a);
+    assert!(a[0].is_nan());
+    let mut g = SMatrix::<f64, 1, 2>::new(-1.0, -1.0);
+    Relu.backward(&z, &a, &mut g);
+    assert_eq!(g[0], -1.0);
+    assert_eq!(g[1].to_bits(), 0.0f64.to_bits());
+    assert!(val(&LeakyRelu::<f64>::new(0.2), f64::NAN).is_nan());
+    assert_eq!(der(&LeakyRelu::<f64>::new(0.2), f64::NAN), 0.2);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Stability in f32 at large |z|.
 // ---------------------------------------------------------------------------------------------
