@@ -15,8 +15,9 @@ use rand_chacha::ChaCha8Rng;
 use crate::network::Network;
 use crate::scalar::constant;
 
-/// The generator every seeded constructor uses: ChaCha8, whose stream is the same on every machine
-/// and every version of this crate, so a seed always gives the same network.
+/// The generator every seeded constructor uses: ChaCha8, whose stream is the same on every machine,
+/// so a seed gives the same network everywhere (for a given `rand` release: a change in how `rand`
+/// samples a range would change the draws, and would be a breaking change of this crate).
 pub type InitRng = ChaCha8Rng;
 
 /// A generator seeded with `seed`.
