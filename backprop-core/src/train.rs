@@ -9,7 +9,9 @@
 //!
 //! Before each optimizer step the loss and every gradient entry are checked: if one is NaN or
 //! infinite, the loop stops with [`TrainError::NonFinite`] and the network keeps the weights of
-//! the last good step.
+//! the last good step. The check is on what a step would apply, not on its result: a step whose
+//! finite gradient pushes a weight past the scalar's range (an overflow, not a NaN in the data)
+//! is seen at the next batch, with that weight already infinite.
 
 use core::fmt;
 use core::ops::ControlFlow;
