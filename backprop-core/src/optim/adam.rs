@@ -4,7 +4,7 @@ use nalgebra::ComplexField;
 
 use crate::network::Network;
 use crate::optim::{require, Optimizer, OptimizerError};
-use crate::scalar::constant;
+use crate::scalar::{constant, Scalar};
 
 /// `torch.optim.Adam`: learning rate, betas, eps, weight decay (added to the gradient) and AMSGrad.
 ///
@@ -158,21 +158,23 @@ impl<N: Network> Optimizer<N> for Adam<N> {
 
     fn step(&mut self, net: &mut N, grad: &N) {
         self.steps += 1;
-        let step = f64::from(self.steps);
-        let (beta1, beta2) = self.betas;
-        let step_size: N::Scalar = constant(self.lr / (1.0 - libm::pow(beta1, step)));
-        let correction2: N::Scalar = constant(libm::sqrt(1.0 - libm::pow(beta2, step)));
+        let k = Coefficients::<N::Scalar>::of(self);
+        let decay = match (self.weight_decay == 0.0, self.decoupled) {
+            (true, _) => NO_DECAY,
+            (false, false) => L2_DECAY,
+            (false, true) => DECOUPLED_DECAY,
+        };
         // `exp_avg.lerp_(grad, 1 − β1)`: ATen's lerp takes `m + w (g − m)` for a weight below ½ and
         // `g − (g − m)(1 − w)` otherwise.
-        let weight = 1.0 - beta1;
-        let small_weight = weight.abs() < 0.5;
-        let (lerp, lerp_complement): (N::Scalar, N::Scalar) =
-            (constant(weight), constant(1.0 - weight));
-        let square_weight: N::Scalar = constant(1.0 - beta2);
-        let beta2: N::Scalar = constant(beta2);
-        let eps: N::Scalar = constant(self.eps);
-        let decay: N::Scalar = constant(self.weight_decay);
-        let shrink: N::Scalar = constant(1.0 - self.lr * self.weight_decay);
+        let small_weight = (1.0 - self.betas.0).abs() < 0.5;
+        let update = match (decay, small_weight) {
+            (NO_DECAY, true) => update_tensor::<N::Scalar, NO_DECAY, true>,
+            (NO_DECAY, false) => update_tensor::<N::Scalar, NO_DECAY, false>,
+            (L2_DECAY, true) => update_tensor::<N::Scalar, L2_DECAY, true>,
+            (L2_DECAY, false) => update_tensor::<N::Scalar, L2_DECAY, false>,
+            (_, true) => update_tensor::<N::Scalar, DECOUPLED_DECAY, true>,
+            (_, false) => update_tensor::<N::Scalar, DECOUPLED_DECAY, false>,
+        };
         let state = Moments::made(&mut self.state, self.amsgrad);
         let mut max_squares = state
             .max_square
@@ -184,39 +186,15 @@ impl<N: Network> Optimizer<N> for Adam<N> {
             .zip(grad.params())
             .zip(state.mean.params_mut().zip(state.square.params_mut()))
         {
-            let mut max_square = max_squares.as_mut().and_then(|params| params.next());
-            for (index, (p, &g)) in param.values.iter_mut().zip(grad.values).enumerate() {
-                let g = if self.weight_decay == 0.0 {
-                    g
-                } else if self.decoupled {
-                    *p *= shrink;
-                    g
-                } else {
-                    g + decay * *p
-                };
-                let m = &mut mean.values[index];
-                *m = if small_weight {
-                    *m + lerp * (g - *m)
-                } else {
-                    g - (g - *m) * lerp_complement
-                };
-                let v = &mut square.values[index];
-                *v = *v * beta2 + square_weight * g * g;
-                let second = match max_square.as_mut() {
-                    Some(max) => {
-                        // `torch.maximum`, which propagates a NaN from either side.
-                        let entry = &mut max.values[index];
-                        #[allow(clippy::eq_op)]
-                        if *v > *entry || *v != *v {
-                            *entry = *v;
-                        }
-                        *entry
-                    }
-                    None => *v,
-                };
-                let denominator = ComplexField::sqrt(second) / correction2 + eps;
-                *p -= step_size * (*m / denominator);
-            }
+            let max_square = max_squares.as_mut().and_then(|params| params.next());
+            update(
+                &k,
+                param.values,
+                grad.values,
+                mean.values,
+                square.values,
+                max_square.map(|max| max.values),
+            );
         }
     }
 
@@ -252,4 +230,121 @@ impl<N: Network> Optimizer<N> for Adam<N> {
             "a number ≥ 0",
         )
     }
+}
+
+/// One step's constants, converted to the scalar once.
+struct Coefficients<T> {
+    /// `lr / (1 − β1ᵗ)`.
+    step_size: T,
+    /// `√(1 − β2ᵗ)`.
+    correction2: T,
+    /// The lerp weight `1 − β1`, and `β1`.
+    lerp: (T, T),
+    /// `β2` and `1 − β2`.
+    beta2: (T, T),
+    /// Added to the denominator.
+    eps: T,
+    /// The L2 penalty (Adam's weight decay).
+    decay: T,
+    /// AdamW's factor `1 − lr · weight_decay`.
+    shrink: T,
+}
+
+impl<T: Scalar> Coefficients<T> {
+    /// The constants of `adam`'s current step (`adam.steps` already counts it).
+    fn of<N>(adam: &Adam<N>) -> Self {
+        let step = f64::from(adam.steps);
+        let (beta1, beta2) = adam.betas;
+        let weight = 1.0 - beta1;
+        Coefficients {
+            step_size: constant(adam.lr / (1.0 - libm::pow(beta1, step))),
+            correction2: constant(libm::sqrt(1.0 - libm::pow(beta2, step))),
+            lerp: (constant(weight), constant(1.0 - weight)),
+            beta2: (constant(beta2), constant(1.0 - beta2)),
+            eps: constant(adam.eps),
+            decay: constant(adam.weight_decay),
+            shrink: constant(1.0 - adam.lr * adam.weight_decay),
+        }
+    }
+}
+
+/// No weight decay.
+const NO_DECAY: u8 = 0;
+/// Adam's weight decay: `g ← g + weight_decay · p`.
+const L2_DECAY: u8 = 1;
+/// AdamW's weight decay: `p ← p · (1 − lr · weight_decay)` before the step.
+const DECOUPLED_DECAY: u8 = 2;
+
+/// One tensor's Adam update, entry by entry, with the step's choices (weight decay, lerp form)
+/// fixed at compile time and AMSGrad chosen once per tensor, so the loops have no branches and
+/// vectorise. `max_squares` is AMSGrad's maximum, if it is on.
+fn update_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
+    k: &Coefficients<T>,
+    params: &mut [T],
+    grads: &[T],
+    means: &mut [T],
+    squares: &mut [T],
+    max_squares: Option<&mut [T]>,
+) {
+    let entries = params.len();
+    let (grads, means, squares) = (
+        &grads[..entries],
+        &mut means[..entries],
+        &mut squares[..entries],
+    );
+    let entries = params
+        .iter_mut()
+        .zip(grads)
+        .zip(means.iter_mut().zip(squares.iter_mut()));
+    match max_squares {
+        None => {
+            for ((p, &g), (m, v)) in entries {
+                moments::<T, DECAY, SMALL_WEIGHT>(k, p, g, m, v);
+                apply(k, p, *m, *v);
+            }
+        }
+        Some(max_squares) => {
+            for (((p, &g), (m, v)), max) in entries.zip(max_squares.iter_mut()) {
+                moments::<T, DECAY, SMALL_WEIGHT>(k, p, g, m, v);
+                // `torch.maximum`, which propagates a NaN from either side.
+                #[allow(clippy::eq_op)]
+                if *v > *max || *v != *v {
+                    *max = *v;
+                }
+                apply(k, p, *m, *max);
+            }
+        }
+    }
+}
+
+/// Weight decay, then the first and second moments of one entry, as torch orders them.
+#[inline(always)]
+fn moments<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
+    k: &Coefficients<T>,
+    p: &mut T,
+    g: T,
+    m: &mut T,
+    v: &mut T,
+) {
+    let g = match DECAY {
+        NO_DECAY => g,
+        L2_DECAY => g + k.decay * *p,
+        _ => {
+            *p *= k.shrink;
+            g
+        }
+    };
+    *m = if SMALL_WEIGHT {
+        *m + k.lerp.0 * (g - *m)
+    } else {
+        g - (g - *m) * k.lerp.1
+    };
+    *v = *v * k.beta2.0 + k.beta2.1 * g * g;
+}
+
+/// The parameter update of one entry from its first moment and (AMSGrad's) second moment.
+#[inline(always)]
+fn apply<T: Scalar>(k: &Coefficients<T>, p: &mut T, m: T, second: T) {
+    let denominator = ComplexField::sqrt(second) / k.correction2 + k.eps;
+    *p -= k.step_size * (m / denominator);
 }
