@@ -5,7 +5,7 @@
 1500..1797 (or, with --validate, trained on 0..1200 and tested on 1200..1500). One CPU thread.
 
     pip install torch numpy
-    python3 scripts/digits_torch.py --seeds 10 --smoothing 0 0.1 [--validate]
+    python3 scripts/digits_torch.py [--seeds 20] [--epochs 45] [--smoothing 0 0.1] [--validate]
 
 Prints each seed's accuracy and the mean, minimum and maximum per smoothing value.
 """
@@ -48,7 +48,7 @@ def run(seed, smoothing, train_x, train_y, test_x, test_y, epochs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=45)
     parser.add_argument("--smoothing", type=float, nargs="+", default=[0.0, 0.1])
     parser.add_argument("--validate", action="store_true")

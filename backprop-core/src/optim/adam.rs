@@ -257,8 +257,8 @@ impl<T: Scalar> Coefficients<T> {
         let (beta1, beta2) = adam.betas;
         let weight = 1.0 - beta1;
         Coefficients {
-            step_size: constant(adam.lr / (1.0 - libm::pow(beta1, step))),
-            correction2: constant(libm::sqrt(1.0 - libm::pow(beta2, step))),
+            step_size: constant(adam.lr / (1.0 - power(beta1, step))),
+            correction2: constant(libm::sqrt(1.0 - power(beta2, step))),
             lerp: (constant(weight), constant(1.0 - weight)),
             beta2: (constant(beta2), constant(1.0 - beta2)),
             eps: constant(adam.eps),
@@ -342,9 +342,23 @@ fn moments<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
     *v = *v * k.beta2.0 + k.beta2.1 * g * g;
 }
 
-/// The parameter update of one entry from its first moment and (AMSGrad's) second moment.
+/// The parameter update of one entry from its first moment and (AMSGrad's) second moment:
+/// `addcdiv_(m, denominator, value = −step_size)`, which divides the product `step_size · m`.
 #[inline(always)]
 fn apply<T: Scalar>(k: &Coefficients<T>, p: &mut T, m: T, second: T) {
     let denominator = ComplexField::sqrt(second) / k.correction2 + k.eps;
-    *p -= k.step_size * (m / denominator);
+    *p -= k.step_size * m / denominator;
+}
+
+/// `base ** exponent` as Python computes a bias correction: the platform's `pow` (correctly
+/// rounded in practice, where `libm::pow` can be one unit off, as for 0.9⁴); `libm` without std.
+fn power(base: f64, exponent: f64) -> f64 {
+    #[cfg(feature = "std")]
+    {
+        base.powf(exponent)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::pow(base, exponent)
+    }
 }
