@@ -76,28 +76,33 @@ def parameters(layers):
     return out
 
 
-cases = []
-for index, (arch_name, arch) in enumerate(ARCHITECTURES.items()):
-    for opt_name, make in OPTIMIZERS.items():
-        layers, x, target = build(arch, index)
-        params = [p for layer in layers for p in (layer.weight, layer.bias)]
-        optimizer = make(params)
-        case = {
-            "name": f"{arch_name}_{opt_name}",
-            "architecture": arch_name,
-            "optimizer": opt_name,
-            "input": x.tolist(),
-            "target": target.tolist(),
-            "initial": parameters(layers),
-            "after": [],
-        }
-        for _ in range(3):
-            optimizer.zero_grad()
-            loss_of(arch, layers, x, target).backward()
-            optimizer.step()
-            case["after"].append(parameters(layers))
-        cases.append(case)
+def main():
+    cases = []
+    for index, (arch_name, arch) in enumerate(ARCHITECTURES.items()):
+        for opt_name, make in OPTIMIZERS.items():
+            layers, x, target = build(arch, index)
+            params = [p for layer in layers for p in (layer.weight, layer.bias)]
+            optimizer = make(params)
+            case = {
+                "name": f"{arch_name}_{opt_name}",
+                "architecture": arch_name,
+                "optimizer": opt_name,
+                "input": x.tolist(),
+                "target": target.tolist(),
+                "initial": parameters(layers),
+                "after": [],
+            }
+            for _ in range(3):
+                optimizer.zero_grad()
+                loss_of(arch, layers, x, target).backward()
+                optimizer.step()
+                case["after"].append(parameters(layers))
+            cases.append(case)
 
-path = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "optim.json"
-path.write_text(json.dumps({"torch_version": torch.__version__, "generator": "scripts/gen_optim_fixtures.py", "cases": cases}) + "\n")
-print(f"wrote {len(cases)} cases to {path}")
+    path = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "optim.json"
+    path.write_text(json.dumps({"torch_version": torch.__version__, "generator": "scripts/gen_optim_fixtures.py", "cases": cases}) + "\n")
+    print(f"wrote {len(cases)} cases to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,8 @@
 //! layers and slow for large ones. These kernels compute a tile of the result in registers while
 //! streaming the shared dimension: on x86-64 a 32-row × 8-column tile compiled for AVX-512 where
 //! the processor has it, else a 16 × 4 tile compiled for AVX2 and FMA (checked at run time), else
-//! the portable 16 × 4 tile. They need no packing buffers and allocate nothing. All matrices are column-major slices, as nalgebra stores them.
+//! the portable 16 × 4 tile. They need no packing buffers and allocate nothing. All matrices are
+//! column-major slices, as nalgebra stores them.
 
 use crate::scalar::Scalar;
 

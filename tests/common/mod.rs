@@ -31,8 +31,18 @@ pub fn row(value: &Value, r: usize) -> Vec<f64> {
 
 /// Sets every parameter of `net` from a state_dict-like JSON object (`"fc1.weight": [[...]]`).
 pub fn load_params<N: Network>(net: &mut N, params: &Value) {
+    set_params_row_major(net, |name| {
+        numbers(&params[name]).into_iter().map(constant).collect()
+    });
+}
+
+/// Sets every parameter of `net` from `values(name)`, its entries row-major as PyTorch stores them.
+pub fn set_params_row_major<N: Network>(
+    net: &mut N,
+    mut values: impl FnMut(&str) -> Vec<N::Scalar>,
+) {
     for mut param in net.params_mut() {
-        let values = numbers(&params[param.name]);
+        let values = values(param.name);
         assert_eq!(
             values.len(),
             param.rows * param.cols,
@@ -41,7 +51,7 @@ pub fn load_params<N: Network>(net: &mut N, params: &Value) {
         );
         for row in 0..param.rows {
             for col in 0..param.cols {
-                param.set(row, col, constant(values[row * param.cols + col]));
+                param.set(row, col, values[row * param.cols + col]);
             }
         }
     }

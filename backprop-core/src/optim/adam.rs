@@ -159,21 +159,16 @@ impl<N: Network> Optimizer<N> for Adam<N> {
     fn step(&mut self, net: &mut N, grad: &N) {
         self.steps += 1;
         let k = Coefficients::<N::Scalar>::of(self);
-        let decay = match (self.weight_decay == 0.0, self.decoupled) {
-            (true, _) => NO_DECAY,
-            (false, false) => L2_DECAY,
-            (false, true) => DECOUPLED_DECAY,
-        };
         // `exp_avg.lerp_(grad, 1 − β1)`: ATen's lerp takes `m + w (g − m)` for a weight below ½ and
         // `g − (g − m)(1 − w)` otherwise.
         let small_weight = (1.0 - self.betas.0).abs() < 0.5;
-        let update = match (decay, small_weight) {
-            (NO_DECAY, true) => update_tensor::<N::Scalar, NO_DECAY, true>,
-            (NO_DECAY, false) => update_tensor::<N::Scalar, NO_DECAY, false>,
-            (L2_DECAY, true) => update_tensor::<N::Scalar, L2_DECAY, true>,
-            (L2_DECAY, false) => update_tensor::<N::Scalar, L2_DECAY, false>,
-            (_, true) => update_tensor::<N::Scalar, DECOUPLED_DECAY, true>,
-            (_, false) => update_tensor::<N::Scalar, DECOUPLED_DECAY, false>,
+        let update = match (self.weight_decay == 0.0, self.decoupled, small_weight) {
+            (true, _, true) => update_tensor::<N::Scalar, NO_DECAY, true>,
+            (true, _, false) => update_tensor::<N::Scalar, NO_DECAY, false>,
+            (false, false, true) => update_tensor::<N::Scalar, L2_DECAY, true>,
+            (false, false, false) => update_tensor::<N::Scalar, L2_DECAY, false>,
+            (false, true, true) => update_tensor::<N::Scalar, DECOUPLED_DECAY, true>,
+            (false, true, false) => update_tensor::<N::Scalar, DECOUPLED_DECAY, false>,
         };
         let state = Moments::made(&mut self.state, self.amsgrad);
         let mut max_squares = state
@@ -238,7 +233,7 @@ struct Coefficients<T> {
     step_size: T,
     /// `√(1 − β2ᵗ)`.
     correction2: T,
-    /// The lerp weight `1 − β1`, and `β1`.
+    /// The lerp weight `w = 1 − β1`, and `1 − w`.
     lerp: (T, T),
     /// `β2` and `1 − β2`.
     beta2: (T, T),
@@ -286,12 +281,6 @@ fn update_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
     squares: &mut [T],
     max_squares: Option<&mut [T]>,
 ) {
-    let entries = params.len();
-    let (grads, means, squares) = (
-        &grads[..entries],
-        &mut means[..entries],
-        &mut squares[..entries],
-    );
     let entries = params
         .iter_mut()
         .zip(grads)
