@@ -22,7 +22,7 @@ fn on_small_stack(f: impl FnOnce() + Send + 'static) {
 #[test]
 fn the_large_layer_is_boxed_and_the_small_one_inline() {
     let net = Mnist::<f32>::zeros();
-    let boxed: Box<backprop::Linear<f32, 784, 128>> = net.fc1.clone();
+    let boxed: backprop::Heap<backprop::Linear<f32, 784, 128>> = net.fc1.clone();
     assert_eq!(boxed.weight.len(), 784 * 128);
     let _: &backprop::Linear<f32, 128, 10> = &net.fc2;
     // The struct itself holds a pointer and the small layer, not the 400 KB matrix.

@@ -1,6 +1,7 @@
 //! [`Batched`]: the passes of a generated network over batches of `B` samples, for generic code.
 
 use crate::buffers::LayerView;
+use crate::heap::InPlace;
 use crate::network::Network;
 use crate::objective::Objective;
 
@@ -12,9 +13,9 @@ pub trait Batched<const B: usize>: Network {
     /// One sample: `SVector<T, INPUTS>`.
     type Sample;
     /// A batch of inputs: `SMatrix<T, INPUTS, B>`.
-    type Input;
+    type Input: InPlace;
     /// A batch of outputs: `SMatrix<T, OUTPUTS, B>`.
-    type Output: Clone;
+    type Output: Clone + InPlace;
     /// The caller-owned buffers of a pass.
     type Workspace;
 

@@ -23,6 +23,7 @@ pub mod explain;
 pub mod gemm;
 #[cfg(feature = "std")]
 pub mod gradcheck;
+pub mod heap;
 pub mod init;
 #[cfg(feature = "std")]
 pub mod io;
@@ -40,6 +41,9 @@ pub mod train;
 pub use activation::{Activation, Elementwise};
 pub use batched::Batched;
 pub use buffers::{LayerBuffers, LayerView};
+#[cfg(feature = "alloc")]
+pub use heap::Heap;
+pub use heap::{InPlace, Owned};
 pub use linear::Linear;
 pub use loss::Loss;
 pub use network::{LayerInfo, Network, Param, ParamMut};

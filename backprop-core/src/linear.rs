@@ -1,12 +1,12 @@
 //! A fully connected layer, PyTorch's `nn.Linear`, with the kernels the generated code calls.
 
-#[cfg(feature = "alloc")]
-use alloc::boxed::Box;
-
 use nalgebra::{SMatrix, SVector};
 use rand::Rng;
 
 use crate::gemm;
+#[cfg(feature = "alloc")]
+use crate::heap::Heap;
+use crate::heap::InPlace;
 use crate::scalar::{constant, Scalar, SupersetOf};
 
 /// A fully connected layer from `IN` to `OUT` units: `z = weight · x + bias`.
@@ -44,19 +44,8 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     #[cfg(feature = "alloc")]
     /// A zeroed layer built directly on the heap, never on the stack: what the generated code
     /// uses for layers too large to keep inline (see `network!`'s storage rule).
-    pub fn boxed_zeros() -> Box<Self> {
-        let mut layer = Box::<Self>::new_uninit();
-        let start = layer.as_mut_ptr().cast::<T>();
-        // SAFETY: `Linear` is `#[repr(C)]` with two fields, each an nalgebra matrix over
-        // `ArrayStorage`, which is a `#[repr(transparent)]` array of `T`s: the layer is
-        // `IN * OUT + OUT` consecutive `T`s (the bias's alignment is `T`'s, so no padding).
-        // Writing every one of them initialises the whole value.
-        unsafe {
-            for index in 0..IN * OUT + OUT {
-                start.add(index).write(T::zero());
-            }
-            layer.assume_init()
-        }
+    pub fn boxed_zeros() -> Heap<Self> {
+        Heap::zeros()
     }
 
     /// PyTorch's default `nn.Linear` initialisation: weight then bias, each uniform in ±1/√IN.
@@ -68,7 +57,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
 
     #[cfg(feature = "alloc")]
     /// [`Linear::torch_default`], built on the heap.
-    pub fn boxed_torch_default<R: Rng + ?Sized>(rng: &mut R) -> Box<Self> {
+    pub fn boxed_torch_default<R: Rng + ?Sized>(rng: &mut R) -> Heap<Self> {
         let mut layer = Self::boxed_zeros();
         layer.fill_torch_default(rng);
         layer
@@ -108,7 +97,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
 
     #[cfg(feature = "alloc")]
     /// [`Linear::cast`], built on the heap.
-    pub fn boxed_cast<U: Scalar + SupersetOf<T>>(&self) -> Box<Linear<U, IN, OUT>> {
+    pub fn boxed_cast<U: Scalar + SupersetOf<T>>(&self) -> Heap<Linear<U, IN, OUT>> {
         let mut layer = Linear::boxed_zeros();
         self.cast_into(&mut layer);
         layer
@@ -122,6 +111,19 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         for (to, from) in out.bias.iter_mut().zip(self.bias.iter()) {
             *to = nalgebra::convert(*from);
         }
+    }
+
+    /// The weight and the bias as column-major slices.
+    #[inline]
+    pub fn tensors(&self) -> (&[T], &[T]) {
+        (self.weight.as_slice(), self.bias.as_slice())
+    }
+
+    /// The weight and the bias as writable column-major slices, borrowed together (one borrow
+    /// of the layer, so it works the same through a [`Heap`](crate::heap::Heap) box).
+    #[inline]
+    pub fn tensors_mut(&mut self) -> (&mut [T], &mut [T]) {
+        (self.weight.as_mut_slice(), self.bias.as_mut_slice())
     }
 
     /// The forward kernel: writes `z = weight · x + bias` for every column (sample) of `x`.
@@ -245,5 +247,24 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
                 self.weight.ger(T::one(), &delta, &input, T::one());
             }
         }
+    }
+}
+
+// SAFETY: `Linear` is `#[repr(C)]` with two fields, each a static nalgebra matrix; both are
+// zeroed in place through their own `InPlace`.
+unsafe impl<T: Scalar, const IN: usize, const OUT: usize> InPlace for Linear<T, IN, OUT> {
+    #[inline]
+    unsafe fn write_zeros(slot: *mut Self) {
+        // SAFETY: the caller gives a valid slot; the fields are inside it.
+        unsafe {
+            InPlace::write_zeros(core::ptr::addr_of_mut!((*slot).weight));
+            InPlace::write_zeros(core::ptr::addr_of_mut!((*slot).bias));
+        }
+    }
+
+    #[inline]
+    fn copy_from(&mut self, other: &Self) {
+        self.weight.copy_from(&other.weight);
+        self.bias.copy_from(&other.bias);
     }
 }

@@ -605,6 +605,7 @@ fn logit<T: Scalar, const N: usize, const B: usize>(
 /// One class index per sample, each checked to be below the number of classes `N`: the
 /// class-index targets of [`CrossEntropy`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(transparent)]
 pub struct ClassTargets<const N: usize, const B: usize> {
     indices: [usize; B],
 }
@@ -631,6 +632,40 @@ impl<const N: usize, const B: usize> ClassTargets<N, B> {
     #[inline]
     pub const fn indices(&self) -> &[usize; B] {
         &self.indices
+    }
+}
+
+impl<const N: usize, const B: usize> ClassTargets<N, B> {
+    /// Sets sample `sample`'s class, or reports an index that is not in `0..N` (and keeps the old).
+    #[inline]
+    pub fn set(&mut self, sample: usize, index: usize) -> Result<(), ClassIndexError> {
+        if index >= N {
+            return Err(ClassIndexError {
+                sample,
+                index,
+                classes: N,
+            });
+        }
+        self.indices[sample] = index;
+        Ok(())
+    }
+}
+
+// SAFETY: the value is one `[usize; B]`, every entry written; class 0 is valid for any network
+// (the macro rejects a zero-width output layer).
+unsafe impl<const N: usize, const B: usize> crate::heap::InPlace for ClassTargets<N, B> {
+    #[inline]
+    unsafe fn write_zeros(slot: *mut Self) {
+        let start = slot.cast::<usize>();
+        for index in 0..B {
+            // SAFETY: `index < B`, inside the array that is the whole value.
+            unsafe { start.add(index).write(0) };
+        }
+    }
+
+    #[inline]
+    fn copy_from(&mut self, other: &Self) {
+        self.indices = other.indices;
     }
 }
 

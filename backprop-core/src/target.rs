@@ -2,6 +2,7 @@
 
 use nalgebra::{SMatrix, SVector};
 
+use crate::heap::InPlace;
 use crate::loss::{ClassIndexError, ClassTargets};
 use crate::scalar::Scalar;
 
@@ -10,22 +11,31 @@ use crate::scalar::Scalar;
 /// [`ClassTargets<N, B>`].
 pub trait Target<O>: Sized {
     /// The batch type the loss scores against `O`.
-    type Batch;
+    type Batch: InPlace;
 
-    /// The batch whose column `i` is `targets[indices[i]]`; `indices` has one entry per column.
-    fn gather(targets: &[Self], indices: &[usize]) -> Result<Self::Batch, ClassIndexError>;
+    /// Overwrites `batch` so that its column `i` is `targets[indices[i]]`; `indices` has one
+    /// entry per column. The batch is the caller's (made once, on the heap by the training loop),
+    /// so gathering moves nothing large through the stack.
+    fn gather_into(
+        batch: &mut Self::Batch,
+        targets: &[Self],
+        indices: &[usize],
+    ) -> Result<(), ClassIndexError>;
 }
 
 impl<T: Scalar, const N: usize, const B: usize> Target<SMatrix<T, N, B>> for SVector<T, N> {
     type Batch = SMatrix<T, N, B>;
 
     #[inline]
-    fn gather(targets: &[Self], indices: &[usize]) -> Result<Self::Batch, ClassIndexError> {
-        let mut batch = SMatrix::<T, N, B>::zeros();
+    fn gather_into(
+        batch: &mut Self::Batch,
+        targets: &[Self],
+        indices: &[usize],
+    ) -> Result<(), ClassIndexError> {
         for (column, &index) in indices.iter().enumerate().take(B) {
             batch.set_column(column, &targets[index]);
         }
-        Ok(batch)
+        Ok(())
     }
 }
 
@@ -33,11 +43,14 @@ impl<T: Scalar, const N: usize, const B: usize> Target<SMatrix<T, N, B>> for usi
     type Batch = ClassTargets<N, B>;
 
     #[inline]
-    fn gather(targets: &[Self], indices: &[usize]) -> Result<Self::Batch, ClassIndexError> {
-        let mut classes = [0; B];
+    fn gather_into(
+        batch: &mut Self::Batch,
+        targets: &[Self],
+        indices: &[usize],
+    ) -> Result<(), ClassIndexError> {
         for (column, &index) in indices.iter().enumerate().take(B) {
-            classes[column] = targets[index];
+            batch.set(column, targets[index])?;
         }
-        ClassTargets::new(classes)
+        Ok(())
     }
 }

@@ -20,6 +20,7 @@ use std::vec::Vec;
 use rand::Rng;
 
 use crate::batched::Batched;
+use crate::heap::{boxed, zeroed};
 use crate::init::seeded_rng;
 use crate::loss::{ClassIndexError, Reduction};
 use crate::network::Network;
@@ -175,10 +176,12 @@ where
     let mut order: Vec<usize> = (0..inputs.len()).collect();
     let mut batch_ws = <N as Batched<B>>::workspace(net);
     let mut sample_ws = <N as Batched<1>>::workspace(net);
-    let mut x = <N as Batched<B>>::zero_input();
-    let mut x1 = <N as Batched<1>>::zero_input();
-    let mut grad = N::zeros();
-    let mut sample_grad = N::zeros();
+    let mut x = zeroed::<<N as Batched<B>>::Input>();
+    let mut x1 = zeroed::<<N as Batched<1>>::Input>();
+    let mut grad = boxed(N::zeros);
+    let mut sample_grad = boxed(N::zeros);
+    let mut target = zeroed::<<S as Target<<N as Batched<B>>::Output>>::Batch>();
+    let mut target1 = zeroed::<<S as Target<<N as Batched<1>>::Output>>::Batch>();
     let mut history = History {
         losses: Vec::with_capacity(options.epochs),
     };
@@ -193,15 +196,19 @@ where
                 for (column, &index) in indices.iter().enumerate() {
                     <N as Batched<B>>::set_sample(&mut x, column, &inputs[index]);
                 }
-                let target = <S as Target<<N as Batched<B>>::Output>>::gather(targets, indices)
-                    .map_err(TrainError::InvalidTarget)?;
+                <S as Target<<N as Batched<B>>::Output>>::gather_into(
+                    &mut target,
+                    targets,
+                    indices,
+                )
+                .map_err(TrainError::InvalidTarget)?;
                 to_f64(<N as Batched<B>>::backward(
                     net,
-                    &x,
-                    &target,
+                    &*x,
+                    &*target,
                     loss,
                     &mut batch_ws,
-                    &mut grad,
+                    &mut *grad,
                 ))
             } else {
                 partial_batch::<N, L, S>(
@@ -210,13 +217,13 @@ where
                     inputs,
                     targets,
                     indices,
-                    (&mut x1, &mut sample_ws),
-                    &mut grad,
-                    &mut sample_grad,
+                    (&mut x1, &mut target1, &mut sample_ws),
+                    &mut *grad,
+                    &mut *sample_grad,
                 )?
             };
-            check_finite(&grad, batch_loss, epoch, batch)?;
-            optimizer.step(net, &grad);
+            check_finite(&*grad, batch_loss, epoch, batch)?;
+            optimizer.step(net, &*grad);
             // A mean-reduced batch loss weighs its samples; a summed one already is their sum.
             total += match reduction {
                 Reduction::Mean => batch_loss * indices.len() as f64,
@@ -247,8 +254,9 @@ fn partial_batch<N, L, S>(
     inputs: &[<N as Batched<1>>::Sample],
     targets: &[S],
     indices: &[usize],
-    (x1, ws): (
+    (x1, target, ws): (
         &mut <N as Batched<1>>::Input,
+        &mut <S as Target<<N as Batched<1>>::Output>>::Batch,
         &mut <N as Batched<1>>::Workspace,
     ),
     grad: &mut N,
@@ -269,8 +277,8 @@ where
     let mut total = 0.0;
     for &index in indices {
         N::set_sample(x1, 0, &inputs[index]);
-        let target = S::gather(targets, &[index]).map_err(TrainError::InvalidTarget)?;
-        total += to_f64(N::backward(net, x1, &target, loss, ws, sample_grad));
+        S::gather_into(target, targets, &[index]).map_err(TrainError::InvalidTarget)?;
+        total += to_f64(N::backward(net, x1, target, loss, ws, sample_grad));
         for (sum, sample) in grad.params_mut().zip(sample_grad.params()) {
             for (sum, &value) in sum.values.iter_mut().zip(sample.values) {
                 *sum += value;

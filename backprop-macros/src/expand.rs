@@ -93,7 +93,7 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
         let doc = format!("Values of layer `{field}` for the batch.");
         quote! {
             #[doc = #doc]
-            pub #field: #bp::LayerBuffers<T, #outputs, B>
+            pub #field: #bp::Owned<#bp::LayerBuffers<T, #outputs, B>>
         }
     });
     let buffer_fields: Vec<TokenStream> = if network.parts.is_empty() {
@@ -205,6 +205,12 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStr
         }
     });
     let last_value = format_ident!("a{}", network.layers.len());
+    let widest = network
+        .layers
+        .iter()
+        .map(|layer| layer.outputs)
+        .max()
+        .unwrap_or(0);
 
     quote! {
         #[allow(dead_code)]
@@ -245,8 +251,21 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStr
                 self.forward_batch(&#bp::SampleFor::<Self, T, #inputs>::to_vector(x))
             }
 
-            /// The outputs for a batch, one column per sample.
+            /// The outputs for a batch, one column per sample. Layer values of up to
+            /// 16 KiB a layer are kept as local values; larger batches run through a heap
+            /// workspace made for the call (with the `alloc` feature), so that no batch size
+            /// overflows the stack. [`Self::forward_into`] reuses a workspace and allocates nothing.
             pub fn forward_batch<const B: #usize_>(&self, x: &#smatrix<T, #inputs, B>) -> #smatrix<T, #outputs, B> {
+                if #bp::heap::fits_inline::<T>(#widest * B) {
+                    self.forward_values(x)
+                } else {
+                    let mut ws = <Self as #bp::Batched<B>>::workspace(self);
+                    <Self as #bp::Batched<B>>::forward_into(self, x, &mut ws).clone_owned()
+                }
+            }
+
+            /// [`Self::forward_batch`] through local values, for batches whose layers fit.
+            fn forward_values<const B: #usize_>(&self, x: &#smatrix<T, #inputs, B>) -> #smatrix<T, #outputs, B> {
                 #(#value_steps)*
                 #last_value
             }
@@ -378,36 +397,49 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
         // Activation::forward(&Relu, &ws.fc1.z, &mut ws.fc1.a);
         quote! {
             self.#field.affine(#input, &mut ws.#field.z);
-            #bp::Activation::<T>::forward(&#activation, &ws.#field.z, &mut ws.#field.a);
+            {
+                let (z, a, _) = ws.#field.split_mut();
+                #bp::Activation::<T>::forward(&#activation, z, a);
+            }
         }
     });
 
-    let backward_steps = network.layers.iter().enumerate().rev().map(|(index, layer)| {
-        let field = path(layer);
-        let input = layer_input(network, index);
-        // ∂E/∂a → ∂E/∂z (identity: nothing to do)
-        let through_activation = if layer.activation == Activation::Identity {
-            quote!()
-        } else {
-            let activation = activation_value(layer.activation);
-            quote!(#bp::Activation::<T>::backward(&#activation, &ws.#field.z, &ws.#field.a, &mut ws.#field.delta);)
-        };
-        // δ_prev = Wᵀ · δ, for every layer but the first
-        let to_previous = if index == 0 {
-            quote!()
-        } else {
-            let previous = path(&network.layers[index - 1]);
-            quote!(self.#field.propagate(&ws.#field.delta, &mut ws.#previous.delta);)
-        };
-        // Activation::backward(&Sigmoid, &ws.fc3.z, &ws.fc3.a, &mut ws.fc3.delta);
-        // grad.fc3.set_gradient(&ws.fc3.delta, &ws.fc2.a);
-        // self.fc3.propagate(&ws.fc3.delta, &mut ws.fc2.delta);
-        quote! {
-            #through_activation
-            grad.#field.set_gradient(&ws.#field.delta, #input);
-            #to_previous
-        }
-    });
+    let backward_steps = network
+        .layers
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(index, layer)| {
+            let field = path(layer);
+            let input = layer_input(network, index);
+            // ∂E/∂a → ∂E/∂z (identity: nothing to do)
+            let through_activation = if layer.activation == Activation::Identity {
+                quote!()
+            } else {
+                let activation = activation_value(layer.activation);
+                quote! {
+                    {
+                        let (z, a, delta) = ws.#field.split_mut();
+                        #bp::Activation::<T>::backward(&#activation, z, a, delta);
+                    }
+                }
+            };
+            // δ_prev = Wᵀ · δ, for every layer but the first
+            let to_previous = if index == 0 {
+                quote!()
+            } else {
+                let previous = path(&network.layers[index - 1]);
+                quote!(self.#field.propagate(&ws.#field.delta, &mut ws.#previous.delta);)
+            };
+            // Activation::backward(&Sigmoid, &ws.fc3.z, &ws.fc3.a, &mut ws.fc3.delta);
+            // grad.fc3.set_gradient(&ws.fc3.delta, &ws.fc2.a);
+            // self.fc3.propagate(&ws.fc3.delta, &mut ws.fc2.delta);
+            quote! {
+                #through_activation
+                grad.#field.set_gradient(&ws.#field.delta, #input);
+                #to_previous
+            }
+        });
 
     // impl<T, const B: usize> Batched<B> for Net<T> {
     //     fn forward_into(..) { self.fc1.affine(x, &mut ws.fc1.z); ...; &ws.fc3.a }
@@ -457,12 +489,10 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
                 L: #bp::Objective<T, Self::Output, Y>,
             {
                 <Self as #bp::Batched<B>>::forward_into(self, x, ws);
-                let value = #bp::Objective::<T, Self::Output, Y>::gradient(
-                    loss,
-                    &ws.#last_field.a,
-                    target,
-                    &mut ws.#last_field.delta,
-                );
+                let value = {
+                    let (_, a, delta) = ws.#last_field.split_mut();
+                    #bp::Objective::<T, Self::Output, Y>::gradient(loss, a, target, delta)
+                };
                 #(#backward_steps)*
                 value
             }
@@ -494,35 +524,42 @@ fn network_impl(network: &Network, name: &Ident) -> TokenStream {
         let activation = layer.activation.spelling();
         quote!(#bp::LayerInfo { name: #name, inputs: #inputs, outputs: #outputs, activation: #activation })
     });
+    // let (w1, b1) = self.fc1.tensors_mut(); (one borrow per layer, inline or on the heap)
     let params = |kind: &str| {
         let mutable = kind == "mut";
         network
             .layers
             .iter()
-            .flat_map(|layer| {
+            .enumerate()
+            .map(|(index, layer)| {
                 let field = path(layer);
                 let (rows, cols) = (layer.outputs, layer.inputs);
                 let weight = format!("{}.weight", layer_name(layer));
                 let bias = format!("{}.bias", layer_name(layer));
-                let (ty, weight_values, bias_values) = if mutable {
+                let (w, b) = (
+                    format_ident!("w{}", index + 1),
+                    format_ident!("b{}", index + 1),
+                );
+                let (ty, split) = if mutable {
                     (
                         quote!(#bp::ParamMut),
-                        quote!(self.#field.weight.as_mut_slice()),
-                        quote!(self.#field.bias.as_mut_slice()),
+                        quote!(let (#w, #b) = self.#field.tensors_mut();),
                     )
                 } else {
                     (
                         quote!(#bp::Param),
-                        quote!(self.#field.weight.as_slice()),
-                        quote!(self.#field.bias.as_slice()),
+                        quote!(let (#w, #b) = self.#field.tensors();),
                     )
                 };
-                [
-                    quote!(#ty { name: #weight, rows: #rows, cols: #cols, values: #weight_values }),
-                    quote!(#ty { name: #bias, rows: #rows, cols: 1, values: #bias_values }),
-                ]
+                (
+                    split,
+                    [
+                        quote!(#ty { name: #weight, rows: #rows, cols: #cols, values: #w }),
+                        quote!(#ty { name: #bias, rows: #rows, cols: 1, values: #b }),
+                    ],
+                )
             })
-            .collect::<Vec<_>>()
+            .unzip::<_, _, Vec<_>, Vec<_>>()
     };
     // f(self.fc1.weight.as_mut_slice(), other.fc1.weight.as_slice()); ... one call per tensor
     let zipped = network.layers.iter().flat_map(|layer| {
@@ -536,8 +573,9 @@ fn network_impl(network: &Network, name: &Ident) -> TokenStream {
         let field = path(layer);
         quote!(self.#field.axpy(alpha, &other.#field);)
     });
-    let read = params("ref");
-    let write = params("mut");
+    let (read_splits, read) = params("ref");
+    let (write_splits, write) = params("mut");
+    let (read, write) = (read.iter().flatten(), write.iter().flatten());
 
     // impl<T> Network for Net<T> {
     //     fn params(&self) -> impl Iterator<Item = Param<'_, T>> {
@@ -558,6 +596,7 @@ fn network_impl(network: &Network, name: &Ident) -> TokenStream {
             }
 
             fn params(&self) -> impl ::core::iter::Iterator<Item = #bp::Param<'_, T>> {
+                #(#read_splits)*
                 ::core::iter::IntoIterator::into_iter([#(#read),*])
             }
 
@@ -570,13 +609,14 @@ fn network_impl(network: &Network, name: &Ident) -> TokenStream {
             }
 
             fn params_mut(&mut self) -> impl ::core::iter::Iterator<Item = #bp::ParamMut<'_, T>> {
+                #(#write_splits)*
                 ::core::iter::IntoIterator::into_iter([#(#write),*])
             }
         }
     }
 }
 
-/// Layers with more weights than this live on the heap (`Box<Linear>`), built there directly, so
+/// Layers with more weights than this live on the heap (`Heap<Linear>`), built there directly, so
 /// that a large network, its gradient and optimizer state never pass through the stack: 16 384
 /// weights is 64 KiB in `f32`, and `784 => 128` (100 352 weights) is boxed while every layer of the
 /// seed network or of `64 => 32 => 10` stays inline.
@@ -593,7 +633,7 @@ fn layer_type(layer: &CheckedLayer) -> TokenStream {
     let (inputs, outputs) = (layer.inputs, layer.outputs);
     let linear = quote!(#bp::Linear<T, #inputs, #outputs>);
     if is_boxed(layer) {
-        quote!(#bp::Box<#linear>)
+        quote!(#bp::Heap<#linear>)
     } else {
         linear
     }
@@ -635,7 +675,7 @@ fn workspace_value(network: &Network, workspace: &Ident) -> TokenStream {
     let bp = private();
     if network.parts.is_empty() {
         let fields = network.layers.iter().map(|layer| &layer.field);
-        quote!(#workspace { #(#fields: #bp::LayerBuffers::zeros(),)* })
+        quote!(#workspace { #(#fields: #bp::heap::zeroed(),)* })
     } else {
         let parts = network.parts.iter().map(|part| &part.name);
         quote!(#workspace { #(#parts: self.#parts.workspace::<B>(),)* })

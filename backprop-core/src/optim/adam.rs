@@ -2,6 +2,7 @@
 
 use nalgebra::ComplexField;
 
+use crate::heap::{boxed, Boxed};
 use crate::network::Network;
 use crate::optim::{require, Optimizer, OptimizerError};
 use crate::scalar::{constant, Scalar};
@@ -28,7 +29,7 @@ pub struct Adam<N> {
     /// Steps taken.
     steps: u32,
     /// First moment, second moment and AMSGrad's maximum, shaped like the network.
-    state: Option<Moments<N>>,
+    state: Option<Boxed<Moments<N>>>,
 }
 
 /// Adam's per-parameter state.
@@ -138,11 +139,13 @@ impl<N> Adam<N> {
 
 impl<N: Network> Moments<N> {
     /// The moments in `state`, made (zero) the first time they are needed.
-    fn made(state: &mut Option<Self>, amsgrad: bool) -> &mut Self {
-        let moments = state.get_or_insert_with(|| Moments {
-            mean: N::zeros(),
-            square: N::zeros(),
-            max_square: None,
+    fn made(state: &mut Option<Boxed<Self>>, amsgrad: bool) -> &mut Self {
+        let moments: &mut Self = state.get_or_insert_with(|| {
+            boxed(|| Moments {
+                mean: N::zeros(),
+                square: N::zeros(),
+                max_square: None,
+            })
         });
         if amsgrad && moments.max_square.is_none() {
             moments.max_square = Some(N::zeros());

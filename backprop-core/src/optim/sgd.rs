@@ -1,5 +1,6 @@
 //! Stochastic gradient descent as `torch.optim.SGD` computes it.
 
+use crate::heap::{boxed, Boxed};
 use crate::network::Network;
 use crate::optim::{require, Optimizer, OptimizerError};
 use crate::scalar::constant;
@@ -23,7 +24,7 @@ pub struct Sgd<N> {
     pub weight_decay: f64,
     /// The momentum buffer, shaped like the network; made by `prepare` or the first step with
     /// momentum.
-    buffer: Option<N>,
+    buffer: Option<Boxed<N>>,
     /// Whether the buffer holds a momentum yet (torch starts it from the first gradient).
     started: bool,
 }
@@ -87,7 +88,7 @@ impl<N: Network> Optimizer<N> for Sgd<N> {
         }
         let first = !self.started;
         self.started = true;
-        let buffer = self.buffer.get_or_insert_with(N::zeros);
+        let buffer: &mut N = self.buffer.get_or_insert_with(|| boxed(N::zeros));
         for ((param, grad), buffer) in net.params_mut().zip(grad.params()).zip(buffer.params_mut())
         {
             for ((p, &g), b) in param
@@ -110,7 +111,7 @@ impl<N: Network> Optimizer<N> for Sgd<N> {
 
     fn prepare(&mut self) {
         if self.momentum != 0.0 {
-            self.buffer.get_or_insert_with(N::zeros);
+            self.buffer.get_or_insert_with(|| boxed(N::zeros));
         }
     }
 
