@@ -22,6 +22,7 @@ use crate::activation::{
     Elementwise, Elu, Gelu, Identity, LeakyRelu, Relu, Sigmoid, Silu, Softplus, Tanh,
 };
 use crate::batched::Batched;
+use crate::heap::{zeroed, InPlace};
 use crate::network::LayerInfo;
 use crate::objective::Objective;
 use crate::scalar::{constant, Scalar};
@@ -223,9 +224,10 @@ where
         .unwrap_or(0);
 
     let mut ws = net.workspace();
-    let output = net.forward_into(x, &mut ws).clone();
-    let mut loss_gradient = output.clone();
-    loss.gradient(&output, target, &mut loss_gradient);
+    let mut output = zeroed::<N::Output>();
+    InPlace::copy_from(&mut *output, net.forward_into(x, &mut ws));
+    let mut loss_gradient = zeroed::<N::Output>();
+    loss.gradient(&*output, target, &mut *loss_gradient);
     let loss_gradient: Vec<f64> = N::output_values(&loss_gradient)
         .iter()
         .map(|v| f64_of(*v))

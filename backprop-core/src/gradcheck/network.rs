@@ -9,6 +9,7 @@ use super::numeric::{derivative, Probe};
 use super::report::{GradcheckError, Report};
 use super::{judge, select, Options};
 use crate::batched::Batched;
+use crate::heap::{zeroed, InPlace};
 use crate::network::Network;
 use crate::objective::Objective;
 
@@ -48,8 +49,9 @@ where
 {
     options.validate()?;
     let mut ws = net.workspace();
-    let base_output = net.forward_into(x, &mut ws).clone();
-    let base_value = loss.value(&base_output, target);
+    let mut base_output = zeroed::<N::Output>();
+    InPlace::copy_from(&mut *base_output, net.forward_into(x, &mut ws));
+    let base_value = loss.value(&*base_output, target);
     if !base_value.is_finite() {
         return Err(GradcheckError::NonFinite { value: base_value });
     }
@@ -71,7 +73,7 @@ where
             set(&mut probe, tensor, index, value);
             let output = probe.forward_into(x, &mut ws);
             let value = loss.value(output, target);
-            let loss_kink = loss.crosses_kink(&base_output, output, target);
+            let loss_kink = loss.crosses_kink(&*base_output, output, target);
             Probe {
                 value,
                 kink: loss_kink || sides.crossed::<N, B>(&ws),
