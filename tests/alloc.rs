@@ -55,3 +55,34 @@ fn every_activation_and_loss_step_allocates_nothing() {
     });
     assert_eq!(count, 0);
 }
+
+network! { struct Mid < 64 => relu 32 => sigmoid 10 > }
+
+#[test]
+fn jacobians_and_input_derivatives_allocate_nothing() {
+    let seed = Seed::<f64>::init(2);
+    let mid = Mid::<f32>::init(2);
+    let x4 = SMatrix::<f64, 4, 3>::from_fn(|r, c| (r + 2 * c) as f64 * 0.1 - 0.2);
+    let y4 = SMatrix::<f64, 1, 3>::repeat(1.0);
+    let x64 = SMatrix::<f32, 64, 2>::from_fn(|r, c| ((r * 5 + c) % 7) as f32 * 0.1);
+    let count = allocations(|| {
+        for k in 0..3 {
+            let sample = x4.column(k).into_owned();
+            std::hint::black_box(seed.jacobian(&sample));
+            std::hint::black_box(seed.jacobian_forward_mode(&sample));
+            std::hint::black_box(seed.jacobian_reverse_mode(&sample));
+        }
+        std::hint::black_box(seed.jvp(&x4, &x4));
+        std::hint::black_box(seed.vjp(&x4, &y4));
+        std::hint::black_box(seed.input_gradient(&x4, &y4, &Mse));
+        let sample = x64.column(0).into_owned();
+        std::hint::black_box(mid.jacobian(&sample));
+        std::hint::black_box(mid.jacobian_forward_mode(&sample));
+        std::hint::black_box(mid.jvp(&x64, &x64));
+        std::hint::black_box(mid.vjp(&x64, &SMatrix::<f32, 10, 2>::repeat(0.5)));
+    });
+    assert_eq!(
+        count, 0,
+        "allocations in Jacobians, JVPs, VJPs and input gradients"
+    );
+}

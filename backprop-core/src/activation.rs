@@ -28,6 +28,25 @@ pub trait Activation<T: Scalar> {
         a: &SMatrix<T, R, C>,
         grad: &mut SMatrix<T, R, C>,
     );
+
+    /// Applies the activation's Jacobian at one sample (`z`, `a`: that sample's columns) to
+    /// every column of `t`: `t ← J_f(z) · t`. Every activation here has a symmetric Jacobian
+    /// (diagonal, or softmax's `diag(a) − a aᵀ`), so this one map serves forward mode (a tangent
+    /// through the layer) and reverse mode (a cotangent back through it), each column exactly
+    /// as [`Activation::backward`] treats one sample.
+    #[inline]
+    fn jacobian_columns<const R: usize, const K: usize>(
+        &self,
+        z: &SMatrix<T, R, 1>,
+        a: &SMatrix<T, R, 1>,
+        t: &mut SMatrix<T, R, K>,
+    ) {
+        for k in 0..K {
+            let mut column: SMatrix<T, R, 1> = t.column(k).into_owned();
+            self.backward(z, a, &mut column);
+            t.set_column(k, &column);
+        }
+    }
 }
 
 /// An activation that acts on each entry alone: a scalar function and its derivative.

@@ -35,7 +35,7 @@ pub fn expand(network: &Network) -> TokenStream {
 }
 
 /// The hidden re-export every generated path goes through.
-fn private() -> TokenStream {
+pub(crate) fn private() -> TokenStream {
     quote!(::backprop::__private)
 }
 
@@ -132,6 +132,7 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
          allocates nothing."
     );
     let inherent = inherent_impl(network, name, &workspace);
+    let derivatives = crate::derivatives::inherent_impl(network, name, &workspace);
     let batched = batched_impl(network, name, &workspace);
     let network_impl = network_impl(network, name);
 
@@ -163,6 +164,7 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
         }
 
         #inherent
+        #derivatives
         #batched
         #network_impl
     }
@@ -641,7 +643,7 @@ fn layer_type(layer: &CheckedLayer) -> TokenStream {
 
 /// The path to a layer from the network (or its workspace or gradient): `fc1`, or `encoder.fc1`
 /// in a chained network.
-fn path(layer: &CheckedLayer) -> TokenStream {
+pub(crate) fn path(layer: &CheckedLayer) -> TokenStream {
     let field = &layer.field;
     match &layer.part {
         Some(part) => quote!(#part.#field),
@@ -693,7 +695,7 @@ fn layer_input(network: &Network, index: usize) -> TokenStream {
 }
 
 /// The core value implementing the activation, such as `LeakyRelu::<T>::new(0.2)`.
-fn activation_value(activation: Activation) -> TokenStream {
+pub(crate) fn activation_value(activation: Activation) -> TokenStream {
     let bp = private();
     let module = quote!(#bp::activation);
     match activation {

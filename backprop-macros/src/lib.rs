@@ -7,6 +7,7 @@
 
 mod activation;
 mod ast;
+mod derivatives;
 mod expand;
 mod valid;
 

@@ -140,6 +140,7 @@ use rand::Rng;
 
 mod criteria;
 mod function;
+mod jacobian;
 mod kink;
 mod network;
 mod numeric;
@@ -147,6 +148,7 @@ mod report;
 
 pub use criteria::{relative_error, torch_close, Band};
 pub use function::{assert_passes, check_function, check_function_with_kinks};
+pub use jacobian::check_jacobian;
 pub use kink::activation_kinks;
 pub use network::{assert_gradients, check, check_gradient};
 pub use report::{Entry, GradcheckError, Report};

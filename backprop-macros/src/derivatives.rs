@@ -1,0 +1,239 @@
+//! Code generation for derivatives with respect to the input: the Jacobian (forward and reverse
+//! mode), Jacobian-vector and vector-Jacobian products, and the loss's input gradient. Every
+//! method is straight-line, one statement group per layer, over local static matrices: nothing
+//! allocates.
+//!
+//! Both modes rest on one fact: every activation's Jacobian is symmetric (diagonal, or softmax's
+//! `diag(a) − a aᵀ`), so the activation's backward map also carries tangents forward.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::Ident;
+
+use crate::activation::Activation;
+use crate::expand::{activation_value, path, private};
+use crate::valid::Network;
+
+/// `impl Net<T> { jacobian, jacobian_forward_mode, jacobian_reverse_mode, jvp, vjp,
+/// input_gradient, input_gradient_of }`.
+pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStream {
+    let bp = private();
+    let Some(last) = network.layers.last() else {
+        return TokenStream::new();
+    };
+    let (inputs, outputs) = (network.inputs, last.outputs);
+    let smatrix = quote!(#bp::nalgebra::SMatrix);
+    let usize_ = quote!(::core::primitive::usize);
+    let count = network.layers.len();
+    let z = |index: usize| format_ident!("z{}", index + 1);
+    let a = |index: usize| format_ident!("a{}", index + 1);
+    let t = |index: usize| format_ident!("t{}", index + 1);
+    let first = path(&network.layers[0]);
+
+    // let z1 = self.fc1.affine_value(x);
+    // let a1 = { let mut a = z1.clone_owned(); Activation::apply(&Relu, &mut a); a };
+    let values = |from: TokenStream| {
+        network
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(index, layer)| {
+                let (field, zi, ai) = (path(layer), z(index), a(index));
+                let input = if index == 0 {
+                    from.clone()
+                } else {
+                    let previous = a(index - 1);
+                    quote!(&#previous)
+                };
+                let activation = activation_value(layer.activation);
+                quote! {
+                    let #zi = self.#field.affine_value(#input);
+                    let #ai = {
+                        let mut a = #zi.clone_owned();
+                        #bp::Activation::<T>::apply(&#activation, &mut a);
+                        a
+                    };
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    // Activation::jacobian_columns(&Relu, &z1, &a1, &mut t1);  (nothing for the identity)
+    let through = |index: usize, columns: &Ident, batch: bool| {
+        let layer = &network.layers[index];
+        if layer.activation == Activation::Identity {
+            return quote!();
+        }
+        let activation = activation_value(layer.activation);
+        let (zi, ai) = (z(index), a(index));
+        if batch {
+            quote!(#bp::Activation::<T>::backward(&#activation, &#zi, &#ai, &mut #columns);)
+        } else {
+            quote!(#bp::Activation::<T>::jacobian_columns(&#activation, &#zi, &#ai, &mut #columns);)
+        }
+    };
+    let last_t = t(count - 1);
+    let last_a = a(count - 1);
+
+    // Forward mode: t1 = J_f1 · W1, t2 = J_f2 · W2 · t1, ...; the Jacobian is the last t.
+    let forward_mode = (0..count).map(|index| {
+        let (field, ti) = (path(&network.layers[index]), t(index));
+        let start = if index == 0 {
+            quote!(let mut #ti = self.#field.weight.clone_owned();)
+        } else {
+            let previous = t(index - 1);
+            quote!(let mut #ti = &self.#field.weight * &#previous;)
+        };
+        let activate = through(index, &ti, false);
+        quote!(#start #activate)
+    });
+    // Reverse mode: t_L = J_fL, t_{l-1} = J_f(l-1) · W_lᵀ · t_l; the Jacobian is (W1ᵀ t1)ᵀ.
+    let reverse_mode = (0..count).rev().map(|index| {
+        let ti = t(index);
+        let start = if index == count - 1 {
+            quote!(let mut #ti = #smatrix::<T, #outputs, #outputs>::identity();)
+        } else {
+            let (next_field, next) = (path(&network.layers[index + 1]), t(index + 1));
+            quote!(let mut #ti = self.#next_field.weight.tr_mul(&#next);)
+        };
+        let activate = through(index, &ti, false);
+        quote!(#start #activate)
+    });
+    // JVP: tangents interleaved with the values, one column per sample.
+    let jvp_steps = (0..count).map(|index| {
+        let (field, ti) = (path(&network.layers[index]), t(index));
+        let start = if index == 0 {
+            quote!(let mut #ti = &self.#field.weight * v;)
+        } else {
+            let previous = t(index - 1);
+            quote!(let mut #ti = &self.#field.weight * &#previous;)
+        };
+        let activate = through(index, &ti, true);
+        quote!(#start #activate)
+    });
+    // VJP: cotangents from the output back to the input.
+    let vjp_steps = |seed: TokenStream| {
+        (0..count)
+            .rev()
+            .map(|index| {
+                let ti = t(index);
+                let start = if index == count - 1 {
+                    seed.clone()
+                } else {
+                    let (next_field, next) = (path(&network.layers[index + 1]), t(index + 1));
+                    quote!(let mut #ti = self.#next_field.weight.tr_mul(&#next);)
+                };
+                let activate = through(index, &ti, true);
+                quote!(#start #activate)
+            })
+            .collect::<Vec<_>>()
+    };
+    let one_sample_values = values(quote!(&x));
+    let batch_values = values(quote!(x));
+    let vjp_from_u = vjp_steps(quote!(let mut #last_t = u.clone_owned();));
+    let vjp_from_loss = vjp_steps(quote! {
+        let mut #last_t = #smatrix::<T, #outputs, B>::zeros();
+        let value = #bp::Loss::<T, #outputs, B, Y>::gradient(loss, &#last_a, target, &mut #last_t);
+    });
+    let first_t = t(0);
+    let default_mode = if inputs < outputs {
+        quote!(jacobian_forward_mode)
+    } else {
+        quote!(jacobian_reverse_mode)
+    };
+    let mode_doc = if inputs < outputs {
+        format!("forward mode here: {inputs} inputs are fewer than {outputs} outputs")
+    } else {
+        format!("reverse mode here: {outputs} outputs are no more than {inputs} inputs")
+    };
+    let jacobian_doc = format!(
+        "The Jacobian of the outputs with respect to the inputs at one sample, \
+         `J[(i, j)] = ∂output[i]/∂input[j]`, computed in the cheaper mode for this shape \
+         ({mode_doc}). Allocates nothing."
+    );
+    let sample = quote!(#bp::SampleFor<Self, T, #inputs>);
+
+    // impl<T> Net<T> {
+    //     pub fn jacobian_reverse_mode(&self, x) -> SMatrix<T, 1, 4> {
+    //         let z1 = self.fc1.affine_value(&x); let a1 = relu(z1); ...
+    //         let mut t3 = SMatrix::identity(); jacobian_columns(&Sigmoid, &z3, &a3, &mut t3);
+    //         let mut t2 = self.fc3.weight.tr_mul(&t3); jacobian_columns(&Relu, &z2, &a2, &mut t2);
+    //         ...
+    //         self.fc1.weight.tr_mul(&t1).transpose()
+    //     }
+    //     pub fn jvp(&self, x, v) -> (output, tangent)   // t1 = W1 v, f1'(z1) ⊙ t1, ...
+    //     pub fn vjp(&self, x, u) -> (output, cotangent) // t3 = u, ..., W1ᵀ t1
+    // }
+    quote! {
+        #[allow(dead_code, clippy::let_and_return)]
+        impl<T: #bp::Scalar> #name<T> {
+            #[doc = #jacobian_doc]
+            pub fn jacobian<X: #sample>(&self, x: &X) -> #smatrix<T, #outputs, #inputs> {
+                self.#default_mode(x)
+            }
+
+            /// The Jacobian at one sample by forward mode: a tangent per input pushed through
+            /// the layers (`J = J_fL · W_L · … · J_f1 · W_1`, first factor first).
+            pub fn jacobian_forward_mode<X: #sample>(&self, x: &X) -> #smatrix<T, #outputs, #inputs> {
+                let x = <X as #sample>::to_vector(x);
+                #(#one_sample_values)*
+                #(#forward_mode)*
+                #last_t
+            }
+
+            /// The Jacobian at one sample by reverse mode: a cotangent per output pulled back
+            /// through the layers (`Jᵀ = W_1ᵀ · J_f1 · … · W_Lᵀ · J_fL`, last factor first).
+            pub fn jacobian_reverse_mode<X: #sample>(&self, x: &X) -> #smatrix<T, #outputs, #inputs> {
+                let x = <X as #sample>::to_vector(x);
+                #(#one_sample_values)*
+                #(#reverse_mode)*
+                self.#first.weight.tr_mul(&#first_t).transpose()
+            }
+
+            /// The Jacobian-vector product for a batch: the outputs and, per sample (column),
+            /// `J(x) · v`, the outputs' change along the input direction `v`.
+            pub fn jvp<const B: #usize_>(
+                &self,
+                x: &#smatrix<T, #inputs, B>,
+                v: &#smatrix<T, #inputs, B>,
+            ) -> (#smatrix<T, #outputs, B>, #smatrix<T, #outputs, B>) {
+                #(#batch_values)*
+                #(#jvp_steps)*
+                (#last_a, #last_t)
+            }
+
+            /// The vector-Jacobian product for a batch: the outputs and, per sample (column),
+            /// `J(x)ᵀ · u`, the input gradient of `uᵀ · output`.
+            pub fn vjp<const B: #usize_>(
+                &self,
+                x: &#smatrix<T, #inputs, B>,
+                u: &#smatrix<T, #outputs, B>,
+            ) -> (#smatrix<T, #outputs, B>, #smatrix<T, #inputs, B>) {
+                #(#batch_values)*
+                #(#vjp_from_u)*
+                (#last_a, self.#first.weight.tr_mul(&#first_t))
+            }
+
+            /// The loss and its gradient with respect to the inputs, one column per sample (the
+            /// weights are left alone).
+            pub fn input_gradient<L, Y, const B: #usize_>(
+                &self,
+                x: &#smatrix<T, #inputs, B>,
+                target: &Y,
+                loss: &L,
+            ) -> (T, #smatrix<T, #inputs, B>)
+            where
+                L: #bp::Loss<T, #outputs, B, Y>,
+            {
+                #(#batch_values)*
+                #(#vjp_from_loss)*
+                (value, self.#first.weight.tr_mul(&#first_t))
+            }
+
+            /// After [`Self::backward`] with `ws`: the loss's gradient with respect to the
+            /// inputs, `W1ᵀ · δ1`, from the δ the backward pass left (one product, no new pass).
+            pub fn input_gradient_of<const B: #usize_>(&self, ws: &#workspace<T, B>) -> #smatrix<T, #inputs, B> {
+                self.#first.weight.tr_mul(&ws.#first.delta)
+            }
+        }
+    }
+}
