@@ -237,3 +237,72 @@ pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> Toke
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The text of the generated method `name`, from its `fn` to the next item's doc or `fn`.
+    fn method_body<'a>(code: &'a str, name: &str) -> &'a str {
+        let start = code
+            .find(&format!("fn {name} "))
+            .unwrap_or_else(|| panic!("no fn {name}"));
+        let rest = &code[start + 3..];
+        let end = [rest.find(" fn "), rest.find("# [doc")]
+            .into_iter()
+            .flatten()
+            .min();
+        &rest[..end.unwrap_or(rest.len())]
+    }
+
+    #[test]
+    fn jacobians_and_products_are_straight_line() {
+        for declaration in [
+            "pub struct Net < 4 => relu 5 => relu 2 => sigmoid 1 >",
+            "pub struct Mid < 64 => relu 32 => sigmoid 10 >",
+        ] {
+            let code = crate::generate(declaration.parse().unwrap()).to_string();
+            for name in [
+                "jacobian_forward_mode",
+                "jacobian_reverse_mode",
+                "jvp",
+                "vjp",
+                "input_gradient",
+            ] {
+                let body = method_body(&code, name);
+                for word in [
+                    "for ",
+                    "while ",
+                    "loop ",
+                    "dyn ",
+                    "Vec",
+                    "Box",
+                    "alloc",
+                    "workspace (",
+                ] {
+                    assert!(
+                        !body.contains(word),
+                        "`{word}` in the generated {name}: {body}"
+                    );
+                }
+                let layers = if declaration.contains("Mid") { 2 } else { 3 };
+                assert_eq!(
+                    body.matches(". affine_value (").count(),
+                    layers,
+                    "one affine map per layer in {name}: {body}"
+                );
+            }
+            let reverse = method_body(&code, "jacobian_reverse_mode");
+            assert_eq!(
+                reverse.matches(". tr_mul (").count(),
+                if declaration.contains("Mid") { 2 } else { 3 }
+            );
+        }
+    }
+
+    #[test]
+    fn the_mode_follows_the_shape() {
+        let wide = crate::generate("struct W < 2 => tanh 6 => 5 >".parse().unwrap()).to_string();
+        assert!(method_body(&wide, "jacobian").contains("jacobian_forward_mode"));
+        let narrow = crate::generate("struct N < 6 => tanh 6 => 5 >".parse().unwrap()).to_string();
+        assert!(method_body(&narrow, "jacobian").contains("jacobian_reverse_mode"));
+    }
+}
