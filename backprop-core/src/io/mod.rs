@@ -45,23 +45,27 @@
 
 mod atomic;
 mod error;
+mod file;
+mod header;
+mod layout;
 mod options;
-mod truncated;
+mod plan;
+mod prefix;
+mod stream;
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use safetensors::tensor::{Metadata, View};
-use safetensors::{SafeTensorError, SafeTensors};
+use safetensors::tensor::View;
 
 use crate::network::{LayerInfo, Network, Param, ParamMut};
 use crate::scalar::{self, Scalar};
 
 pub use error::WeightsError;
 pub use options::{Dtype, LoadOptions, Rename, SaveOptions};
-/// The safetensors crate, whose error [`WeightsError::Corrupt`] carries.
+/// The safetensors crate, whose error [`WeightsError::Encode`] carries.
 pub use safetensors;
 
 /// What a successful load found besides the parameters.
@@ -106,19 +110,7 @@ pub fn load_with<N: Network>(
     options: &LoadOptions<'_>,
 ) -> Result<Loaded, WeightsError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
-        action: "read",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    from_bytes(net, &bytes, options).map_err(|mut e| {
-        if let WeightsError::Corrupt { path: p, .. } | WeightsError::Truncated { path: p, .. } =
-            &mut e
-        {
-            *p = Some(path.to_path_buf());
-        }
-        e
-    })
+    file::load(net, path, options).map_err(|e| e.at(path))
 }
 
 /// A new network (starting from [`Network::zeros`]) with every parameter read from `path`.
@@ -154,49 +146,55 @@ pub fn from_bytes<N: Network>(
     bytes: &[u8],
     options: &LoadOptions<'_>,
 ) -> Result<Loaded, WeightsError> {
-    let (header_len, header) =
-        SafeTensors::read_metadata(bytes).map_err(|e| truncated::diagnose(bytes, e))?;
-    let data = 8usize
-        .checked_add(header_len)
-        .and_then(|start| bytes.get(start..))
-        .ok_or(WeightsError::Corrupt {
+    let len = bytes.len() as u64;
+    let Some((&first, rest)) = bytes.split_first_chunk::<{ prefix::LEN }>() else {
+        return Err(WeightsError::Truncated {
             path: None,
-            source: SafeTensorError::InvalidHeaderLength,
-        })?;
-
-    // Check: names, presence, dtype, shape and byte length of every parameter's tensor.
-    let names = file_names(net.params().map(|p| p.name), N::LAYERS, &options.rename)?;
-    let mut sources = Vec::with_capacity(names.len());
-    for (param, tensor) in net.params().zip(&names) {
-        sources.push(source(&header, data, &param, tensor)?);
-    }
-    let read: HashSet<&str> = names.iter().map(String::as_str).collect();
-    let mut extra: Vec<String> = header
-        .offset_keys()
-        .into_iter()
-        .filter(|name| !read.contains(name.as_str()))
-        .collect();
-    extra.sort();
-    if !extra.is_empty() && !options.allow_extra {
-        return Err(WeightsError::Unexpected {
-            tensors: extra,
-            expected: names,
+            tensor: None,
+            expected_len: prefix::LEN,
+            found_len: bytes.len(),
         });
-    }
+    };
+    let limit = prefix::MAX_HEADER;
+    let n = prefix::header_len(
+        first,
+        limit,
+        "the safetensors format's limit",
+        Some(len - 8),
+    )?;
+    // n ≤ rest.len(), checked above.
+    let (text, data) = rest.split_at(n as usize);
+    let header = header::parse(text)?;
+    let declared = layout::data_len(&header)?;
+    layout::check_file_len(&header, 8 + n, declared, data.len() as u64)?;
+    let plan = plan::plan(net, &header, options)?;
+    let chunks: Option<Vec<&[u8]>> = plan
+        .reads
+        .iter()
+        .map(|read| {
+            let start = usize::try_from(read.start).ok()?;
+            data.get(start..)?.get(..read.len)
+        })
+        .collect();
+    let chunks =
+        chunks.ok_or_else(|| layout::corrupt(None, "a tensor lies outside the data".into()))?;
+    Ok(apply(net, plan, header.metadata, &chunks))
+}
 
-    // Write: nothing below can fail.
-    for (mut param, source) in net.params_mut().zip(sources) {
-        source.write_into(&mut param);
+/// Writes each parameter from its checked bytes (`chunks[i]` for parameter `i`): cannot fail.
+fn apply<N: Network>(
+    net: &mut N,
+    plan: plan::Plan,
+    metadata: BTreeMap<String, String>,
+    chunks: &[&[u8]],
+) -> Loaded {
+    for ((mut param, read), bytes) in net.params_mut().zip(&plan.reads).zip(chunks) {
+        copy_into(read.dtype, bytes, &mut param);
     }
-    Ok(Loaded {
-        ignored: extra,
-        metadata: header
-            .metadata()
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    })
+    Loaded {
+        ignored: plan.ignored,
+        metadata,
+    }
 }
 
 /// The file's name for each parameter, checking that no two parameters share one.
@@ -239,85 +237,25 @@ fn native<T: Scalar>() -> Dtype {
     }
 }
 
-/// One checked tensor of the file, ready to be copied into its parameter.
-struct Source<'d> {
-    dtype: Dtype,
-    /// Row-major, exactly `rows * cols * dtype.size()` bytes.
-    bytes: &'d [u8],
-}
-
-/// Finds and checks the tensor `tensor` for `param`: present, `F32`/`F64`, the right shape and
-/// exactly as many bytes as that shape needs.
-fn source<'d, T>(
-    header: &Metadata,
-    data: &'d [u8],
-    param: &Param<'_, T>,
-    tensor: &str,
-) -> Result<Source<'d>, WeightsError> {
-    let expected = torch_shape(param.name, param.rows, param.cols);
-    let Some(info) = header.info(tensor) else {
-        let mut available = header.offset_keys();
-        available.sort();
-        return Err(WeightsError::Missing {
-            tensor: tensor.to_string(),
-            param: param.name,
-            expected_shape: expected,
-            available,
-        });
-    };
-    let dtype = match info.dtype {
-        safetensors::Dtype::F32 => Dtype::F32,
-        safetensors::Dtype::F64 => Dtype::F64,
-        other => {
-            return Err(WeightsError::Dtype {
-                tensor: tensor.to_string(),
-                param: param.name,
-                found: other.to_string(),
-            })
-        }
-    };
-    if info.shape != expected {
-        return Err(WeightsError::Shape {
-            tensor: tensor.to_string(),
-            param: param.name,
-            expected,
-            found: info.shape.clone(),
-        });
-    }
-    let (start, end) = info.data_offsets;
-    let len = param.rows * param.cols * dtype.size();
-    match data.get(start..end) {
-        Some(bytes) if bytes.len() == len => Ok(Source { dtype, bytes }),
-        _ => Err(WeightsError::Corrupt {
-            path: None,
-            source: SafeTensorError::InvalidTensorView(
-                info.dtype,
-                info.shape.clone(),
-                end.saturating_sub(start),
-            ),
-        }),
-    }
-}
-
-impl Source<'_> {
-    /// Copies the row-major values into the column-major parameter, converting to `T`.
-    fn write_into<T: Scalar>(&self, param: &mut ParamMut<'_, T>) {
-        let (rows, cols) = (param.rows, param.cols);
-        let chunks = self.bytes.chunks_exact(self.dtype.size());
-        for (k, chunk) in chunks.enumerate() {
-            let value = match self.dtype {
-                Dtype::F32 => {
-                    let mut b = [0; 4];
-                    b.copy_from_slice(chunk);
-                    from_f32::<T>(f32::from_le_bytes(b))
-                }
-                Dtype::F64 => {
-                    let mut b = [0; 8];
-                    b.copy_from_slice(chunk);
-                    from_f64::<T>(f64::from_le_bytes(b))
-                }
-            };
-            param.values[k / cols + (k % cols) * rows] = value;
+/// Copies row-major values of `dtype` (exactly `rows · cols` of them) into the column-major
+/// parameter, converting to `T`.
+fn copy_into<T: Scalar>(dtype: Dtype, bytes: &[u8], param: &mut ParamMut<'_, T>) {
+    let (rows, cols) = (param.rows, param.cols);
+    for (k, chunk) in bytes.chunks_exact(dtype.size()).enumerate() {
+        let value = match dtype {
+            Dtype::F32 => {
+                let mut b = [0; 4];
+                b.copy_from_slice(chunk);
+                from_f32::<T>(f32::from_le_bytes(b))
+            }
+            Dtype::F64 => {
+                let mut b = [0; 8];
+                b.copy_from_slice(chunk);
+                from_f64::<T>(f64::from_le_bytes(b))
+            }
+        };
+        if let Some(slot) = param.values.get_mut(k / cols + (k % cols) * rows) {
+            *slot = value;
         }
     }
 }
