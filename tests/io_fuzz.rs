@@ -169,7 +169,7 @@ fn strict_header(bytes: &[u8]) -> bool {
             let known = ["dtype", "shape", "data_offsets"];
             let fields = entry
                 .as_object()
-                .map_or(false, |e| e.keys().all(|k| known.contains(&k.as_str())));
+                .is_some_and(|e| e.keys().all(|k| known.contains(&k.as_str())));
             let rank = entry["shape"].as_array().map_or(0, Vec::len);
             fields && rank <= 64
         })
@@ -214,7 +214,7 @@ fn check(bytes: &[u8]) -> Result<bool, TestCaseError> {
         bytes.len(),
         peak
     );
-    if case % 16 == 0 {
+    if case.is_multiple_of(16) {
         // The same bytes through a real file: the same outcome, the same bits, the same bound.
         let path = scratch().join(format!("case-{}.safetensors", case % 64));
         std::fs::write(&path, bytes).unwrap();
