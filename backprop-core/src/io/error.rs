@@ -112,7 +112,8 @@ pub enum WeightsError {
     },
     /// Reading, writing or replacing a file failed.
     Io {
-        /// What was being done: `read`, `create a temporary file beside`, `write`, `replace`.
+        /// What was being done: `read`, `follow the symbolic link`, `create a temporary file
+        /// beside`, `write`, `replace`.
         action: &'static str,
         /// The file it was done to (the target of a save, not its temporary file).
         path: PathBuf,

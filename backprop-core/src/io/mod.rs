@@ -33,15 +33,41 @@
 //!
 //! Every failure is a [`WeightsError`] whose message names the tensor and says what was expected
 //! and what was found: a missing tensor, extra tensors no parameter reads (an error unless
-//! [`LoadOptions::allow_extra`]), a wrong shape, an unsupported dtype, a truncated file (naming the tensor it cuts off), a
-//! corrupt one,
-//! a renaming that sends two parameters to one name, or an I/O error with the path.
+//! [`LoadOptions::allow_extra`]), a wrong shape, an unsupported dtype, a truncated file (naming
+//! the tensor it cuts off), a corrupt one (naming the tensor whose entry is wrong), a header or
+//! data too large, a path that is not a regular file, a renaming that sends two parameters to
+//! one name, or an I/O error with the path.
 //!
-//! A load checks the whole file against every parameter before it writes one value, so a failed
-//! load leaves the network exactly as it was. A save writes a temporary file in the target's
-//! directory, flushes it to disk and renames it over the target (the file a symbolic link points
-//! to, for a link): a crash or an error leaves the old file in place (and no temporary file behind,
-//! on error), never a half-written one.
+//! # Loading: the header first, then only what it justifies
+//!
+//! A load reads the 8-byte length and the JSON header, and checks them completely before it reads
+//! any data: the header is at most the file's length and the format's 100 MB; it is parsed
+//! strictly (no key twice, at any level: `serde_json` would keep the last; no unknown field; plain
+//! integers below 2⁶⁴; at most 64 dimensions; no recursion, so no nesting can overflow the stack);
+//! every tensor's `data_offsets` must hold exactly what its shape and dtype need, without overflow,
+//! the tensors must follow one another from the end of the header to the end of the file (checked
+//! against the file's real length); and every parameter's tensor must be present with its shape
+//! and a float dtype. Only then are the parameters' own bytes read, by seeking to each (no
+//! whole-file read): memory used is at most the header plus the parameters, whatever the file
+//! claims. Everything is checked before one value is written, so a failed load leaves the network
+//! exactly as it was, bit for bit, and no copy of the network is made.
+//!
+//! A path that is not a regular file (a FIFO, `/dev/zero`, a directory) is refused before it is
+//! opened (opening a FIFO would wait for a writer; a regular file is opened without blocking and
+//! checked again, in case it was swapped). [`LoadOptions::allow_non_regular`] reads a
+//! FIFO or device as a stream instead, front to back, with hard bounds from the network: a header
+//! of at most 64 KiB plus 256 bytes and six per name byte for each parameter, data of at most the
+//! parameters in `F64`. [`from_bytes`] reads a slice in memory with the same checks.
+//!
+//! # Saving
+//!
+//! A save writes a temporary file in the target's directory, flushes it to disk and renames it
+//! over the target: a crash or an error leaves the old file in place, never a half-written one.
+//! It follows `torch.save` and the operating system: a symbolic link is followed (the file it
+//! points to is replaced, a dangling link's file is created); a read-only target, a directory or
+//! a FIFO is refused, not replaced. Temporary names are short (`.bp-<16 hex>-<pid>-<n>.tmp`, under
+//! 60 bytes whatever the target's name), and a save removes those that killed earlier saves of
+//! the same target left behind (named for it, of processes that no longer exist), nothing else.
 
 mod atomic;
 mod error;
@@ -80,7 +106,8 @@ pub struct Loaded {
 
 /// Saves the network's parameters to `path` under its own names, in its own scalar type.
 ///
-/// The file is replaced atomically (a temporary file beside it, then a rename).
+/// The file is replaced atomically (a temporary file beside it, then a rename); a read-only or
+/// non-regular target is an error, a symbolic link is followed (see the module's "Saving").
 pub fn save<N: Network>(net: &N, path: impl AsRef<Path>) -> Result<(), WeightsError> {
     save_with(net, path, &SaveOptions::default())
 }
@@ -102,8 +129,11 @@ pub fn load<N: Network>(net: &mut N, path: impl AsRef<Path>) -> Result<Loaded, W
     load_with(net, path, &LoadOptions::default())
 }
 
-/// Loads every parameter from the file at `path` with a renaming and the extra-tensor policy of
-/// `options`. On error the network is unchanged.
+/// Loads every parameter from the file at `path` with the renaming and policies of `options`.
+///
+/// The header is checked against the file's length and the network before any data is read,
+/// and only the parameters' bytes are read. A path that is not a regular file is refused unless
+/// [`LoadOptions::allow_non_regular`]. On error the network is unchanged.
 pub fn load_with<N: Network>(
     net: &mut N,
     path: impl AsRef<Path>,
