@@ -742,3 +742,28 @@ proptest! {
         prop_assert!(message.contains("twice"), "{}", message);
     }
 }
+
+#[test]
+fn the_densest_header_stays_within_the_allocation_bound() {
+    // As many entries as fit, each with the shortest text for the most memory: a short name and
+    // 64 zero dimensions (two bytes of text, eight bytes parsed, each). The file is valid; the
+    // load fails because the network's tensors are missing, after listing all 20,000 names.
+    let zeros = vec!["0"; 64].join(",");
+    let entries: Vec<String> = (0..20_000)
+        .map(|i| {
+            format!("\"{i:x}\":{{\"dtype\":\"U8\",\"shape\":[{zeros}],\"data_offsets\":[0,0]}}")
+        })
+        .collect();
+    let bytes = assemble(format!("{{{}}}", entries.join(",")).as_bytes(), &[]);
+    assert!(SafeTensors::deserialize(&bytes).is_ok(), "a valid file");
+    let mut net = Seed::<f32>::init(3);
+    let (result, peak) =
+        common::counting::peak_bytes(|| io::from_bytes(&mut net, &bytes, &LoadOptions::new()));
+    assert!(matches!(result, Err(io::WeightsError::Missing { .. })));
+    println!("{peak} bytes for a {}-byte file", bytes.len());
+    assert!(
+        peak <= allocation_bound(bytes.len()),
+        "{peak} bytes for {}",
+        bytes.len()
+    );
+}
