@@ -227,6 +227,7 @@ fn abandoned_temporaries_of_the_target_are_removed_and_nothing_else() {
     let removed = [
         format!("{ours}{dead}-0.tmp"),
         format!("{ours}{dead}-17.tmp"),
+        format!(".w.safetensors.{dead}-0-123456789.tmp"), // an earlier version's name
     ];
     let kept = [
         format!("{ours}{live}-3.tmp"), // a save still running
@@ -236,6 +237,8 @@ fn abandoned_temporaries_of_the_target_are_removed_and_nothing_else() {
         format!("{ours}{dead}.tmp"),
         format!("{ours}x{dead}-0.tmp"),
         format!("x{ours}{dead}-0.tmp"),
+        format!(".w.safetensors.{live}-0-123456789.tmp"),
+        format!(".v.safetensors.{dead}-0-123456789.tmp"),
         "notes.txt".to_string(),
     ];
     for name in removed.iter().chain(&kept) {

@@ -15,8 +15,9 @@
 //!   target's name (within `NAME_MAX`, 255), where `<hash>` is 16 hex digits of the FNV-1a hash of
 //!   the target's file name. A save killed midway leaves its temporary file behind; the next save
 //!   of the same target removes those of its own name pattern whose process is gone (on Unix,
-//!   `kill(pid, 0)` fails with `ESRCH`; elsewhere, files older than an hour). Nothing else is
-//!   ever removed: only regular files named exactly so.
+//!   `kill(pid, 0)` fails with `ESRCH`; elsewhere, files older than an hour), and those of earlier
+//!   versions' pattern, `.<name>.<pid>-<n>-<nanos>.tmp`. Nothing else is ever removed: only
+//!   regular files named exactly so.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Error, ErrorKind, Write};
@@ -67,12 +68,33 @@ fn temp_prefix(target: &Path) -> String {
     format!(".bp-{:016x}-", fnv1a(name))
 }
 
+/// `true` for a non-empty run of ASCII digits.
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The process id in a temporary file name `<prefix><pid>-<n>.tmp`, if `name` is one.
 fn temp_pid(name: &str, prefix: &str) -> Option<u32> {
     let middle = name.strip_prefix(prefix)?.strip_suffix(".tmp")?;
     let (pid, n) = middle.split_once('-')?;
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(pid) || !digits(n) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// The process id in a temporary file name of earlier versions, `.<target's name>.<pid>-<n>-
+/// <nanos>.tmp`, if `name` is one for `target`: their killed saves are cleaned up too.
+fn legacy_temp_pid(name: &str, target: &Path) -> Option<u32> {
+    let target = target.file_name()?.to_str()?;
+    let middle = name
+        .strip_prefix('.')?
+        .strip_prefix(target)?
+        .strip_prefix('.')?
+        .strip_suffix(".tmp")?;
+    let mut parts = middle.split('-');
+    let (pid, n, nanos) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || ![pid, n, nanos].into_iter().all(digits) {
         return None;
     }
     pid.parse().ok()
@@ -111,7 +133,10 @@ fn remove_abandoned(dir: &Path, target: &Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| temp_pid(n, &prefix)) else {
+        let pid = name
+            .to_str()
+            .and_then(|n| temp_pid(n, &prefix).or_else(|| legacy_temp_pid(n, target)));
+        let Some(pid) = pid else {
             continue;
         };
         // `DirEntry::metadata` does not follow links: only a regular file is removed.
@@ -250,6 +275,23 @@ mod tests {
             format!("{}12-3.tmp", temp_prefix(Path::new("other"))),
         ] {
             assert_eq!(temp_pid(&other, &prefix), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn temporary_names_of_earlier_versions_are_recognised_only_exactly() {
+        let target = Path::new("dir/w.safetensors");
+        let old = ".w.safetensors.4242-3-123456789.tmp";
+        assert_eq!(legacy_temp_pid(old, target), Some(4242));
+        for other in [
+            ".w.safetensors.4242-3.tmp",
+            ".w.safetensors.4242-3-12-1.tmp",
+            ".w.safetensors.4242-3-x.tmp",
+            ".v.safetensors.4242-3-123456789.tmp",
+            "w.safetensors.4242-3-123456789.tmp",
+            ".w.safetensors.4242-3-123456789.tmp.keep",
+        ] {
+            assert_eq!(legacy_temp_pid(other, target), None, "{other}");
         }
     }
 

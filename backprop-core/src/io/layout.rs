@@ -131,7 +131,7 @@ pub(crate) fn check_file_len(
                 "{} bytes follow the end of the last tensor's data: expected the file to end at \
                  byte {}, found {file_len} bytes",
                 found - declared,
-                header_end + declared
+                header_end.saturating_add(declared)
             ),
         ));
     }

@@ -135,7 +135,7 @@ pub(crate) fn load<N: Network>(
             None,
             format!(
                 "the stream goes on after the last tensor's data: expected it to end at byte {}",
-                header_end + declared
+                header_end.saturating_add(declared)
             ),
         ));
     }
