@@ -376,3 +376,36 @@ fn a_network_with_boxed_layers_saves_and_loads_on_a_small_stack() {
         .join()
         .expect("save and load fit a 256 KiB stack");
 }
+
+#[test]
+fn endless_streams_are_refused_within_the_networks_bounds() {
+    use std::io::Read;
+    let valid = io::to_bytes(&Seed::<f32>::init(9), &SaveOptions::new()).unwrap();
+    let cases: [(&str, Box<dyn Read>, &str); 4] = [
+        ("zeros", Box::new(std::io::repeat(0)), "expected `{`"),
+        (
+            "braces",
+            Box::new(std::io::repeat(b'{')),
+            "the header claims",
+        ),
+        (
+            "a valid file, then zeros",
+            Box::new(valid.as_slice().chain(std::io::repeat(0))),
+            "the stream goes on after the last tensor's data",
+        ),
+        (
+            "a header that never ends",
+            Box::new(valid[..8].chain(std::io::repeat(b' '))),
+            "invalid JSON header",
+        ),
+    ];
+    for (what, reader, expected) in cases {
+        let mut net = Seed::<f32>::init(5);
+        let before = bits(&net);
+        let (result, peak) = peak_bytes(|| io::from_reader(&mut net, reader, &LoadOptions::new()));
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains(expected), "{what}: {message}");
+        assert_eq!(bits(&net), before, "{what}");
+        assert!(peak < SMALL, "{what}: {peak} bytes");
+    }
+}

@@ -3,8 +3,8 @@
 //! garbage, well-formed files with a tensor renamed, retyped, reshaped, dropped or added, and
 //! lying headers: hostile numbers for sizes, offsets and header lengths, shapes whose product
 //! overflows, unknown dtypes, non-UTF-8 names, nesting a million levels deep, duplicate keys) go
-//! through `backprop::io::from_bytes`, and every 16th of them also through a real file and
-//! `backprop::io::load`. A load never panics; it allocates at most a small bound over the file's
+//! through `backprop::io::from_bytes`, every 4th of them also through `backprop::io::from_reader`
+//! (a few bytes per read) and every 16th through a real file and `backprop::io::load`. A load never panics; it allocates at most a small bound over the file's
 //! length (a counting allocator records the peak of live bytes); a failed load leaves the network
 //! bit for bit as it was; and the outcome agrees with an independent reading of the same bytes by
 //! the safetensors crate and serde_json: a load succeeds exactly when the file is valid (and has
@@ -192,6 +192,21 @@ fn scratch() -> &'static PathBuf {
     })
 }
 
+/// A reader that hands out at most `step` bytes per read, as a pipe may.
+struct Trickle<'b> {
+    bytes: &'b [u8],
+    step: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.step.min(buf.len()).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
 /// Every parameter's bits.
 fn bits(net: &Seed<f32>) -> Vec<u32> {
     net.params()
@@ -214,6 +229,33 @@ fn check(bytes: &[u8]) -> Result<bool, TestCaseError> {
         bytes.len(),
         peak
     );
+    if case.is_multiple_of(4) {
+        // The same bytes as a stream, a few bytes per read: the same outcome and bits, and the
+        // stream's own bounds (from the network) on the heap.
+        let mut from_stream = Seed::<f32>::init(3);
+        let reader = Trickle {
+            bytes,
+            step: 1 + case % 7,
+        };
+        let (streamed, peak) = common::counting::peak_bytes(|| {
+            io::from_reader(&mut from_stream, reader, &LoadOptions::new())
+        });
+        prop_assert!(
+            peak <= allocation_bound(bytes.len()),
+            "stream: held {} bytes",
+            peak
+        );
+        prop_assert_eq!(
+            streamed.is_ok(),
+            result.is_ok(),
+            "stream and bytes disagree"
+        );
+        prop_assert_eq!(
+            bits(&from_stream),
+            bits(&net),
+            "stream and bytes loaded different bits"
+        );
+    }
     if case.is_multiple_of(16) {
         // The same bytes through a real file: the same outcome, the same bits, the same bound.
         let path = scratch().join(format!("case-{}.safetensors", case % 64));

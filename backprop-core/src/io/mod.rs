@@ -58,7 +58,8 @@
 //! checked again, in case it was swapped). [`LoadOptions::allow_non_regular`] reads a
 //! FIFO or device as a stream instead, front to back, with hard bounds from the network: a header
 //! of at most 64 KiB plus 256 bytes and six per name byte for each parameter, data of at most the
-//! parameters in `F64`. [`from_bytes`] reads a slice in memory with the same checks.
+//! parameters in `F64`; [`from_reader`] reads any stream so. [`from_bytes`] reads a slice in
+//! memory with the same checks as a file.
 //!
 //! # Saving
 //!
@@ -210,6 +211,21 @@ pub fn from_bytes<N: Network>(
     let chunks =
         chunks.ok_or_else(|| layout::corrupt(None, "a tensor lies outside the data".into()))?;
     Ok(apply(net, plan, header.metadata, &chunks))
+}
+
+/// Loads every parameter from a stream holding a safetensors file (a pipe, standard input, a
+/// socket), read once from its start to its end.
+///
+/// A stream has no length to check the header against, so the bounds come from the network: the
+/// header may be at most 64 KiB plus 256 bytes and six per byte of name for each parameter, the
+/// data at most the parameters in `F64` ([`WeightsError::TooLarge`] beyond), and the stream must
+/// end where the data does. On error the network is unchanged.
+pub fn from_reader<N: Network>(
+    net: &mut N,
+    reader: impl std::io::Read,
+    options: &LoadOptions<'_>,
+) -> Result<Loaded, WeightsError> {
+    stream::load(net, reader, options)
 }
 
 /// Writes each parameter from its checked bytes (`chunks[i]` for parameter `i`): cannot fail.

@@ -1,5 +1,5 @@
-//! Loading from a stream (a FIFO, a character device, standard input), allowed only by
-//! [`LoadOptions::allow_non_regular`]: read once, front to back, with hard bounds derived from
+//! Loading from a stream ([`super::from_reader`], or a FIFO or character device opened with
+//! [`LoadOptions::allow_non_regular`]): read once, front to back, with hard bounds derived from
 //! the network, so that even `/dev/zero` or a hostile pipe cannot make a load exhaust memory.
 //!
 //! The header may be at most [`METADATA_ALLOWANCE`] bytes plus [`PER_TENSOR`] bytes and six bytes
@@ -21,11 +21,11 @@ pub(crate) const METADATA_ALLOWANCE: u64 = 64 * 1024;
 /// `{"dtype":"F64","shape":[a,b],"data_offsets":[s,e]}` with 20-digit numbers is about 100.
 pub(crate) const PER_TENSOR: u64 = 256;
 
-/// An `Io` error reading the stream (the caller fills in the path).
+/// An `Io` error reading the stream, named `<stream>` (a caller that knows its path puts it in).
 fn read_error(source: io::Error) -> WeightsError {
     WeightsError::Io {
         action: "read",
-        path: Default::default(),
+        path: "<stream>".into(),
         source,
     }
 }
@@ -79,17 +79,20 @@ pub(crate) fn load<N: Network>(
     }
     let why = "the most a stream holding this network's tensors can need";
     let n = prefix::header_len(bytes, header_limit, why, None)?;
+    // Grown as bytes arrive (at most twice what came, and at most n): a stream that claims a
+    // long header and ends costs only what it sent.
     let mut text = Vec::new();
     (&mut reader)
         .take(n)
         .read_to_end(&mut text)
         .map_err(read_error)?;
-    if (text.len() as u64) < n {
+    let got = text.len();
+    if (got as u64) < n {
         return Err(WeightsError::Truncated {
             path: None,
             tensor: None,
             expected_len: usize::try_from(len + n).unwrap_or(usize::MAX),
-            found_len: prefix::LEN + text.len(),
+            found_len: prefix::LEN + got,
         });
     }
     let header = header::parse(&text).map_err(WeightsError::from)?;
