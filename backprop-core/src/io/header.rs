@@ -478,7 +478,8 @@ mod tests {
     #[test]
     fn a_valid_header_parses_with_its_metadata_and_escapes() {
         let text = r#" {"__metadata__":{"format":"pt"},"a\u00e9\ud83d\ude00":{"shape":[2, 3],
-            "dtype":"F32","data_offsets":[0,24]}, "b":{"dtype":"F4","shape":[],"data_offsets":[24,24]}}  "#;
+            "dtype":"F32","data_offsets":[0,24]},
+            "b":{"dtype":"F4","shape":[],"data_offsets":[24,24]}}  "#;
         let header = parse(text.as_bytes()).unwrap();
         assert_eq!(
             header.metadata.get("format").map(String::as_str),

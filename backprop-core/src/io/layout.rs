@@ -24,7 +24,7 @@ fn dims(shape: &[u64]) -> String {
     format!("[{}]", list.join(", "))
 }
 
-/// The number of bytes `entry`'s shape and dtype need, if it is a whole number that fits in 64 bits.
+/// The number of bytes `entry`'s shape and dtype need, if that is a whole number below 2⁶⁴.
 fn needed(entry: &Entry) -> Result<u64, WeightsError> {
     let invalid = |why: String| {
         corrupt(
@@ -92,7 +92,8 @@ pub(crate) fn data_len(header: &Header) -> Result<u64, WeightsError> {
                 Some(&entry.name),
                 format!(
                     "invalid shape, data type, or offset for tensor `{}`: data_offsets [{}, {}] \
-                     leave {what}: expected the tensor to start at {at}, where the previous one ends",
+                     leave {what}: expected the tensor to start at {at}, where the previous one \
+                     ends",
                     entry.name, entry.start, entry.end
                 ),
             ));

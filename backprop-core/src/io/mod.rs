@@ -1,5 +1,6 @@
-//! Weight files: any network's parameters as [safetensors](https://github.com/huggingface/safetensors)
-//! under PyTorch's `state_dict` names, so weights move between PyTorch and Rust both ways.
+//! Weight files: any network's parameters as
+//! [safetensors](https://github.com/huggingface/safetensors) under PyTorch's `state_dict` names, so
+//! weights move between PyTorch and Rust both ways.
 //!
 //! ```ignore
 //! use backprop::io::{self, LoadOptions, Rename};
@@ -17,59 +18,59 @@
 //!
 //! # The file
 //!
-//! A parameter `fc1.weight` of shape `[out, in]` is the tensor `fc1.weight` with shape
-//! `[out, in]`, stored row-major (`weight[o][i]` at position `o * in + i`) as PyTorch stores it;
-//! nalgebra keeps matrices column-major, and the transposition happens here. A bias (a parameter
-//! whose name ends in `.bias`) is the one-dimensional tensor `[out]`. A [`Rename`] maps our names to
-//! other ones (`nn.Sequential`'s `0.weight`, a prefix, any function).
+//! A parameter `fc1.weight` of shape `[out, in]` is the tensor `fc1.weight` with shape `[out, in]`,
+//! stored row-major (`weight[o][i]` at position `o * in + i`) as PyTorch stores it; nalgebra keeps
+//! matrices column-major, and the transposition happens here. A bias (a parameter whose name ends
+//! in `.bias`) is the one-dimensional tensor `[out]`. A [`Rename`] maps our names to other ones
+//! (`nn.Sequential`'s `0.weight`, a prefix, any function).
 //!
 //! Tensors may be `F32` or `F64` on disk, whatever the network's scalar type: values are converted
 //! (`F64` into an `f32` network rounds to nearest, as `tensor.float()` does; a value too large for
-//! `f32` becomes infinite). A save writes the network's own type (`F32` for `f32`, `F64` for
-//! `f64`) unless [`SaveOptions::dtype`] says otherwise, so a save then a load gives back the same
-//! bits. Other element types (`F16`, `BF16`, integers) are rejected, naming the tensor.
+//! `f32` becomes infinite). A save writes the network's own type (`F32` for `f32`, `F64` for `f64`)
+//! unless [`SaveOptions::dtype`] says otherwise, so a save then a load gives back the same bits.
+//! Other element types (`F16`, `BF16`, integers) are rejected, naming the tensor.
 //!
 //! # Failures
 //!
 //! Every failure is a [`WeightsError`] whose message names the tensor and says what was expected
 //! and what was found: a missing tensor, extra tensors no parameter reads (an error unless
-//! [`LoadOptions::allow_extra`]), a wrong shape, an unsupported dtype, a truncated file (naming
-//! the tensor it cuts off), a corrupt one (naming the tensor whose entry is wrong), a header or
-//! data too large, a path that is not a regular file, a renaming that sends two parameters to
-//! one name, or an I/O error with the path.
+//! [`LoadOptions::allow_extra`]), a wrong shape, an unsupported dtype, a truncated file (naming the
+//! tensor it cuts off), a corrupt one (naming the tensor whose entry is wrong), a header or data
+//! too large, a path that is not a regular file, a renaming that sends two parameters to one name,
+//! or an I/O error with the path.
 //!
 //! # Loading: the header first, then only what it justifies
 //!
 //! A load reads the 8-byte length and the JSON header, and checks them completely before it reads
-//! any data: the header is at most the file's length and the format's 100 MB; it is parsed
-//! strictly (no key twice, at any level: `serde_json` would keep the last; no unknown field; plain
-//! integers below 2⁶⁴; at most 64 dimensions; no recursion, so no nesting can overflow the stack);
-//! every tensor's `data_offsets` must hold exactly what its shape and dtype need, without overflow,
-//! the tensors must follow one another from the end of the header to the end of the file (checked
-//! against the file's real length); and every parameter's tensor must be present with its shape
-//! and a float dtype. Only then are the parameters' own bytes read, by seeking to each (no
-//! whole-file read): memory used is a small multiple of the header's real length (its parsed
-//! names and shapes; under 8 times, shown by a counting allocator in `tests/io_fuzz.rs`) plus the
-//! parameters' bytes, whatever the file claims. Everything is checked before one value is written, so a failed load leaves the network
-//! exactly as it was, bit for bit, and no copy of the network is made.
+//! any data: the header is at most the file's length and the format's 100 MB; it is parsed strictly
+//! (no key twice, at any level: `serde_json` would keep the last; no unknown field; plain integers
+//! below 2⁶⁴; at most 64 dimensions; no recursion, so no nesting can overflow the stack); every
+//! tensor's `data_offsets` must hold exactly what its shape and dtype need, without overflow, the
+//! tensors must follow one another from the end of the header to the end of the file (checked
+//! against the file's real length); and every parameter's tensor must be present with its shape and
+//! a float dtype. Only then are the parameters' own bytes read, by seeking to each (no whole-file
+//! read): memory used is a small multiple of the header's real length (its parsed names and shapes;
+//! under 8 times, shown by a counting allocator in `tests/io_fuzz.rs`) plus the parameters' bytes,
+//! whatever the file claims. Everything is checked before one value is written, so a failed load
+//! leaves the network exactly as it was, bit for bit, and no copy of the network is made.
 //!
 //! A path that is not a regular file (a FIFO, `/dev/zero`, a directory) is refused before it is
 //! opened (opening a FIFO would wait for a writer; a regular file is opened without blocking and
-//! checked again, in case it was swapped). [`LoadOptions::allow_non_regular`] reads a
-//! FIFO or device as a stream instead, front to back, with hard bounds from the network: a header
-//! of at most 64 KiB plus 256 bytes and six per name byte for each parameter, data of at most the
-//! parameters in `F64`; [`from_reader`] reads any stream so. [`from_bytes`] reads a slice in
-//! memory with the same checks as a file.
+//! checked again, in case it was swapped). [`LoadOptions::allow_non_regular`] reads a FIFO or
+//! device as a stream instead, front to back, with hard bounds from the network: a header of at
+//! most 64 KiB plus 256 bytes and six per name byte for each parameter, data of at most the
+//! parameters in `F64`; [`from_reader`] reads any stream so. [`from_bytes`] reads a slice in memory
+//! with the same checks as a file.
 //!
 //! # Saving
 //!
-//! A save writes a temporary file in the target's directory, flushes it to disk and renames it
-//! over the target: a crash or an error leaves the old file in place, never a half-written one.
-//! It follows `torch.save` and the operating system: a symbolic link is followed (the file it
-//! points to is replaced, a dangling link's file is created); a read-only target, a directory or
-//! a FIFO is refused, not replaced. Temporary names are short (`.bp-<16 hex>-<pid>-<n>.tmp`, under
-//! 60 bytes whatever the target's name), and a save removes those that killed earlier saves of
-//! the same target left behind (named for it, of processes that no longer exist), nothing else.
+//! A save writes a temporary file in the target's directory, flushes it to disk and renames it over
+//! the target: a crash or an error leaves the old file in place, never a half-written one. It
+//! follows `torch.save` and the operating system: a symbolic link is followed (the file it points
+//! to is replaced, a dangling link's file is created); a read-only target, a directory or a FIFO is
+//! refused, not replaced. Temporary names are short (`.bp-<16 hex>-<pid>-<n>.tmp`, under 60 bytes
+//! whatever the target's name), and a save removes those that killed earlier saves of the same
+//! target left behind (named for it, of processes that no longer exist), nothing else.
 
 mod atomic;
 mod error;
