@@ -8,7 +8,7 @@
 //! rejects a key that appears twice, at every level. Numbers must be plain non-negative integers
 //! that fit in 64 bits, as the safetensors crate requires of its `usize` fields.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The most dimensions a tensor may have: numpy 2's `NPY_MAXDIMS`. It bounds the memory one
 /// shape takes, whatever a header claims.
@@ -187,7 +187,7 @@ impl Parser<'_> {
     /// The whole header: `{ (key: entry),* }` and nothing after it but whitespace.
     fn header(&mut self) -> Result<Header, Failure> {
         let mut header = Header::default();
-        let mut names = HashSet::new();
+        let mut names = BTreeSet::new();
         let mut metadata_seen = false;
         self.expect(b'{', "`{` (a JSON object)")?;
         if self.peek() == Some(b'}') {

@@ -1,7 +1,7 @@
 //! Matching a file's header against the network: which tensor each parameter reads, checked for
 //! presence, dtype and shape before any data is read, and which tensors nobody reads.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use super::error::WeightsError;
 use super::header::Header;
@@ -45,7 +45,7 @@ pub(crate) fn plan<N: Network>(
     options: &LoadOptions<'_>,
 ) -> Result<Plan, WeightsError> {
     let names = names(net, options)?;
-    let index: HashMap<&str, usize> = header
+    let index: BTreeMap<&str, usize> = header
         .tensors
         .iter()
         .enumerate()
