@@ -702,7 +702,7 @@ fn a_corrupt_file_is_reported_with_its_path_and_the_tensor_when_known() {
         .unwrap()
         .to_string();
 
-    // Offsets that do not follow one another: safetensors names the tensor.
+    // Offsets that do not follow one another: the tensor is named.
     let start = header.find("\"fc1.weight\"").unwrap();
     let offsets = start + header[start..].find("data_offsets\":[").unwrap() + 15;
     let close = offsets + header[offsets..].find(']').unwrap();
@@ -733,7 +733,14 @@ fn a_corrupt_file_is_reported_with_its_path_and_the_tensor_when_known() {
     let mut bytes = full.clone();
     bytes.extend_from_slice(&[0; 4]);
     let (_, message) = load_fails("trailing", &bytes, &LoadOptions::new());
-    assert_mentions(&message, &["is not a valid safetensors file", "incomplete"]);
+    assert_mentions(
+        &message,
+        &[
+            "is not a valid safetensors file",
+            "4 bytes follow the end of the last tensor's data",
+            &format!("expected the file to end at byte {}", full.len()),
+        ],
+    );
 }
 
 #[test]

@@ -1,12 +1,25 @@
-//! Loading damaged weight files: more than 10,000 truncated and mutated versions of valid files
+//! Loading hostile weight files: more than 10,000 truncated and mutated versions of valid files
 //! (cuts at random points, random byte flips, random edits of the JSON header and of its length,
-//! garbage, and well-formed files with a tensor renamed, retyped, reshaped, dropped or added) go
-//! through `backprop::io::from_bytes`. A load never panics; a failed load leaves the
-//! network bit for bit as it was; and the outcome agrees with an independent reading of the same
-//! bytes by the safetensors crate alone: a load succeeds exactly when the file is valid and holds
-//! every parameter under its name, with its shape, as F32 or F64 (and nothing else), and then
-//! every value is the file's.
+//! garbage, well-formed files with a tensor renamed, retyped, reshaped, dropped or added, and
+//! lying headers: hostile numbers for sizes, offsets and header lengths, shapes whose product
+//! overflows, unknown dtypes, non-UTF-8 names, nesting a million levels deep, duplicate keys) go
+//! through `backprop::io::from_bytes`, every 4th of them also through `backprop::io::from_reader`
+//! (a few bytes per read) and every 16th through a real file and `backprop::io::load`. A load never panics; it allocates at most a small bound over the file's
+//! length (a counting allocator records the peak of live bytes); a failed load leaves the network
+//! bit for bit as it was; and the outcome agrees with an independent reading of the same bytes by
+//! the safetensors crate and serde_json: a load succeeds exactly when the file is valid (and has
+//! no key twice, no unknown field, no shape of more than 64 dimensions) and holds every parameter
+//! under its name, with its shape, as F32 or F64 (and nothing else), and then every value is the
+//! file's.
+//!
+//! `BACKPROP_FUZZ_CASES=1000000 cargo test --release --test io_fuzz` runs a million cases
+//! instead of the default 16,000 (in proportion across the tests).
 
+mod common;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use backprop::io::safetensors::tensor::TensorView;
@@ -16,6 +29,10 @@ use backprop::prelude::*;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, RngSeed};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+#[global_allocator]
+static GLOBAL: common::counting::Counting = common::counting::Counting;
 
 network! {
     /// The seed post's architecture.
@@ -45,6 +62,9 @@ fn header_end(bytes: &[u8]) -> usize {
 /// values of every parameter (row-major as f32), or `None` when the load must fail.
 fn oracle(bytes: &[u8]) -> Option<Vec<Vec<f32>>> {
     let file = SafeTensors::deserialize(bytes).ok()?;
+    if !strict_header(bytes) {
+        return None;
+    }
     let template = Seed::<f32>::zeros();
     if file.len() != template.params().count() {
         return None;
@@ -80,6 +100,113 @@ fn oracle(bytes: &[u8]) -> Option<Vec<Vec<f32>>> {
         .collect()
 }
 
+/// Any JSON value, rejecting an object that has a key twice (serde_json would keep the last).
+struct Strict;
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor)
+    }
+}
+
+/// The visitor behind [`Strict`].
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Strict;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value without duplicate keys")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_unit<E>(self) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+        while seq.next_element::<Strict>()?.is_some() {}
+        Ok(Strict)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+        let mut keys = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !keys.insert(key.clone()) {
+                return Err(de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            map.next_value::<Strict>()?;
+        }
+        Ok(Strict)
+    }
+}
+
+/// What the format's reading here adds to the safetensors crate's: no key twice at any level, no
+/// field in a tensor's entry besides `dtype`, `shape` and `data_offsets`, at most 64 dimensions.
+fn strict_header(bytes: &[u8]) -> bool {
+    let text = &bytes[8..header_end(bytes)];
+    if serde_json::from_slice::<Strict>(text).is_err() {
+        return false;
+    }
+    let Ok(serde_json::Value::Object(header)) = serde_json::from_slice(text) else {
+        return false;
+    };
+    header
+        .iter()
+        .filter(|(name, _)| name.as_str() != "__metadata__")
+        .all(|(_, entry)| {
+            let known = ["dtype", "shape", "data_offsets"];
+            let fields = entry
+                .as_object()
+                .is_some_and(|e| e.keys().all(|k| known.contains(&k.as_str())));
+            let rank = entry["shape"].as_array().map_or(0, Vec::len);
+            fields && rank <= 64
+        })
+}
+
+/// The most heap bytes a load of a `len`-byte file may hold at once: a few times the file (the
+/// parsed header keeps its names and shapes) and a few KiB for the network's own names.
+fn allocation_bound(len: usize) -> usize {
+    8 * len + 16 * 1024
+}
+
+/// A fresh scratch directory for the real-file part of the fuzzing.
+fn scratch() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("io_fuzz");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
+/// A reader that hands out at most `step` bytes per read, as a pipe may.
+struct Trickle<'b> {
+    bytes: &'b [u8],
+    step: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.step.min(buf.len()).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
 /// Every parameter's bits.
 fn bits(net: &Seed<f32>) -> Vec<u32> {
     net.params()
@@ -90,9 +217,65 @@ fn bits(net: &Seed<f32>) -> Vec<u32> {
 /// Loads `bytes` into a network and checks the outcome against the oracle; returns whether the
 /// load succeeded.
 fn check(bytes: &[u8]) -> Result<bool, TestCaseError> {
+    static CASE: AtomicUsize = AtomicUsize::new(0);
+    let case = CASE.fetch_add(1, Ordering::Relaxed);
     let mut net = Seed::<f32>::init(3);
     let before = bits(&net);
-    let result = io::from_bytes(&mut net, bytes, &LoadOptions::new());
+    let (result, peak) =
+        common::counting::peak_bytes(|| io::from_bytes(&mut net, bytes, &LoadOptions::new()));
+    prop_assert!(
+        peak <= allocation_bound(bytes.len()),
+        "a load of {} bytes held {} bytes at once",
+        bytes.len(),
+        peak
+    );
+    if case.is_multiple_of(4) {
+        // The same bytes as a stream, a few bytes per read: the same outcome and bits, and the
+        // stream's own bounds (from the network) on the heap.
+        let mut from_stream = Seed::<f32>::init(3);
+        let reader = Trickle {
+            bytes,
+            step: 1 + case % 7,
+        };
+        let (streamed, peak) = common::counting::peak_bytes(|| {
+            io::from_reader(&mut from_stream, reader, &LoadOptions::new())
+        });
+        prop_assert!(
+            peak <= allocation_bound(bytes.len()),
+            "stream: held {} bytes",
+            peak
+        );
+        prop_assert_eq!(
+            streamed.is_ok(),
+            result.is_ok(),
+            "stream and bytes disagree"
+        );
+        prop_assert_eq!(
+            bits(&from_stream),
+            bits(&net),
+            "stream and bytes loaded different bits"
+        );
+    }
+    if case.is_multiple_of(16) {
+        // The same bytes through a real file: the same outcome, the same bits, the same bound.
+        // Named by the case's unique number: tests run in parallel threads.
+        let path = scratch().join(format!("case-{case}.safetensors"));
+        std::fs::write(&path, bytes).unwrap();
+        let mut from_file = Seed::<f32>::init(3);
+        let (loaded, peak) = common::counting::peak_bytes(|| io::load(&mut from_file, &path));
+        std::fs::remove_file(&path).unwrap();
+        prop_assert!(
+            peak <= allocation_bound(bytes.len()),
+            "file: held {} bytes",
+            peak
+        );
+        prop_assert_eq!(loaded.is_ok(), result.is_ok(), "file and bytes disagree");
+        prop_assert_eq!(
+            bits(&from_file),
+            bits(&net),
+            "file and bytes loaded different bits"
+        );
+    }
     match (result, oracle(bytes)) {
         (Ok(_), Some(expected)) => {
             for (param, values) in net.params().zip(expected) {
@@ -124,10 +307,24 @@ fn check(bytes: &[u8]) -> Result<bool, TestCaseError> {
     }
 }
 
+/// The cases the proptest suites below add up to (besides every cut of the two files).
+const DEFAULT_CASES: u64 = 16_000;
+
+/// `cases` scaled by `BACKPROP_FUZZ_CASES` / [`DEFAULT_CASES`] (1 when it is not set).
+fn scaled(cases: u32) -> u32 {
+    let total = std::env::var("BACKPROP_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(DEFAULT_CASES);
+    u32::try_from(u64::from(cases) * total / DEFAULT_CASES)
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
 /// A fixed seed, so that every run (and CI) feeds the same files.
 fn config(cases: u32) -> Config {
     Config {
-        cases,
+        cases: scaled(cases),
         rng_seed: RngSeed::Fixed(0x5afe_7e45),
         failure_persistence: None,
         ..Config::default()
@@ -334,4 +531,283 @@ proptest! {
         let bytes = structured_edit(&bases()[which_file], kind, which, pick);
         check(&bytes)?;
     }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Lying headers.
+// ----------------------------------------------------------------------------------------------
+
+/// A file with `header` as its header (its length prefix correct) and `data` after it.
+fn assemble(header: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    bytes.extend_from_slice(data);
+    bytes
+}
+
+/// A valid file's header and data.
+fn split(bytes: &[u8]) -> (&[u8], &[u8]) {
+    let end = header_end(bytes);
+    (&bytes[8..end], &bytes[end..])
+}
+
+/// Numbers a header may lie with: signs, fractions, exponents, leading zeros, values at and past
+/// 2³², 2⁶³ and 2⁶⁴, and factors whose products overflow 64 bits.
+const HOSTILE_NUMBERS: &[&str] = &[
+    "0",
+    "1",
+    "-1",
+    "-0",
+    "+1",
+    "01",
+    "1.0",
+    "1e2",
+    "2E1",
+    "4",
+    "80",
+    "4294967296",
+    "4294967297",
+    "3037000500",
+    "4611686018427387904",
+    "9223372036854775807",
+    "9223372036854775808",
+    "18446744073709551615",
+    "18446744073709551616",
+    "340282366920938463463374607431768211456",
+];
+
+/// The byte ranges of the runs of digits in `header`.
+fn number_runs(header: &[u8]) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < header.len() {
+        if header[i].is_ascii_digit() {
+            let start = i;
+            while i < header.len() && header[i].is_ascii_digit() {
+                i += 1;
+            }
+            runs.push((start, i));
+        } else {
+            i += 1;
+        }
+    }
+    runs
+}
+
+/// A hostile number: one of [`HOSTILE_NUMBERS`] or any 64-bit value.
+fn hostile_number() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => any::<Index>().prop_map(|i| HOSTILE_NUMBERS[i.index(HOSTILE_NUMBERS.len())].to_string()),
+        1 => any::<u64>().prop_map(|n| n.to_string()),
+        1 => (0..64u32).prop_map(|k| (1u64 << k).to_string()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(1_200))]
+    #[test]
+    fn lying_sizes_and_offsets_never_panic(
+        which in 0..2usize,
+        edits in prop::collection::vec((any::<Index>(), hostile_number()), 1..4),
+    ) {
+        // Shapes and data_offsets replaced by hostile numbers, the length prefix kept right.
+        let (header, data) = split(&bases()[which]);
+        let mut header = header.to_vec();
+        for (at, number) in edits {
+            let runs = number_runs(&header);
+            let (start, end) = runs[at.index(runs.len())];
+            header.splice(start..end, number.bytes());
+        }
+        check(&assemble(&header, data))?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(500))]
+    #[test]
+    fn lying_header_lengths_never_panic(
+        which in 0..2usize,
+        length in prop_oneof![
+            any::<u64>(),
+            (0..64u32).prop_map(|k| 1u64 << k),
+            (-600i64..600).prop_map(|d| d as u64),
+        ],
+        relative in any::<bool>(),
+    ) {
+        // The prefix claims another length (absolute, or off by a little from the real one).
+        let mut bytes = bases()[which].clone();
+        let real = header_end(&bytes) as u64 - 8;
+        let claimed = if relative { real.wrapping_add(length) } else { length };
+        bytes[..8].copy_from_slice(&claimed.to_le_bytes());
+        prop_assert!(!check(&bytes)? || claimed == real);
+    }
+}
+
+/// Dtype names: every safetensors one and a few that are not.
+const DTYPES: &[&str] = &[
+    "BOOL",
+    "F4",
+    "F6_E2M3",
+    "F6_E3M2",
+    "U8",
+    "I8",
+    "F8_E5M2",
+    "F8_E4M3",
+    "F8_E8M0",
+    "F8_E4M3FNUZ",
+    "F8_E5M2FNUZ",
+    "I16",
+    "U16",
+    "F16",
+    "BF16",
+    "I32",
+    "U32",
+    "F32",
+    "C64",
+    "F64",
+    "I64",
+    "U64",
+    "f32",
+    "F128",
+    "",
+    "F32 ",
+    "\\u0046\\u0033\\u0032",
+];
+
+proptest! {
+    #![proptest_config(config(800))]
+    #[test]
+    fn hostile_dtypes_and_shapes_never_panic(
+        which in 0..2usize,
+        tensor in any::<Index>(),
+        dtype in prop::option::of(any::<Index>()),
+        shape in prop::option::of(prop::collection::vec(hostile_number(), 0..70)),
+    ) {
+        // One tensor's dtype replaced by any name, and/or its shape by up to 69 hostile numbers
+        // (products that overflow 64 bits, zeros that hide them, more than 64 dimensions).
+        let (header, data) = split(&bases()[which]);
+        let mut header = String::from_utf8(header.to_vec()).unwrap();
+        let starts: Vec<usize> = header.match_indices("\"dtype\":\"").map(|(i, _)| i).collect();
+        let at = starts[tensor.index(starts.len())];
+        if let Some(dtype) = dtype {
+            let value = at + "\"dtype\":\"".len();
+            let close = value + header[value..].find('"').unwrap();
+            header.replace_range(value..close, DTYPES[dtype.index(DTYPES.len())]);
+        }
+        if let Some(shape) = shape {
+            let open = at + header[at..].find("\"shape\":[").unwrap() + "\"shape\":[".len();
+            let close = open + header[open..].find(']').unwrap();
+            header.replace_range(open..close, &shape.join(","));
+        }
+        check(&assemble(header.as_bytes(), data))?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(500))]
+    #[test]
+    fn non_utf8_headers_never_panic(
+        which in 0..2usize,
+        at in any::<Index>(),
+        junk in prop::collection::vec(0x80..=0xffu8, 1..4),
+    ) {
+        // Bytes that are not UTF-8 (or are, by chance, multi-byte characters) inside the header.
+        let (header, data) = split(&bases()[which]);
+        let mut header = header.to_vec();
+        let at = at.index(header.len());
+        header.splice(at..at, junk);
+        check(&assemble(&header, data))?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(300))]
+    #[test]
+    fn deep_nesting_never_overflows_the_stack(
+        which in 0..2usize,
+        tensor in any::<Index>(),
+        depth in prop_oneof![1..200usize, 100_000..300_000usize],
+        brackets in 0..3usize,
+    ) {
+        // A value replaced by `[[[[...` or `{"a":{"a":...`, up to 300,000 levels deep, unclosed
+        // or closed: a recursive parser would overflow its stack.
+        let (header, data) = split(&bases()[which]);
+        let header = String::from_utf8(header.to_vec()).unwrap();
+        let starts: Vec<usize> = header.match_indices("\"shape\":").map(|(i, _)| i).collect();
+        let at = starts[tensor.index(starts.len())] + "\"shape\":".len();
+        let close = at + header[at..].find(']').unwrap() + 1;
+        let (open, shut) = [("[", "]"), ("{\"a\":", "}"), ("[{\"a\":", "}]")][brackets];
+        let nested = format!("{}{}", open.repeat(depth), shut.repeat(depth / 2));
+        let edited = format!("{}{}{}", &header[..at], nested, &header[close..]);
+        prop_assert!(!check(&assemble(edited.as_bytes(), data))?);
+    }
+}
+
+proptest! {
+    #![proptest_config(config(1_200))]
+    #[test]
+    fn duplicate_keys_are_errors(
+        which in 0..2usize,
+        tensor in any::<Index>(),
+        kind in 0..4usize,
+        first in any::<bool>(),
+    ) {
+        // A tensor's entry given twice (the same, or the second pointing past the data), a field
+        // of an entry given twice, or a metadata key given twice: serde_json would keep the last,
+        // which here would be a valid file.
+        let (header, data) = split(&bases()[which]);
+        let header = String::from_utf8(header.to_vec()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&header).unwrap();
+        let names: Vec<&String> = value.as_object().unwrap().keys()
+            .filter(|k| k.as_str() != "__metadata__").collect();
+        let name = names[tensor.index(names.len())];
+        let entry = serde_json::to_string(&value[name.as_str()]).unwrap();
+        let key = serde_json::to_string(name).unwrap();
+        let body = &header[1..header.trim_end().len() - 1];
+        let edited = match kind {
+            0 => format!("{{{key}:{entry},{body}}}"),
+            1 => {
+                let lying = entry.replace("\"data_offsets\":[", "\"data_offsets\":[9999");
+                let lying = format!("{key}:{lying}");
+                if first { format!("{{{lying},{body}}}") } else { format!("{{{body},{lying}}}") }
+            }
+            2 => {
+                let at = header.find(&format!("{key}:{{")).unwrap() + key.len() + 2;
+                let field = if first { "\"dtype\":\"F16\"," } else { "\"shape\":[1],"};
+                format!("{}{}{}", &header[..at], field, &header[at..])
+            }
+            _ => format!("{{\"__metadata__\":{{\"k\":\"1\",\"k\":\"2\"}},{body}}}"),
+        };
+        let bytes = assemble(edited.as_bytes(), data);
+        prop_assert!(!check(&bytes)?, "a duplicate key loaded: {}", edited);
+        let message = io::from_bytes(&mut Seed::<f32>::zeros(), &bytes, &LoadOptions::new())
+            .unwrap_err()
+            .to_string();
+        prop_assert!(message.contains("twice"), "{}", message);
+    }
+}
+
+#[test]
+fn the_densest_header_stays_within_the_allocation_bound() {
+    // As many entries as fit, each with the shortest text for the most memory: a short name and
+    // 64 zero dimensions (two bytes of text, eight bytes parsed, each). The file is valid; the
+    // load fails because the network's tensors are missing, after listing all 20,000 names.
+    let zeros = vec!["0"; 64].join(",");
+    let entries: Vec<String> = (0..20_000)
+        .map(|i| {
+            format!("\"{i:x}\":{{\"dtype\":\"U8\",\"shape\":[{zeros}],\"data_offsets\":[0,0]}}")
+        })
+        .collect();
+    let bytes = assemble(format!("{{{}}}", entries.join(",")).as_bytes(), &[]);
+    assert!(SafeTensors::deserialize(&bytes).is_ok(), "a valid file");
+    let mut net = Seed::<f32>::init(3);
+    let (result, peak) =
+        common::counting::peak_bytes(|| io::from_bytes(&mut net, &bytes, &LoadOptions::new()));
+    assert!(matches!(result, Err(io::WeightsError::Missing { .. })));
+    println!("{peak} bytes for a {}-byte file", bytes.len());
+    assert!(
+        peak <= allocation_bound(bytes.len()),
+        "{peak} bytes for {}",
+        bytes.len()
+    );
 }

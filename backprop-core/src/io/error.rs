@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use safetensors::SafeTensorError;
 
+use super::header::Defect;
+
 /// At most this many names are listed in a message; the rest are counted.
 const LISTED: usize = 8;
 
@@ -71,12 +73,37 @@ pub enum WeightsError {
         /// The file's length in bytes.
         found_len: usize,
     },
-    /// The bytes are not a valid safetensors file (corrupt header, bad offsets, wrong length).
+    /// The bytes are not a valid safetensors file (a header that is not the format's JSON, a
+    /// key given twice, sizes or offsets that do not add up, bytes after the last tensor).
     Corrupt {
         /// The file, when the bytes came from one.
         path: Option<PathBuf>,
-        /// What the safetensors parser found wrong.
-        source: SafeTensorError,
+        /// The tensor whose entry is wrong, when one is.
+        tensor: Option<String>,
+        /// What is wrong, naming the tensor, with what was expected and what was found.
+        reason: String,
+    },
+    /// The header or the data claims more bytes than a load accepts: more than the format's
+    /// 100 MB for a header, or (reading a stream) more than the network's tensors can need.
+    TooLarge {
+        /// The file, when the bytes came from one.
+        path: Option<PathBuf>,
+        /// `header` or `data`.
+        part: &'static str,
+        /// The length the file claims.
+        claimed: u64,
+        /// The most accepted.
+        limit: u64,
+        /// Where the limit comes from.
+        why: &'static str,
+    },
+    /// The path is a directory, FIFO, device or socket, not a regular file (a stream is read only
+    /// with `LoadOptions::allow_non_regular`).
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead (`a FIFO (named pipe)`, `a character device`, ...).
+        kind: &'static str,
     },
     /// The safetensors writer refused the tensors (it should not; kept for completeness).
     Encode {
@@ -85,7 +112,8 @@ pub enum WeightsError {
     },
     /// Reading, writing or replacing a file failed.
     Io {
-        /// What was being done: `read`, `create a temporary file beside`, `write`, `replace`.
+        /// What was being done: `read`, `follow the symbolic link`, `create a temporary file
+        /// beside`, `write`, `replace`.
         action: &'static str,
         /// The file it was done to (the target of a save, not its temporary file).
         path: PathBuf,
@@ -225,17 +253,37 @@ impl fmt::Display for WeightsError {
                 }
                 write!(f, "), found {found_len}")
             }
-            Self::Corrupt { path, source } => {
+            Self::Corrupt { path, reason, .. } => {
                 match path {
-                    Some(path) => write!(
-                        f,
-                        "`{}` is not a valid safetensors file (corrupt or truncated)",
-                        path.display()
-                    )?,
-                    None => f.write_str("not a valid safetensors file (corrupt or truncated)")?,
+                    Some(path) => {
+                        write!(f, "`{}` is not a valid safetensors file", path.display())?
+                    }
+                    None => f.write_str("not a valid safetensors file")?,
                 }
-                write!(f, ": {source}")
+                write!(f, ": {reason}")
             }
+            Self::TooLarge {
+                path,
+                part,
+                claimed,
+                limit,
+                why,
+            } => {
+                match path {
+                    Some(path) => write!(f, "`{}`: ", path.display())?,
+                    None => f.write_str("safetensors data: ")?,
+                }
+                write!(
+                    f,
+                    "the {part} claims {claimed} bytes: expected at most {limit} ({why})"
+                )
+            }
+            Self::NotAFile { path, kind } => write!(
+                f,
+                "cannot read `{}`: it is {kind}, expected a regular file \
+                 (`LoadOptions::allow_non_regular(true)` reads a stream, within a bound)",
+                path.display()
+            ),
             Self::Encode { source } => {
                 write!(f, "cannot encode the weights as safetensors: {source}")
             }
@@ -248,10 +296,33 @@ impl fmt::Display for WeightsError {
     }
 }
 
+impl WeightsError {
+    /// The same error, naming the file `path` the bytes came from.
+    pub(crate) fn at(mut self, path: &std::path::Path) -> Self {
+        if let Self::Corrupt { path: p, .. }
+        | Self::Truncated { path: p, .. }
+        | Self::TooLarge { path: p, .. } = &mut self
+        {
+            *p = Some(path.to_path_buf());
+        }
+        self
+    }
+}
+
+impl From<Defect> for WeightsError {
+    fn from(defect: Defect) -> Self {
+        Self::Corrupt {
+            path: None,
+            tensor: defect.tensor,
+            reason: defect.reason,
+        }
+    }
+}
+
 impl std::error::Error for WeightsError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Corrupt { source, .. } | Self::Encode { source } => Some(source),
+            Self::Encode { source } => Some(source),
             Self::Io { source, .. } => Some(source),
             _ => None,
         }

@@ -1,5 +1,6 @@
-//! Weight files: any network's parameters as [safetensors](https://github.com/huggingface/safetensors)
-//! under PyTorch's `state_dict` names, so weights move between PyTorch and Rust both ways.
+//! Weight files: any network's parameters as
+//! [safetensors](https://github.com/huggingface/safetensors) under PyTorch's `state_dict` names, so
+//! weights move between PyTorch and Rust both ways.
 //!
 //! ```ignore
 //! use backprop::io::{self, LoadOptions, Rename};
@@ -17,51 +18,83 @@
 //!
 //! # The file
 //!
-//! A parameter `fc1.weight` of shape `[out, in]` is the tensor `fc1.weight` with shape
-//! `[out, in]`, stored row-major (`weight[o][i]` at position `o * in + i`) as PyTorch stores it;
-//! nalgebra keeps matrices column-major, and the transposition happens here. A bias (a parameter
-//! whose name ends in `.bias`) is the one-dimensional tensor `[out]`. A [`Rename`] maps our names to
-//! other ones (`nn.Sequential`'s `0.weight`, a prefix, any function).
+//! A parameter `fc1.weight` of shape `[out, in]` is the tensor `fc1.weight` with shape `[out, in]`,
+//! stored row-major (`weight[o][i]` at position `o * in + i`) as PyTorch stores it; nalgebra keeps
+//! matrices column-major, and the transposition happens here. A bias (a parameter whose name ends
+//! in `.bias`) is the one-dimensional tensor `[out]`. A [`Rename`] maps our names to other ones
+//! (`nn.Sequential`'s `0.weight`, a prefix, any function).
 //!
 //! Tensors may be `F32` or `F64` on disk, whatever the network's scalar type: values are converted
 //! (`F64` into an `f32` network rounds to nearest, as `tensor.float()` does; a value too large for
-//! `f32` becomes infinite). A save writes the network's own type (`F32` for `f32`, `F64` for
-//! `f64`) unless [`SaveOptions::dtype`] says otherwise, so a save then a load gives back the same
-//! bits. Other element types (`F16`, `BF16`, integers) are rejected, naming the tensor.
+//! `f32` becomes infinite). A save writes the network's own type (`F32` for `f32`, `F64` for `f64`)
+//! unless [`SaveOptions::dtype`] says otherwise, so a save then a load gives back the same bits.
+//! Other element types (`F16`, `BF16`, integers) are rejected, naming the tensor.
 //!
 //! # Failures
 //!
 //! Every failure is a [`WeightsError`] whose message names the tensor and says what was expected
 //! and what was found: a missing tensor, extra tensors no parameter reads (an error unless
-//! [`LoadOptions::allow_extra`]), a wrong shape, an unsupported dtype, a truncated file (naming the tensor it cuts off), a
-//! corrupt one,
-//! a renaming that sends two parameters to one name, or an I/O error with the path.
+//! [`LoadOptions::allow_extra`]), a wrong shape, an unsupported dtype, a truncated file (naming the
+//! tensor it cuts off), a corrupt one (naming the tensor whose entry is wrong), a header or data
+//! too large, a path that is not a regular file, a renaming that sends two parameters to one name,
+//! or an I/O error with the path.
 //!
-//! A load checks the whole file against every parameter before it writes one value, so a failed
-//! load leaves the network exactly as it was. A save writes a temporary file in the target's
-//! directory, flushes it to disk and renames it over the target (the file a symbolic link points
-//! to, for a link): a crash or an error leaves the old file in place (and no temporary file behind,
-//! on error), never a half-written one.
+//! # Loading: the header first, then only what it justifies
+//!
+//! A load reads the 8-byte length and the JSON header, and checks them completely before it reads
+//! any data: the header is at most the file's length and the format's 100 MB; it is parsed strictly
+//! (no key twice, at any level: `serde_json` would keep the last; no unknown field; plain integers
+//! below 2⁶⁴; at most 64 dimensions; no recursion, so no nesting can overflow the stack); every
+//! tensor's `data_offsets` must hold exactly what its shape and dtype need, without overflow, the
+//! tensors must follow one another from the end of the header to the end of the file (checked
+//! against the file's real length); and every parameter's tensor must be present with its shape and
+//! a float dtype. Only then are the parameters' own bytes read, by seeking to each (no whole-file
+//! read): memory used is a small multiple of the header's real length (its parsed names and shapes;
+//! under 8 times, shown by a counting allocator in `tests/io_fuzz.rs`) plus the parameters' bytes,
+//! whatever the file claims. Everything is checked before one value is written, so a failed load
+//! leaves the network exactly as it was, bit for bit, and no copy of the network is made.
+//!
+//! A path that is not a regular file (a FIFO, `/dev/zero`, a directory) is refused before it is
+//! opened (opening a FIFO would wait for a writer; a regular file is opened without blocking and
+//! checked again, in case it was swapped). [`LoadOptions::allow_non_regular`] reads a FIFO or
+//! device as a stream instead, front to back, with hard bounds from the network: a header of at
+//! most 64 KiB plus 256 bytes and six per name byte for each parameter, data of at most the
+//! parameters in `F64`; [`from_reader`] reads any stream so. [`from_bytes`] reads a slice in memory
+//! with the same checks as a file.
+//!
+//! # Saving
+//!
+//! A save writes a temporary file in the target's directory, flushes it to disk and renames it over
+//! the target: a crash or an error leaves the old file in place, never a half-written one. It
+//! follows `torch.save` and the operating system: a symbolic link is followed (the file it points
+//! to is replaced, a dangling link's file is created); a read-only target, a directory or a FIFO is
+//! refused, not replaced. Temporary names are short (`.bp-<16 hex>-<pid>-<n>.tmp`, under 60 bytes
+//! whatever the target's name), and a save removes those that killed earlier saves of the same
+//! target left behind (named for it, of processes that no longer exist), nothing else.
 
 mod atomic;
 mod error;
+mod file;
+mod header;
+mod layout;
 mod options;
-mod truncated;
+mod plan;
+mod prefix;
+mod stream;
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use safetensors::tensor::{Metadata, View};
-use safetensors::{SafeTensorError, SafeTensors};
+use safetensors::tensor::View;
 
 use crate::network::{LayerInfo, Network, Param, ParamMut};
 use crate::scalar::{self, Scalar};
 
 pub use error::WeightsError;
 pub use options::{Dtype, LoadOptions, Rename, SaveOptions};
-/// The safetensors crate, whose error [`WeightsError::Corrupt`] carries.
+/// The safetensors crate, whose error [`WeightsError::Encode`] carries.
 pub use safetensors;
 
 /// What a successful load found besides the parameters.
@@ -76,7 +109,8 @@ pub struct Loaded {
 
 /// Saves the network's parameters to `path` under its own names, in its own scalar type.
 ///
-/// The file is replaced atomically (a temporary file beside it, then a rename).
+/// The file is replaced atomically (a temporary file beside it, then a rename); a read-only or
+/// non-regular target is an error, a symbolic link is followed (see the module's "Saving").
 pub fn save<N: Network>(net: &N, path: impl AsRef<Path>) -> Result<(), WeightsError> {
     save_with(net, path, &SaveOptions::default())
 }
@@ -98,27 +132,18 @@ pub fn load<N: Network>(net: &mut N, path: impl AsRef<Path>) -> Result<Loaded, W
     load_with(net, path, &LoadOptions::default())
 }
 
-/// Loads every parameter from the file at `path` with a renaming and the extra-tensor policy of
-/// `options`. On error the network is unchanged.
+/// Loads every parameter from the file at `path` with the renaming and policies of `options`.
+///
+/// The header is checked against the file's length and the network before any data is read,
+/// and only the parameters' bytes are read. A path that is not a regular file is refused unless
+/// [`LoadOptions::allow_non_regular`]. On error the network is unchanged.
 pub fn load_with<N: Network>(
     net: &mut N,
     path: impl AsRef<Path>,
     options: &LoadOptions<'_>,
 ) -> Result<Loaded, WeightsError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
-        action: "read",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    from_bytes(net, &bytes, options).map_err(|mut e| {
-        if let WeightsError::Corrupt { path: p, .. } | WeightsError::Truncated { path: p, .. } =
-            &mut e
-        {
-            *p = Some(path.to_path_buf());
-        }
-        e
-    })
+    file::load(net, path, options).map_err(|e| e.at(path))
 }
 
 /// A new network (starting from [`Network::zeros`]) with every parameter read from `path`.
@@ -154,49 +179,70 @@ pub fn from_bytes<N: Network>(
     bytes: &[u8],
     options: &LoadOptions<'_>,
 ) -> Result<Loaded, WeightsError> {
-    let (header_len, header) =
-        SafeTensors::read_metadata(bytes).map_err(|e| truncated::diagnose(bytes, e))?;
-    let data = 8usize
-        .checked_add(header_len)
-        .and_then(|start| bytes.get(start..))
-        .ok_or(WeightsError::Corrupt {
+    let len = bytes.len() as u64;
+    let Some((&first, rest)) = bytes.split_first_chunk::<{ prefix::LEN }>() else {
+        return Err(WeightsError::Truncated {
             path: None,
-            source: SafeTensorError::InvalidHeaderLength,
-        })?;
-
-    // Check: names, presence, dtype, shape and byte length of every parameter's tensor.
-    let names = file_names(net.params().map(|p| p.name), N::LAYERS, &options.rename)?;
-    let mut sources = Vec::with_capacity(names.len());
-    for (param, tensor) in net.params().zip(&names) {
-        sources.push(source(&header, data, &param, tensor)?);
-    }
-    let read: HashSet<&str> = names.iter().map(String::as_str).collect();
-    let mut extra: Vec<String> = header
-        .offset_keys()
-        .into_iter()
-        .filter(|name| !read.contains(name.as_str()))
-        .collect();
-    extra.sort();
-    if !extra.is_empty() && !options.allow_extra {
-        return Err(WeightsError::Unexpected {
-            tensors: extra,
-            expected: names,
+            tensor: None,
+            expected_len: prefix::LEN,
+            found_len: bytes.len(),
         });
-    }
+    };
+    let limit = prefix::MAX_HEADER;
+    let n = prefix::header_len(
+        first,
+        limit,
+        "the safetensors format's limit",
+        Some(len - 8),
+    )?;
+    // n ≤ rest.len(), checked above.
+    let (text, data) = rest.split_at(n as usize);
+    let header = header::parse(text)?;
+    let declared = layout::data_len(&header)?;
+    layout::check_file_len(&header, 8 + n, declared, data.len() as u64)?;
+    let plan = plan::plan(net, &header, options)?;
+    let chunks: Option<Vec<&[u8]>> = plan
+        .reads
+        .iter()
+        .map(|read| {
+            let start = usize::try_from(read.start).ok()?;
+            data.get(start..)?.get(..read.len)
+        })
+        .collect();
+    let chunks =
+        chunks.ok_or_else(|| layout::corrupt(None, "a tensor lies outside the data".into()))?;
+    Ok(apply(net, plan, header.metadata, &chunks))
+}
 
-    // Write: nothing below can fail.
-    for (mut param, source) in net.params_mut().zip(sources) {
-        source.write_into(&mut param);
+/// Loads every parameter from a stream holding a safetensors file (a pipe, standard input, a
+/// socket), read once from its start to its end.
+///
+/// A stream has no length to check the header against, so the bounds come from the network: the
+/// header may be at most 64 KiB plus 256 bytes and six per byte of name for each parameter, the
+/// data at most the parameters in `F64` ([`WeightsError::TooLarge`] beyond), and the stream must
+/// end where the data does. On error the network is unchanged.
+pub fn from_reader<N: Network>(
+    net: &mut N,
+    reader: impl std::io::Read,
+    options: &LoadOptions<'_>,
+) -> Result<Loaded, WeightsError> {
+    stream::load(net, reader, options)
+}
+
+/// Writes each parameter from its checked bytes (`chunks[i]` for parameter `i`): cannot fail.
+fn apply<N: Network>(
+    net: &mut N,
+    plan: plan::Plan,
+    metadata: BTreeMap<String, String>,
+    chunks: &[&[u8]],
+) -> Loaded {
+    for ((mut param, read), bytes) in net.params_mut().zip(&plan.reads).zip(chunks) {
+        copy_into(read.dtype, bytes, &mut param);
     }
-    Ok(Loaded {
-        ignored: extra,
-        metadata: header
-            .metadata()
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    })
+    Loaded {
+        ignored: plan.ignored,
+        metadata,
+    }
 }
 
 /// The file's name for each parameter, checking that no two parameters share one.
@@ -239,85 +285,25 @@ fn native<T: Scalar>() -> Dtype {
     }
 }
 
-/// One checked tensor of the file, ready to be copied into its parameter.
-struct Source<'d> {
-    dtype: Dtype,
-    /// Row-major, exactly `rows * cols * dtype.size()` bytes.
-    bytes: &'d [u8],
-}
-
-/// Finds and checks the tensor `tensor` for `param`: present, `F32`/`F64`, the right shape and
-/// exactly as many bytes as that shape needs.
-fn source<'d, T>(
-    header: &Metadata,
-    data: &'d [u8],
-    param: &Param<'_, T>,
-    tensor: &str,
-) -> Result<Source<'d>, WeightsError> {
-    let expected = torch_shape(param.name, param.rows, param.cols);
-    let Some(info) = header.info(tensor) else {
-        let mut available = header.offset_keys();
-        available.sort();
-        return Err(WeightsError::Missing {
-            tensor: tensor.to_string(),
-            param: param.name,
-            expected_shape: expected,
-            available,
-        });
-    };
-    let dtype = match info.dtype {
-        safetensors::Dtype::F32 => Dtype::F32,
-        safetensors::Dtype::F64 => Dtype::F64,
-        other => {
-            return Err(WeightsError::Dtype {
-                tensor: tensor.to_string(),
-                param: param.name,
-                found: other.to_string(),
-            })
-        }
-    };
-    if info.shape != expected {
-        return Err(WeightsError::Shape {
-            tensor: tensor.to_string(),
-            param: param.name,
-            expected,
-            found: info.shape.clone(),
-        });
-    }
-    let (start, end) = info.data_offsets;
-    let len = param.rows * param.cols * dtype.size();
-    match data.get(start..end) {
-        Some(bytes) if bytes.len() == len => Ok(Source { dtype, bytes }),
-        _ => Err(WeightsError::Corrupt {
-            path: None,
-            source: SafeTensorError::InvalidTensorView(
-                info.dtype,
-                info.shape.clone(),
-                end.saturating_sub(start),
-            ),
-        }),
-    }
-}
-
-impl Source<'_> {
-    /// Copies the row-major values into the column-major parameter, converting to `T`.
-    fn write_into<T: Scalar>(&self, param: &mut ParamMut<'_, T>) {
-        let (rows, cols) = (param.rows, param.cols);
-        let chunks = self.bytes.chunks_exact(self.dtype.size());
-        for (k, chunk) in chunks.enumerate() {
-            let value = match self.dtype {
-                Dtype::F32 => {
-                    let mut b = [0; 4];
-                    b.copy_from_slice(chunk);
-                    from_f32::<T>(f32::from_le_bytes(b))
-                }
-                Dtype::F64 => {
-                    let mut b = [0; 8];
-                    b.copy_from_slice(chunk);
-                    from_f64::<T>(f64::from_le_bytes(b))
-                }
-            };
-            param.values[k / cols + (k % cols) * rows] = value;
+/// Copies row-major values of `dtype` (exactly `rows · cols` of them) into the column-major
+/// parameter, converting to `T`.
+fn copy_into<T: Scalar>(dtype: Dtype, bytes: &[u8], param: &mut ParamMut<'_, T>) {
+    let (rows, cols) = (param.rows, param.cols);
+    for (k, chunk) in bytes.chunks_exact(dtype.size()).enumerate() {
+        let value = match dtype {
+            Dtype::F32 => {
+                let mut b = [0; 4];
+                b.copy_from_slice(chunk);
+                from_f32::<T>(f32::from_le_bytes(b))
+            }
+            Dtype::F64 => {
+                let mut b = [0; 8];
+                b.copy_from_slice(chunk);
+                from_f64::<T>(f64::from_le_bytes(b))
+            }
+        };
+        if let Some(slot) = param.values.get_mut(k / cols + (k % cols) * rows) {
+            *slot = value;
         }
     }
 }

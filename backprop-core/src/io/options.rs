@@ -147,6 +147,10 @@ pub struct LoadOptions<'a> {
     /// Ignore tensors that no parameter reads instead of failing with
     /// [`WeightsError::Unexpected`](super::WeightsError::Unexpected).
     pub allow_extra: bool,
+    /// Read a path that is not a regular file (a FIFO, a character device) as a stream, within
+    /// bounds derived from the network, instead of failing with
+    /// [`WeightsError::NotAFile`](super::WeightsError::NotAFile). Directories are always refused.
+    pub allow_non_regular: bool,
 }
 
 impl<'a> LoadOptions<'a> {
@@ -164,6 +168,12 @@ impl<'a> LoadOptions<'a> {
     /// Ignores (`true`) or rejects (`false`, the default) tensors that no parameter reads.
     pub fn allow_extra(mut self, allow: bool) -> Self {
         self.allow_extra = allow;
+        self
+    }
+
+    /// Reads (`true`) or refuses (`false`, the default) a path that is not a regular file.
+    pub fn allow_non_regular(mut self, allow: bool) -> Self {
+        self.allow_non_regular = allow;
         self
     }
 }
