@@ -97,7 +97,7 @@ macro_rules! every_operation {
                 let net64 = net.cast::<f64>();
                 let x64 = batch::<f64, IN, $b>();
                 let y64 = zeroed::<SMatrix<f64, $outputs, $b>>();
-                let options = gradcheck::Options::default().sample(3, 1);
+                let options = gradcheck::Options::central(1e-6).sample(3, 1);
                 let report = gradcheck::check(&net64, &x64, &*y64, &Mse, &options).unwrap();
                 assert_eq!(report.checked(), 3);
             });
