@@ -14,6 +14,10 @@ pub trait Target<O>: Sized {
 
     /// The batch whose column `i` is `targets[indices[i]]`; `indices` has one entry per column.
     fn gather(targets: &[Self], indices: &[usize]) -> Result<Self::Batch, ClassIndexError>;
+
+    /// Checks a whole data set's targets at once, so that training can refuse a bad one before
+    /// its first step: the first invalid target, its `sample` being its row in `targets`.
+    fn check(targets: &[Self]) -> Result<(), ClassIndexError>;
 }
 
 impl<T: Scalar, const N: usize, const B: usize> Target<SMatrix<T, N, B>> for SVector<T, N> {
@@ -27,6 +31,12 @@ impl<T: Scalar, const N: usize, const B: usize> Target<SMatrix<T, N, B>> for SVe
         }
         Ok(batch)
     }
+
+    /// Any vector is a valid target (a non-finite one shows as a non-finite loss).
+    #[inline]
+    fn check(_: &[Self]) -> Result<(), ClassIndexError> {
+        Ok(())
+    }
 }
 
 impl<T: Scalar, const N: usize, const B: usize> Target<SMatrix<T, N, B>> for usize {
@@ -39,5 +49,17 @@ impl<T: Scalar, const N: usize, const B: usize> Target<SMatrix<T, N, B>> for usi
             classes[column] = targets[index];
         }
         ClassTargets::new(classes)
+    }
+
+    #[inline]
+    fn check(targets: &[Self]) -> Result<(), ClassIndexError> {
+        match targets.iter().position(|&class| class >= N) {
+            Some(row) => Err(ClassIndexError {
+                sample: row,
+                index: targets[row],
+                classes: N,
+            }),
+            None => Ok(()),
+        }
     }
 }

@@ -7,7 +7,17 @@
 //! PyTorch's checks (the training loop calls it before the first step), returning an
 //! [`OptimizerError`] that names the optimizer, the hyper-parameter, the value found and the range
 //! expected. Constructors and builders never fail and `step` never checks or panics: a caller
-//! stepping by hand calls `validate` once first. Unlike PyTorch, a NaN hyper-parameter is rejected.
+//! stepping by hand calls `validate` once first. `validate` applies PyTorch's range checks and
+//! goes further: every float hyper-parameter must be finite (NaN and ±∞ are rejected, even where
+//! PyTorch accepts them), finite again once converted to the network's scalar type (`1e300` is
+//! `inf` in `f32`), and Adam's `eps`, which divides, must be above 0 in that type.
+//!
+//! Valid hyper-parameters and a finite gradient can still make a non-finite update (a weight
+//! pushed past the scalar's range, a squared gradient that overflows). [`Optimizer::try_step`] is
+//! the checked step: it first computes every value the step would write (weights and state) without
+//! writing any, and applies the step only if all are finite; otherwise it changes nothing (weights,
+//! state, step count) and returns a [`NonFiniteUpdate`] naming the parameter entry. The training
+//! loop steps this way.
 
 mod adam;
 mod sgd;
@@ -21,15 +31,25 @@ use crate::network::Network;
 
 /// Updates a network's parameters from their gradients.
 pub trait Optimizer<N: Network> {
-    /// One update of `net` from `grad`, the gradient of the loss at `net`.
+    /// One update of `net` from `grad`, the gradient of the loss at `net`. Unchecked: a
+    /// non-finite gradient or an overflow writes non-finite values (see [`Optimizer::try_step`]).
     fn step(&mut self, net: &mut N, grad: &N);
+
+    /// The same update as [`Optimizer::step`], bit for bit, applied only if every value it would
+    /// write (each weight, each entry of the optimizer's state) is finite. Otherwise nothing
+    /// changes, neither `net` nor the optimizer's state nor its step count, and the error names
+    /// the first entry that would not be finite. A NaN or infinite gradient entry is caught this
+    /// way too. It computes the update twice (once to check, once to write), but allocates
+    /// nothing once [`Optimizer::prepare`] has made the state.
+    fn try_step(&mut self, net: &mut N, grad: &N) -> Result<(), NonFiniteUpdate>;
 
     /// Makes the state the steps keep (momentum buffers, moments: values shaped like the network)
     /// now, so that not even the first step allocates. Without it the first step makes it;
     /// [`train`](crate::train::train) calls it while setting up.
     fn prepare(&mut self) {}
 
-    /// PyTorch's checks on the hyper-parameters.
+    /// PyTorch's checks on the hyper-parameters, and more: every float hyper-parameter finite,
+    /// also in the network's scalar type.
     fn validate(&self) -> Result<(), OptimizerError> {
         Ok(())
     }
@@ -59,6 +79,71 @@ impl fmt::Display for OptimizerError {
 }
 
 impl core::error::Error for OptimizerError {}
+
+/// A step [`Optimizer::try_step`] refused: it would have written a NaN or an infinity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NonFiniteUpdate {
+    /// The optimizer (`SGD`, `Adam`, `AdamW`).
+    pub optimizer: &'static str,
+    /// The parameter tensor, such as `fc2.weight`.
+    pub parameter: &'static str,
+    /// The entry's row (PyTorch's first index).
+    pub row: usize,
+    /// The entry's column (0 for a bias).
+    pub col: usize,
+    /// What would have become non-finite: `weight`, `momentum buffer`, `first moment`,
+    /// `second moment` or `largest second moment`.
+    pub value: &'static str,
+}
+
+impl fmt::Display for NonFiniteUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}'s update of `{}[{}][{}]` would make its {} non-finite",
+            self.optimizer, self.parameter, self.row, self.col, self.value
+        )
+    }
+}
+
+impl core::error::Error for NonFiniteUpdate {}
+
+/// Whether every value is finite, as one branch-free pass (it vectorises).
+#[inline]
+fn all_finite<T: crate::scalar::Scalar>(values: &[T]) -> bool {
+    values
+        .iter()
+        .fold(true, |ok, v| ok & nalgebra::ComplexField::is_finite(v))
+}
+
+/// The `[row][col]` of entry `index` of a column-major tensor with `rows` rows.
+#[inline]
+fn position(index: usize, rows: usize) -> (usize, usize) {
+    let rows = rows.max(1);
+    (index % rows, index / rows)
+}
+
+/// A float hyper-parameter checked for finiteness, in `f64` and in the network's scalar `T`.
+fn require_finite<T: crate::scalar::Scalar>(
+    optimizer: &'static str,
+    parameter: &'static str,
+    value: f64,
+) -> Result<(), OptimizerError> {
+    require(
+        value.is_finite(),
+        optimizer,
+        parameter,
+        value,
+        "a finite number",
+    )?;
+    require(
+        crate::scalar::to_f64(crate::scalar::constant::<T>(value)).is_finite(),
+        optimizer,
+        parameter,
+        value,
+        "a number finite in the network's scalar type",
+    )
+}
 
 /// An error unless `ok`.
 fn require(
