@@ -207,6 +207,9 @@ const VALUES: [f64; 16] = [
     0.5,
 ];
 
+/// Sets one hyper-parameter of an optimizer.
+type Setter<O> = fn(&mut O, f64);
+
 /// Every SGD configuration torch's fixtures use, with each float hyper-parameter set to each value.
 fn sgd_cases<T: Scalar>() -> Vec<(String, Sgd<Net<T>>)> {
     let bases = [
@@ -220,7 +223,7 @@ fn sgd_cases<T: Scalar>() -> Vec<(String, Sgd<Net<T>>)> {
     let mut cases = Vec::new();
     for (b, base) in bases.iter().enumerate() {
         for value in VALUES {
-            let set: [(&str, fn(&mut Sgd<Net<T>>, f64)); 4] = [
+            let set: [(&str, Setter<Sgd<Net<T>>>); 4] = [
                 ("lr", |o, v| o.lr = v),
                 ("momentum", |o, v| o.momentum = v),
                 ("dampening", |o, v| o.dampening = v),
@@ -248,7 +251,7 @@ fn adam_cases<T: Scalar>() -> Vec<(String, Adam<Net<T>>)> {
     let mut cases = Vec::new();
     for (b, base) in bases.iter().enumerate() {
         for value in VALUES {
-            let set: [(&str, fn(&mut Adam<Net<T>>, f64)); 5] = [
+            let set: [(&str, Setter<Adam<Net<T>>>); 5] = [
                 ("lr", |o, v| o.lr = v),
                 ("beta1", |o, v| o.betas.0 = v),
                 ("beta2", |o, v| o.betas.1 = v),
@@ -336,7 +339,7 @@ fn sweep<T: Scalar>() -> [usize; 3] {
 /// Nesterov (SGD base #3) needs momentum above 0 and dampening 0: torch's rule.
 fn nesterov_breaks(name: &str, parameter: &str, value: f64) -> bool {
     name.starts_with("sgd #3 ")
-        && ((parameter == "momentum" && !(value > 0.0))
+        && ((parameter == "momentum" && (value.is_nan() || value <= 0.0))
             || (parameter == "dampening" && value != 0.0))
 }
 
