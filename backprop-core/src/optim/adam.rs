@@ -3,9 +3,7 @@
 use nalgebra::ComplexField;
 
 use crate::network::Network;
-use crate::optim::{
-    all_finite, position, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError,
-};
+use crate::optim::{position, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError};
 use crate::scalar::{constant, Scalar};
 
 /// `torch.optim.Adam`: learning rate, betas, eps, weight decay (added to the gradient) and AMSGrad.
@@ -459,8 +457,9 @@ fn update_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
 }
 
 /// The check of one tensor's update: the would-be values computed as [`update_tensor`] computes
-/// them (the same inlined arithmetic, so the same bits), nothing written. One branch-free pass
-/// when all is finite; the first bad entry, and which of its values, is searched only if one is not.
+/// them (the same inlined arithmetic, so the same bits), nothing written. One branch-free pass,
+/// shaped like the update's loop so that it vectorises, when all is finite; the first bad entry,
+/// and which of its values, is searched only if one is not.
 fn check_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
     k: &Coefficients<T>,
     params: &[T],
@@ -469,29 +468,27 @@ fn check_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
     squares: &[T],
     max_squares: Option<&[T]>,
 ) -> Option<(usize, &'static str)> {
-    let entry = |i: usize| {
-        let (mut p, mut m, mut v) = (params[i], means[i], squares[i]);
-        moments::<T, DECAY, SMALL_WEIGHT>(k, &mut p, grads[i], &mut m, &mut v);
-        let second = match max_squares {
-            None => v,
-            Some(max) => {
-                let mut max = max[i];
-                #[allow(clippy::eq_op)]
-                if v > max || v != v {
-                    max = v;
-                }
-                max
-            }
-        };
-        apply(k, &mut p, m, second);
-        [p, m, v, second]
+    let entries = params
+        .iter()
+        .zip(grads)
+        .zip(means.iter().zip(squares.iter()));
+    let finite = |x: T| ComplexField::is_finite(&x);
+    let all_ok = match max_squares {
+        None => entries.fold(true, |ok, ((&p, &g), (&m, &v))| {
+            let [p, m, v, _] = would_be::<T, DECAY, SMALL_WEIGHT>(k, p, g, m, v, None);
+            ok & finite(p) & finite(m) & finite(v)
+        }),
+        Some(max_squares) => {
+            entries
+                .zip(max_squares)
+                .fold(true, |ok, (((&p, &g), (&m, &v)), &max)| {
+                    let [p, m, v, max] =
+                        would_be::<T, DECAY, SMALL_WEIGHT>(k, p, g, m, v, Some(max));
+                    ok & finite(p) & finite(m) & finite(v) & finite(max)
+                })
+        }
     };
-    let n = params
-        .len()
-        .min(grads.len())
-        .min(means.len())
-        .min(squares.len());
-    if (0..n).fold(true, |ok, i| ok & all_finite(&entry(i))) {
+    if all_ok {
         return None;
     }
     let what = [
@@ -500,14 +497,44 @@ fn check_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
         "second moment",
         "largest second moment",
     ];
+    let n = params
+        .len()
+        .min(grads.len())
+        .min(means.len())
+        .min(squares.len());
     (0..n).find_map(|i| {
-        let values = entry(i);
+        let max = max_squares.and_then(|max| max.get(i).copied());
+        let values =
+            would_be::<T, DECAY, SMALL_WEIGHT>(k, params[i], grads[i], means[i], squares[i], max);
         // The state first: a moment that overflows causes the weight's trouble, not the reverse.
         [1, 2, 3, 0]
             .into_iter()
-            .find(|&j| !ComplexField::is_finite(&values[j]))
+            .find(|&j| !finite(values[j]))
             .map(|j| (i, what[j]))
     })
+}
+
+/// One entry's would-be weight, first moment, second moment and (AMSGrad's) largest second
+/// moment (the second moment again without AMSGrad), by the update's own arithmetic.
+#[inline(always)]
+fn would_be<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
+    k: &Coefficients<T>,
+    mut p: T,
+    g: T,
+    mut m: T,
+    mut v: T,
+    max: Option<T>,
+) -> [T; 4] {
+    moments::<T, DECAY, SMALL_WEIGHT>(k, &mut p, g, &mut m, &mut v);
+    let second = match max {
+        None => v,
+        // `torch.maximum`, as in `update_tensor`.
+        #[allow(clippy::eq_op)]
+        Some(max) if v > max || v != v => v,
+        Some(max) => max,
+    };
+    apply(k, &mut p, m, second);
+    [p, m, v, second]
 }
 
 /// Weight decay, then the first and second moments of one entry, as torch orders them.

@@ -108,14 +108,6 @@ impl fmt::Display for NonFiniteUpdate {
 
 impl core::error::Error for NonFiniteUpdate {}
 
-/// Whether every value is finite, as one branch-free pass (it vectorises).
-#[inline]
-fn all_finite<T: crate::scalar::Scalar>(values: &[T]) -> bool {
-    values
-        .iter()
-        .fold(true, |ok, v| ok & nalgebra::ComplexField::is_finite(v))
-}
-
 /// The `[row][col]` of entry `index` of a column-major tensor with `rows` rows.
 #[inline]
 fn position(index: usize, rows: usize) -> (usize, usize) {
