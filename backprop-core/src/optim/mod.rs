@@ -3,14 +3,15 @@
 //! An optimizer's state (momentum, Adam's moments) is made of values of the network's own type,
 //! made by [`Optimizer::prepare`] (or else by the first step) and reused after: once it exists, no
 //! step allocates (the training loop prepares during its setup). Hyper-parameters
-//! are `f64` with PyTorch's defaults and builder methods; [`Optimizer::validate`] applies
-//! PyTorch's checks (the training loop calls it before the first step), returning an
-//! [`OptimizerError`] that names the optimizer, the hyper-parameter, the value found and the range
-//! expected. Constructors and builders never fail and `step` never checks or panics: a caller
-//! stepping by hand calls `validate` once first. `validate` applies PyTorch's range checks and
-//! goes further: every float hyper-parameter must be finite (NaN and ±∞ are rejected, even where
-//! PyTorch accepts them), finite again once converted to the network's scalar type (`1e300` is
-//! `inf` in `f32`), and Adam's `eps`, which divides, must be above 0 in that type.
+//! are `f64` with PyTorch's defaults and builder methods; [`Optimizer::validate`] (the training
+//! loop calls it before the first step) returns an [`OptimizerError`] that names the optimizer,
+//! the hyper-parameter, the value found and the range expected. Constructors and builders never
+//! fail and `step` never checks or panics: a caller stepping by hand calls `validate` once first.
+//! `validate` applies PyTorch's range checks (learning rate, momentum, weight decay ≥ 0; betas in
+//! `[0, 1)`; Nesterov needs momentum and no dampening) and goes further: every float
+//! hyper-parameter must be finite (NaN and ±∞ are rejected, even where PyTorch accepts them) and
+//! finite again once converted to the network's scalar type (`1e300` is `inf` in `f32`); SGD's
+//! dampening must be in `[0, 1]`; Adam's `eps`, which divides, must be above 0 in that type.
 //!
 //! Valid hyper-parameters and a finite gradient can still make a non-finite update (a weight
 //! pushed past the scalar's range, a squared gradient that overflows). [`Optimizer::try_step`] is
@@ -38,9 +39,11 @@ pub trait Optimizer<N: Network> {
     /// The same update as [`Optimizer::step`], bit for bit, applied only if every value it would
     /// write (each weight, each entry of the optimizer's state) is finite. Otherwise nothing
     /// changes, neither `net` nor the optimizer's state nor its step count, and the error names
-    /// the first entry that would not be finite. A NaN or infinite gradient entry is caught this
-    /// way too. It computes the update twice (once to check, once to write), but allocates
-    /// nothing once [`Optimizer::prepare`] has made the state.
+    /// the first entry that would not be finite. A NaN or infinite gradient entry must be refused
+    /// this way too (the training loop relies on it; every update rule here turns one into a
+    /// non-finite value, even at a learning rate of 0). It computes the update twice (once to
+    /// check, once to write), but allocates nothing once [`Optimizer::prepare`] has made the
+    /// state.
     fn try_step(&mut self, net: &mut N, grad: &N) -> Result<(), NonFiniteUpdate>;
 
     /// Makes the state the steps keep (momentum buffers, moments: values shaped like the network)
@@ -55,7 +58,7 @@ pub trait Optimizer<N: Network> {
     }
 }
 
-/// A hyper-parameter PyTorch would reject.
+/// A hyper-parameter [`Optimizer::validate`] rejects (PyTorch's checks, and non-finite values).
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptimizerError {
     /// The optimizer (`SGD`, `Adam`, `AdamW`).
