@@ -709,3 +709,40 @@ fn a_refused_step_leaves_the_optimizer_as_it_was() {
     );
     assert_eq!((&net, &sgd), (&before.0, &before.1));
 }
+
+#[test]
+fn a_finite_step_beyond_the_quick_bound_is_still_taken() {
+    // Adam's check first tries a cheap bound, |p'|·eps + |step_size|·|m'| ≤ eps·MAX/4; with an eps
+    // of 5e-324 (f64) or 1e-45 (f32) the bound fails for every ordinary entry, and the exact check
+    // must take the step anyway, bit for bit as `step` takes it.
+    fn case<T: Scalar>(eps: f64) {
+        let (inputs, targets) = data::<T>();
+        let net = Net::<T>::init(11);
+        let x = SMatrix::<T, 3, B>::from_fn(|r, c| inputs[c][r]);
+        let y = SMatrix::<T, 2, B>::from_fn(|r, c| targets[c][r]);
+        let mut grad = Net::zeros();
+        net.backward(&x, &y, &Mse, &mut net.workspace(), &mut grad);
+        for amsgrad in [false, true] {
+            let adam: Adam<Net<T>> = Adam::new(1e-2).eps(eps).amsgrad(amsgrad);
+            Optimizer::<Net<T>>::validate(&adam).unwrap();
+            let (mut checked, mut checked_adam) = (net.clone(), adam.clone());
+            let (mut plain, mut plain_adam) = (net.clone(), adam.clone());
+            checked_adam.prepare();
+            plain_adam.prepare();
+            for _ in 0..3 {
+                checked_adam.try_step(&mut checked, &grad).unwrap();
+                plain_adam.step(&mut plain, &grad);
+            }
+            assert_same(&checked, &plain, "the weights");
+            assert_same(&checked_adam, &plain_adam, "the state");
+            assert!(finite(&checked));
+        }
+        // And the run as a whole.
+        assert_eq!(
+            run(&net, Adam::new(1e-2).eps(eps), &inputs, &targets, 2),
+            Outcome::Trained
+        );
+    }
+    case::<f64>(5e-324);
+    case::<f32>(1e-45);
+}

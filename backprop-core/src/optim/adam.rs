@@ -3,8 +3,10 @@
 use nalgebra::ComplexField;
 
 use crate::network::Network;
-use crate::optim::{position, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError};
-use crate::scalar::{constant, Scalar};
+use crate::optim::{
+    finite_test, position, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError,
+};
+use crate::scalar::{constant, to_f64, Scalar};
 
 /// `torch.optim.Adam`: learning rate, betas, eps, weight decay (added to the gradient) and AMSGrad.
 ///
@@ -456,11 +458,77 @@ fn update_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
     }
 }
 
-/// The check of one tensor's update: the would-be values computed as [`update_tensor`] computes
-/// them (the same inlined arithmetic, so the same bits), nothing written. One branch-free pass,
-/// shaped like the update's loop so that it vectorises, when all is finite; the first bad entry,
-/// and which of its values, is searched only if one is not.
+/// The check of one tensor's update, nothing written. First a cheap pass with no square root
+/// and no division ([`proven_finite`]), a bound that proves every value finite, as it does in
+/// ordinary training. Otherwise the exact check: the would-be values computed
+/// as [`update_tensor`] computes them (the same inlined arithmetic, so the same bits), in a
+/// branch-free pass shaped like the update's loop; the first bad entry, and which of its values,
+/// is searched only if one is not finite.
 fn check_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
+    k: &Coefficients<T>,
+    params: &[T],
+    grads: &[T],
+    means: &[T],
+    squares: &[T],
+    max_squares: Option<&[T]>,
+) -> Option<(usize, &'static str)> {
+    if proven_finite::<T, DECAY, SMALL_WEIGHT>(k, params, grads, means, squares, max_squares) {
+        return None;
+    }
+    exact_check::<T, DECAY, SMALL_WEIGHT>(k, params, grads, means, squares, max_squares)
+}
+
+/// The cheap pass of [`check_tensor`]: true only if every value the update would write is
+/// certainly finite (false says nothing). Per entry, with `p'` the weight after AdamW's shrink
+/// and `m'`, `v'` the new moments: `v'` (and AMSGrad's maximum) finite, and
+/// `|p'| · eps + |step_size| · |m'| ≤ eps · MAX / 4`, which (the denominator being at least
+/// `eps`) bounds the new weight `|p' − step_size · m' / d|` by `MAX / 4` before rounding, a
+/// margin no rounding can cross; an infinite or NaN `p'` or `m'` fails the comparison. No square
+/// root, no division, one branch-free pass.
+fn proven_finite<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
+    k: &Coefficients<T>,
+    params: &[T],
+    grads: &[T],
+    means: &[T],
+    squares: &[T],
+    max_squares: Option<&[T]>,
+) -> bool {
+    let zero: T = constant(0.0);
+    let abs = |x: T| if x < zero { -x } else { x };
+    let finite = finite_test::<T>();
+    let largest = T::max_value().map_or(f64::NAN, to_f64);
+    let limit: T = constant(to_f64(k.eps) * largest / 4.0);
+    let step_size = abs(k.step_size);
+    // The new weight is certainly finite, given the new moments.
+    let bounded = |p: T, m: T| abs(p) * k.eps + step_size * abs(m) <= limit;
+    let entries = params
+        .iter()
+        .zip(grads)
+        .zip(means.iter().zip(squares.iter()));
+    let moments_of = |p: T, g: T, m: T, v: T| {
+        let (mut p, mut m, mut v) = (p, m, v);
+        moments::<T, DECAY, SMALL_WEIGHT>(k, &mut p, g, &mut m, &mut v);
+        (p, m, v)
+    };
+    match max_squares {
+        None => entries.fold(true, |ok, ((&p, &g), (&m, &v))| {
+            let (p, m, v) = moments_of(p, g, m, v);
+            ok & finite(v) & bounded(p, m)
+        }),
+        Some(max_squares) => {
+            entries
+                .zip(max_squares)
+                .fold(true, |ok, (((&p, &g), (&m, &v)), &max)| {
+                    let (p, m, v) = moments_of(p, g, m, v);
+                    // The largest second moment is `max` or `v`.
+                    ok & finite(v) & finite(max) & bounded(p, m)
+                })
+        }
+    }
+}
+
+/// The exact pass of [`check_tensor`].
+fn exact_check<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
     k: &Coefficients<T>,
     params: &[T],
     grads: &[T],
@@ -472,7 +540,7 @@ fn check_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
         .iter()
         .zip(grads)
         .zip(means.iter().zip(squares.iter()));
-    let finite = |x: T| ComplexField::is_finite(&x);
+    let finite = finite_test::<T>();
     let all_ok = match max_squares {
         None => entries.fold(true, |ok, ((&p, &g), (&m, &v))| {
             let [p, m, v, _] = would_be::<T, DECAY, SMALL_WEIGHT>(k, p, g, m, v, None);

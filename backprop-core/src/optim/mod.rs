@@ -111,6 +111,18 @@ impl fmt::Display for NonFiniteUpdate {
 
 impl core::error::Error for NonFiniteUpdate {}
 
+/// A finiteness test that vectorises where the scalar's `is_finite` does not: `|x|` at most the
+/// largest finite value, false for NaN and ±∞ (the scalar's own test for a type without one).
+#[inline(always)]
+fn finite_test<T: crate::scalar::Scalar>() -> impl Fn(T) -> bool + Copy {
+    let zero: T = crate::scalar::constant(0.0);
+    let max = T::max_value();
+    move |x: T| match max {
+        Some(max) => (if x < zero { -x } else { x }) <= max,
+        None => nalgebra::ComplexField::is_finite(&x),
+    }
+}
+
 /// The `[row][col]` of entry `index` of a column-major tensor with `rows` rows.
 #[inline]
 fn position(index: usize, rows: usize) -> (usize, usize) {

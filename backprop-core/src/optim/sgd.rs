@@ -1,9 +1,9 @@
 //! Stochastic gradient descent as `torch.optim.SGD` computes it.
 
-use nalgebra::ComplexField;
-
 use crate::network::Network;
-use crate::optim::{position, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError};
+use crate::optim::{
+    finite_test, position, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError,
+};
 use crate::scalar::{constant, Scalar};
 
 /// `torch.optim.SGD`: learning rate, momentum, dampening, Nesterov momentum and weight decay.
@@ -117,6 +117,7 @@ impl<N: Network> Sgd<N> {
     /// The first entry `step` would make non-finite, checked without writing.
     fn first_non_finite(&self, net: &N, grad: &N) -> Option<NonFiniteUpdate> {
         let k = Coefficients::<N::Scalar>::of(self);
+        let finite = finite_test::<N::Scalar>();
         let bad = |parameter, rows, index, value| {
             let (row, col) = position(index, rows);
             Some(NonFiniteUpdate {
@@ -143,41 +144,34 @@ impl<N: Network> Sgd<N> {
                 // `axpy`: p + (−lr) · g.
                 if !entries
                     .clone()
-                    .fold(true, |ok, (&p, &g)| ok & (p + alpha * g).is_finite())
+                    .fold(true, |ok, (&p, &g)| ok & finite(p + alpha * g))
                 {
-                    let index = entries
-                        .clone()
-                        .position(|(&p, &g)| !(p + alpha * g).is_finite());
+                    let index = entries.clone().position(|(&p, &g)| !finite(p + alpha * g));
                     return bad(param.name, param.rows, index.unwrap_or(0), "weight");
                 }
             } else if self.momentum == 0.0 {
                 let new = |(&p, &g): (&N::Scalar, &N::Scalar)| p - k.lr * (g + k.decay * p);
-                if !entries.clone().fold(true, |ok, e| ok & new(e).is_finite()) {
-                    let index = entries.clone().position(|e| !new(e).is_finite());
+                if !entries.clone().fold(true, |ok, e| ok & finite(new(e))) {
+                    let index = entries.clone().position(|e| !finite(new(e)));
                     return bad(param.name, param.rows, index.unwrap_or(0), "weight");
                 }
             } else {
-                // Before the first step with momentum the buffer may not exist yet: it is not
-                // read on the first step.
-                let zero: [N::Scalar; 1] = [constant(0.0)];
-                let buffer = buffer.map_or(&zero[..], |b| b.values);
-                let old = |i: usize| buffer.get(i).copied().unwrap_or(zero[0]);
-                let new = |(i, (&p, &g)): (usize, (&N::Scalar, &N::Scalar))| {
-                    momentum_entry(&k, decayed, self.nesterov, first, p, g, old(i))
+                // Before the first step with momentum the buffer may not exist yet; the first
+                // step does not read it, so the gradient stands in for it.
+                let buffer = buffer.map_or(grad.values, |b| b.values);
+                let new = |((&p, &g), &b): ((&N::Scalar, &N::Scalar), &N::Scalar)| {
+                    momentum_entry(&k, decayed, self.nesterov, first, p, g, b)
                 };
-                let finite = |(p, b): (N::Scalar, N::Scalar)| p.is_finite() & b.is_finite();
-                if !entries
-                    .clone()
-                    .enumerate()
-                    .fold(true, |ok, e| ok & finite(new(e)))
-                {
-                    for e in entries.clone().enumerate() {
+                let both = |(p, b): (N::Scalar, N::Scalar)| finite(p) & finite(b);
+                let entries = entries.zip(buffer);
+                if !entries.clone().fold(true, |ok, e| ok & both(new(e))) {
+                    for (i, e) in entries.enumerate() {
                         let (p, b) = new(e);
-                        if !b.is_finite() {
-                            return bad(param.name, param.rows, e.0, "momentum buffer");
+                        if !finite(b) {
+                            return bad(param.name, param.rows, i, "momentum buffer");
                         }
-                        if !p.is_finite() {
-                            return bad(param.name, param.rows, e.0, "weight");
+                        if !finite(p) {
+                            return bad(param.name, param.rows, i, "weight");
                         }
                     }
                 }
