@@ -41,9 +41,10 @@ pub trait Optimizer<N: Network> {
     /// changes, neither `net` nor the optimizer's state nor its step count, and the error names
     /// the first entry that would not be finite. A NaN or infinite gradient entry must be refused
     /// this way too (the training loop relies on it; every update rule here turns one into a
-    /// non-finite value, even at a learning rate of 0). It computes the update twice (once to
-    /// check, once to write), but allocates nothing once [`Optimizer::prepare`] has made the
-    /// state.
+    /// non-finite value, even at a learning rate of 0). The check is one more pass over what
+    /// the update reads, writing nothing (Adam's first tries a bound with no square root or
+    /// division, and computes the update exactly only if the bound fails); nothing is allocated
+    /// once [`Optimizer::prepare`] has made the state.
     fn try_step(&mut self, net: &mut N, grad: &N) -> Result<(), NonFiniteUpdate>;
 
     /// Makes the state the steps keep (momentum buffers, moments: values shaped like the network)
