@@ -881,3 +881,54 @@ fn errors_name_what_is_wrong() {
     ));
     assert_eq!(report.entry("x[0]").unwrap().band, Band::Wrong);
 }
+
+#[test]
+fn tolerances_that_would_pass_anything_are_rejected() {
+    // A wrong gradient (the cosine forgotten) that every finite tolerance fails: a NaN, infinite
+    // or negative tolerance is an error at the API, on every entry point, never a pass.
+    let f = |v: &[f64]| v[0].sin();
+    let x = [0.3];
+    let wrong = [0.0];
+    let (net, input, target) = seed::<f64>();
+    let invalid = |options: Options, option: &str| {
+        for result in [
+            gradcheck::check_function(f, &x, &wrong, &options),
+            gradcheck::check_function_with_kinks(f, |_, _| false, &x, &wrong, &options),
+            gradcheck::check(&net, &input, &target, &Mse, &options),
+        ] {
+            match result {
+                Err(GradcheckError::InvalidOption { option: found, .. }) => {
+                    assert_eq!(found, option, "{options:?}")
+                }
+                other => panic!("{options:?}: {other:?}"),
+            }
+        }
+    };
+    for bad in [f64::INFINITY, f64::NAN, -1e-3, f64::NEG_INFINITY] {
+        invalid(Options::default().rule(Rule::Relative(bad)), "rule");
+        invalid(Options::default().tolerances(bad, 1e-3), "atol");
+        invalid(Options::default().tolerances(1e-5, bad), "rtol");
+        invalid(
+            Options::default().rule(Rule::Torch).tolerances(bad, 1e-3),
+            "atol",
+        );
+    }
+    invalid(Options::default().rule(Rule::Relative(0.0)), "rule");
+    let message = gradcheck::check_function(
+        f,
+        &x,
+        &wrong,
+        &Options::default().rule(Rule::Relative(f64::INFINITY)),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        message,
+        "gradcheck option `rule` is inf; expected a finite relative-error bound above 0"
+    );
+    // Large finite tolerances are allowed (a user's choice) and zero ones too.
+    let huge = Options::default().rule(Rule::Relative(1e300));
+    assert!(gradcheck::check_function(f, &x, &wrong, &huge).is_ok());
+    let exact = Options::default().rule(Rule::Torch).tolerances(0.0, 0.0);
+    assert!(gradcheck::check_function(f, &x, &wrong, &exact).is_err());
+}

@@ -337,3 +337,86 @@ fn update_rules_equal_torch_optim_bit_for_bit() {
         }
     }
 }
+
+/// One Adam step from a zero state at step number `t` (the counter set to `t − 1`), the weights
+/// and gradient fixed; returns the change of every weight, and the count after the step.
+fn adam_step_at(t: u64, beta1: f64, beta2: f64) -> (Vec<f64>, Vec<f64>, u64) {
+    let net = Seed::<f64>::init(3);
+    let mut grad = Seed::<f64>::zeros();
+    for (k, param) in grad.params_mut().enumerate() {
+        for (i, g) in param.values.iter_mut().enumerate() {
+            *g = ((k * 7 + i) as f64 * 0.37).sin() * 0.1;
+        }
+    }
+    let mut adam = Adam::new(1e-2).betas(beta1, beta2);
+    Optimizer::<Seed<f64>>::validate(&adam).unwrap();
+    adam.set_steps(t - 1);
+    assert_eq!(adam.steps(), t - 1);
+    let mut stepped = net.clone();
+    adam.step(&mut stepped, &grad);
+    let deltas = stepped
+        .params()
+        .zip(net.params())
+        .flat_map(|(a, b)| {
+            a.values
+                .iter()
+                .zip(b.values)
+                .map(|(x, y)| x - y)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let grads = grad.params().flat_map(|p| p.values.to_vec()).collect();
+    (deltas, grads, adam.steps())
+}
+
+/// The first step's change from zero moments, by hand, with the bias corrections `c1 = 1 − β1ᵗ`
+/// and `c2 = 1 − β2ᵗ` given: `m = (1 − β1) g`, `v = (1 − β2) g²`,
+/// `Δp = −(lr / c1) · m / (√v / √c2 + eps)`.
+fn hand_delta(g: f64, beta1: f64, beta2: f64, c1: f64, c2: f64) -> f64 {
+    let m = (1.0 - beta1) * g;
+    let v = (1.0 - beta2) * g * g;
+    -(1e-2 / c1) * m / (v.sqrt() / c2.sqrt() + 1e-8)
+}
+
+#[test]
+fn adam_counts_steps_past_u32_and_corrects_bias_at_huge_counts() {
+    // At t = 2^32 (where a u32 counter wrapped to 0 and made the weights NaN) and beyond, the
+    // default betas' powers have underflowed to 0: both corrections are exactly 1.
+    for t in [1u64 << 32, (1 << 32) + 1, 1 << 40, 1 << 53, u64::MAX] {
+        let (deltas, grads, steps) = adam_step_at(t, 0.9, 0.999);
+        assert_eq!(steps, t);
+        for (d, g) in deltas.iter().zip(&grads) {
+            let want = hand_delta(*g, 0.9, 0.999, 1.0, 1.0);
+            assert!(
+                (d - want).abs() <= 1e-15 * want.abs() + 1e-18,
+                "t = {t}: {d} vs {want}"
+            );
+            assert!(d.is_finite());
+        }
+    }
+    // Betas so close to 1 that the powers are still far from 0 at t = 2^40:
+    // (1 − 2^-40)^(2^40) = exp(2^40 · ln(1 − 2^-40)) = exp(−1 − 2^-41 − …) = e^-1 (1 − 2^-41), and
+    // (1 − 2^-42)^(2^40) = exp(−1/4 − 2^-45 − …) = e^-1/4 (1 − 2^-45), to well under 1e-20.
+    let (beta1, beta2) = (1.0 - 2f64.powi(-40), 1.0 - 2f64.powi(-42));
+    let c1 = 1.0 - (-1.0f64).exp() * (1.0 - 2f64.powi(-41));
+    let c2 = 1.0 - (-0.25f64).exp() * (1.0 - 2f64.powi(-45));
+    let (deltas, grads, steps) = adam_step_at(1 << 40, beta1, beta2);
+    assert_eq!(steps, 1 << 40);
+    for (d, g) in deltas.iter().zip(&grads) {
+        let want = hand_delta(*g, beta1, beta2, c1, c2);
+        // The weights' own rounding (about 1e-16 of a weight near 1) bounds the agreement.
+        assert!(
+            (d - want).abs() <= 1e-9 * want.abs() + 1e-15,
+            "{d} vs {want}"
+        );
+    }
+    // Saturating, never wrapping: the count stays at u64::MAX.
+    let mut adamw: AdamW<Seed<f64>> = AdamW::new(1e-3);
+    adamw.set_steps(u64::MAX);
+    let mut net = Seed::<f64>::init(1);
+    let grad = Seed::<f64>::init(2);
+    adamw.step(&mut net, &grad);
+    adamw.try_step(&mut net, &grad).unwrap();
+    assert_eq!(adamw.steps(), u64::MAX);
+    assert!(net.params().all(|p| p.values.iter().all(|v| v.is_finite())));
+}

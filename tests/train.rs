@@ -306,3 +306,140 @@ fn an_epoch_allocates_nothing() {
     };
     assert_eq!(count(1), count(20));
 }
+
+#[test]
+fn any_number_of_epochs_is_a_legal_budget() {
+    // The history is not reserved for every epoch up front: 2^33 or usize::MAX epochs stopped
+    // after one by the callback train one epoch, allocating no more than a one-epoch run.
+    let (inputs, targets) = data();
+    let run = |epochs: usize| {
+        let mut net = Net::<f64>::init(9);
+        let mut history = None;
+        let count = allocations(|| {
+            history = Some(
+                train::<_, _, _, _, 4>(
+                    &mut net,
+                    &mut Sgd::new(0.01),
+                    &Mse,
+                    &inputs,
+                    &targets,
+                    TrainOptions::new(epochs, 1),
+                    |_| ControlFlow::Break(()),
+                )
+                .unwrap(),
+            );
+        });
+        (history.unwrap(), net, count)
+    };
+    let (one, net_one, count_one) = run(1);
+    for epochs in [1 << 33, usize::MAX] {
+        let (history, net, count) = run(epochs);
+        assert_eq!(history, one, "{epochs} epochs");
+        assert_eq!(history.losses.len(), 1);
+        assert!(history.losses.capacity() <= 1024, "{epochs} epochs");
+        assert_eq!(net, net_one);
+        assert_eq!(count, count_one, "{epochs} epochs: the same allocations");
+    }
+    // Beyond the reserved epochs the history grows as it goes.
+    let mut net = Net::<f64>::init(9);
+    let history = train::<_, _, _, _, 10>(
+        &mut net,
+        &mut Sgd::new(0.0),
+        &Mse,
+        &inputs,
+        &targets,
+        TrainOptions::new(1500, 1),
+        |_| ControlFlow::Continue(()),
+    )
+    .unwrap();
+    assert_eq!(history.losses.len(), 1500);
+}
+
+#[test]
+fn class_indices_are_checked_before_the_first_step_and_named_by_row() {
+    use backprop::loss::ClassIndexError;
+    use backprop::target::Target;
+
+    network! { struct Classifier < 3 => 4 > }
+    let (inputs, _) = data();
+    // The bad index is in the last batch, and in the partial one (batches of 3: rows 9..10):
+    // no batch may train before it is found, and it is named by its row, not its position.
+    for (batch, shuffle) in [(5, None), (3, None), (3, Some(4)), (1, Some(7))] {
+        let mut classes = [0, 1, 2, 3, 3, 0, 1, 2, 3, 0];
+        classes[9] = 7;
+        let mut classifier = Classifier::<f64>::init(0);
+        let before = classifier.clone();
+        let mut options = TrainOptions::new(3, shuffle.unwrap_or(0));
+        if shuffle.is_none() {
+            options = options.in_order();
+        }
+        let mut sgd = Sgd::new(0.1).momentum(0.9);
+        let error = match batch {
+            5 => train::<_, _, _, _, 5>(
+                &mut classifier,
+                &mut sgd,
+                &CrossEntropy,
+                &inputs,
+                &classes,
+                options,
+                |_| ControlFlow::Continue(()),
+            ),
+            3 => train::<_, _, _, _, 3>(
+                &mut classifier,
+                &mut sgd,
+                &CrossEntropy,
+                &inputs,
+                &classes,
+                options,
+                |_| ControlFlow::Continue(()),
+            ),
+            _ => train::<_, _, _, _, 1>(
+                &mut classifier,
+                &mut sgd,
+                &CrossEntropy,
+                &inputs,
+                &classes,
+                options,
+                |_| ControlFlow::Continue(()),
+            ),
+        }
+        .unwrap_err();
+        assert_eq!(
+            error,
+            TrainError::InvalidTarget(ClassIndexError {
+                sample: 9,
+                index: 7,
+                classes: 4
+            }),
+            "batch {batch}, shuffle {shuffle:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "target class 7 in row 9 of the data set is out of range: the network has 4 classes \
+             (0..=3); no step was taken"
+        );
+        assert_eq!(classifier, before, "no step was taken");
+        assert_eq!(
+            sgd,
+            Sgd::new(0.1).momentum(0.9),
+            "the optimizer is untouched"
+        );
+    }
+    // The check itself: the first bad row, with the class count of the output.
+    type Out = SMatrix<f64, 4, 2>;
+    assert_eq!(
+        <usize as Target<Out>>::check(&[3, 0, 4, 9]),
+        Err(ClassIndexError {
+            sample: 2,
+            index: 4,
+            classes: 4
+        })
+    );
+    assert_eq!(<usize as Target<Out>>::check(&[3, 0, 1, 2]), Ok(()));
+    assert_eq!(
+        <usize as Target<Out>>::check(&[usize::MAX])
+            .unwrap_err()
+            .sample,
+        0
+    );
+}

@@ -672,7 +672,8 @@ unsafe impl<const N: usize, const B: usize> crate::heap::InPlace for ClassTarget
 /// A class index given to [`ClassTargets::new`] that is not below the number of classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClassIndexError {
-    /// The position of the offending sample in the batch.
+    /// The position of the offending sample: in the batch for [`ClassTargets::new`], its row in
+    /// the data set for [`Target::check`](crate::target::Target::check) and training.
     pub sample: usize,
     /// The out-of-range class index found there.
     pub index: usize,
@@ -687,11 +688,16 @@ impl fmt::Display for ClassIndexError {
             "target class {} of sample {} is out of range: ",
             self.index, self.sample
         )?;
-        match self.classes {
-            0 => f.write_str("the network has no classes"),
-            1 => f.write_str("the network has 1 class (0..=0)"),
-            n => write!(f, "the network has {n} classes (0..={})", n - 1),
-        }
+        write_classes(f, self.classes)
+    }
+}
+
+/// How many classes a network has, and their range, as an error message says it.
+pub(crate) fn write_classes(f: &mut fmt::Formatter<'_>, classes: usize) -> fmt::Result {
+    match classes {
+        0 => f.write_str("the network has no classes"),
+        1 => f.write_str("the network has 1 class (0..=0)"),
+        n => write!(f, "the network has {n} classes (0..={})", n - 1),
     }
 }
 

@@ -21,6 +21,10 @@ pub trait Target<O>: Sized {
         targets: &[Self],
         indices: &[usize],
     ) -> Result<(), ClassIndexError>;
+
+    /// Checks a whole data set's targets at once, so that training can refuse a bad one before
+    /// its first step: the first invalid target, its `sample` being its row in `targets`.
+    fn check(targets: &[Self]) -> Result<(), ClassIndexError>;
 }
 
 impl<T: Scalar, const N: usize, const B: usize> Target<SMatrix<T, N, B>> for SVector<T, N> {
@@ -35,6 +39,12 @@ impl<T: Scalar, const N: usize, const B: usize> Target<SMatrix<T, N, B>> for SVe
         for (column, &index) in indices.iter().enumerate().take(B) {
             batch.set_column(column, &targets[index]);
         }
+        Ok(())
+    }
+
+    /// Any vector is a valid target (a non-finite one shows as a non-finite loss).
+    #[inline]
+    fn check(_: &[Self]) -> Result<(), ClassIndexError> {
         Ok(())
     }
 }
@@ -52,5 +62,17 @@ impl<T: Scalar, const N: usize, const B: usize> Target<SMatrix<T, N, B>> for usi
             batch.set(column, targets[index])?;
         }
         Ok(())
+    }
+
+    #[inline]
+    fn check(targets: &[Self]) -> Result<(), ClassIndexError> {
+        match targets.iter().position(|&class| class >= N) {
+            Some(row) => Err(ClassIndexError {
+                sample: row,
+                index: targets[row],
+                classes: N,
+            }),
+            None => Ok(()),
+        }
     }
 }

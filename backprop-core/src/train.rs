@@ -5,13 +5,21 @@
 //! on every machine), in batches of the const size `B`; the last, partial batch is used, not
 //! dropped: its gradient is the per-sample gradients combined as the loss reduces a batch (their
 //! mean, or their sum for [`Sse`](crate::loss::Sse)), which is the gradient PyTorch computes for a
-//! smaller last batch. Buffers are made once per call, so a step allocates nothing.
+//! smaller last batch. Buffers are made once per call, so a step allocates nothing. The batch
+//! size must be at least 1: `B = 0` is a compile error.
 //!
-//! Before each optimizer step the loss and every gradient entry are checked: if one is NaN or
-//! infinite, the loop stops with [`TrainError::NonFinite`] and the network keeps the weights of
-//! the last good step. The check is on what a step would apply, not on its result: a step whose
-//! finite gradient pushes a weight past the scalar's range (an overflow, not a NaN in the data)
-//! is seen at the next batch, with that weight already infinite.
+//! Before the first step everything that can be checked is: the data set's lengths, the
+//! optimizer's hyper-parameters ([`Optimizer::validate`]), the network's weights (all finite) and
+//! every target (a class index out of range is reported at its row in the data set), so a bad
+//! input never stops training half-way with some steps already taken.
+//!
+//! Every step is checked, and one that would make anything non-finite is not taken: a NaN or
+//! infinite loss stops the loop before the step ([`TrainError::NonFinite`]); the step itself is
+//! [`Optimizer::try_step`], which computes every value the update would write (weights and
+//! optimizer state) before writing any, so a NaN or infinite gradient entry
+//! ([`TrainError::NonFinite`] naming the parameter) or an update that overflows
+//! ([`TrainError::NonFiniteUpdate`]) stops the loop with the network, and the optimizer's state,
+//! exactly as the last good step left them. So `train` never returns `Ok` with a non-finite weight.
 
 use core::fmt;
 use core::ops::ControlFlow;
@@ -22,10 +30,10 @@ use rand::Rng;
 use crate::batched::Batched;
 use crate::heap::{boxed, zeroed};
 use crate::init::seeded_rng;
-use crate::loss::{ClassIndexError, Reduction};
+use crate::loss::{write_classes, ClassIndexError, Reduction};
 use crate::network::Network;
 use crate::objective::Objective;
-use crate::optim::{Optimizer, OptimizerError};
+use crate::optim::{NonFiniteUpdate, Optimizer, OptimizerError};
 use crate::scalar::{constant, to_f64};
 use crate::target::Target;
 
@@ -79,11 +87,23 @@ pub enum TrainError {
     },
     /// There are no samples.
     EmptyDataSet,
-    /// A target is not valid for the loss (a class index out of range).
+    /// A target is not valid for the loss (a class index out of range); its `sample` is the
+    /// target's row in the data set. Found before any step.
     InvalidTarget(ClassIndexError),
-    /// A hyper-parameter of the optimizer is invalid.
+    /// A hyper-parameter of the optimizer is invalid. Found before any step.
     Optimizer(OptimizerError),
-    /// The loss or a gradient became NaN or infinite; the network has the last good weights.
+    /// A weight of the network given to `train` is NaN or infinite. Found before any step.
+    NonFiniteWeight {
+        /// The parameter tensor holding it.
+        parameter: &'static str,
+    },
+    /// The loss of the epochs so far cannot be kept: memory for the history ran out.
+    HistoryTooLong {
+        /// The epochs completed (the network has the weights after them).
+        epochs: usize,
+    },
+    /// The loss or a gradient became NaN or infinite; the step was not taken, and the network has
+    /// the weights of the last good step.
     NonFinite {
         /// The epoch, from 0.
         epoch: usize,
@@ -94,6 +114,17 @@ pub enum TrainError {
         /// The first non-finite gradient entry's parameter, if the loss itself was finite.
         parameter: Option<&'static str>,
     },
+    /// The loss and gradient were finite but the optimizer's update would have made a weight or
+    /// its state non-finite (an overflow); the step was not taken, and the network and the
+    /// optimizer have the weights and state of the last good step.
+    NonFiniteUpdate {
+        /// The epoch, from 0.
+        epoch: usize,
+        /// The batch within the epoch, from 0.
+        batch: usize,
+        /// The entry, and what would have become non-finite.
+        update: NonFiniteUpdate,
+    },
 }
 
 impl fmt::Display for TrainError {
@@ -103,8 +134,25 @@ impl fmt::Display for TrainError {
                 write!(f, "the data set has {inputs} inputs but {targets} targets; give one target per input")
             }
             TrainError::EmptyDataSet => write!(f, "the data set is empty: there is nothing to train on"),
-            TrainError::InvalidTarget(error) => write!(f, "invalid target: {error}"),
-            TrainError::Optimizer(error) => write!(f, "{error}"),
+            TrainError::InvalidTarget(error) => {
+                write!(
+                    f,
+                    "target class {} in row {} of the data set is out of range: ",
+                    error.index, error.sample
+                )?;
+                write_classes(f, error.classes)?;
+                write!(f, "; no step was taken")
+            }
+            TrainError::Optimizer(error) => write!(f, "{error}; no step was taken"),
+            TrainError::NonFiniteWeight { parameter } => write!(
+                f,
+                "the network to train has a NaN or infinite weight in `{parameter}`; no step was taken"
+            ),
+            TrainError::HistoryTooLong { epochs } => write!(
+                f,
+                "out of memory for the loss history after {epochs} epochs; training stopped with \
+                 the weights after them (train fewer epochs per call)"
+            ),
             TrainError::NonFinite { epoch, batch, loss, parameter: None } => write!(
                 f,
                 "the loss became {loss} in epoch {epoch}, batch {batch}; training stopped and the \
@@ -114,6 +162,12 @@ impl fmt::Display for TrainError {
                 f,
                 "the gradient of `{name}` became non-finite in epoch {epoch}, batch {batch}; training \
                  stopped and the network keeps the weights of the last good step"
+            ),
+            TrainError::NonFiniteUpdate { epoch, batch, update } => write!(
+                f,
+                "{update} in epoch {epoch}, batch {batch}; the step was not taken: training \
+                 stopped and the network keeps the weights of the last good step (try a smaller \
+                 learning rate)"
             ),
         }
     }
@@ -132,7 +186,11 @@ pub struct History {
 /// (return `ControlFlow::Break(())` to stop early). Returns the loss history.
 ///
 /// Targets are `SVector<T, OUTPUTS>`s, or class indices (`usize`) for
-/// [`CrossEntropy`](crate::loss::CrossEntropy); call it as `train::<_, _, _, _, B>(...)`.
+/// [`CrossEntropy`](crate::loss::CrossEntropy); call it as `train::<_, _, _, _, B>(...)` with
+/// `B ≥ 1` (0 does not compile).
+///
+/// Any number of epochs is accepted: the loss history grows as epochs complete (the first 1024
+/// are reserved up front, so that shorter runs allocate only during setup).
 pub fn train<N, O, L, S, const B: usize>(
     net: &mut N,
     optimizer: &mut O,
@@ -156,6 +214,12 @@ where
             <S as Target<<N as Batched<1>>::Output>>::Batch,
         >,
 {
+    const {
+        assert!(
+            B > 0,
+            "train: the batch size B must be at least 1 (`train::<_, _, _, _, B>` with B = 0)"
+        )
+    };
     let reduction = <L as Objective<
         N::Scalar,
         <N as Batched<1>>::Output,
@@ -171,6 +235,15 @@ where
         return Err(TrainError::EmptyDataSet);
     }
     optimizer.validate().map_err(TrainError::Optimizer)?;
+    <S as Target<<N as Batched<B>>::Output>>::check(targets).map_err(TrainError::InvalidTarget)?;
+    if let Some(param) = net
+        .params()
+        .find(|p| p.values.iter().any(|v| !to_f64(*v).is_finite()))
+    {
+        return Err(TrainError::NonFiniteWeight {
+            parameter: param.name,
+        });
+    }
     optimizer.prepare();
     // Everything a step needs, made once.
     let mut order: Vec<usize> = (0..inputs.len()).collect();
@@ -183,7 +256,7 @@ where
     let mut target = zeroed::<<S as Target<<N as Batched<B>>::Output>>::Batch>();
     let mut target1 = zeroed::<<S as Target<<N as Batched<1>>::Output>>::Batch>();
     let mut history = History {
-        losses: Vec::with_capacity(options.epochs),
+        losses: Vec::with_capacity(options.epochs.min(HISTORY_RESERVED)),
     };
 
     for epoch in 0..options.epochs {
@@ -201,7 +274,7 @@ where
                     targets,
                     indices,
                 )
-                .map_err(TrainError::InvalidTarget)?;
+                .map_err(|error| invalid_target(error, indices))?;
                 to_f64(<N as Batched<B>>::backward(
                     net,
                     &*x,
@@ -222,8 +295,30 @@ where
                     &mut *sample_grad,
                 )?
             };
-            check_finite(&*grad, batch_loss, epoch, batch)?;
-            optimizer.step(net, &*grad);
+            if !batch_loss.is_finite() {
+                return Err(TrainError::NonFinite {
+                    epoch,
+                    batch,
+                    loss: batch_loss,
+                    parameter: None,
+                });
+            }
+            if let Err(update) = optimizer.try_step(net, &*grad) {
+                // Nothing was written. Name the cause: a non-finite gradient, or the update.
+                return Err(match first_non_finite(&*grad) {
+                    Some(name) => TrainError::NonFinite {
+                        epoch,
+                        batch,
+                        loss: batch_loss,
+                        parameter: Some(name),
+                    },
+                    None => TrainError::NonFiniteUpdate {
+                        epoch,
+                        batch,
+                        update,
+                    },
+                });
+            }
             // A mean-reduced batch loss weighs its samples; a summed one already is their sum.
             total += match reduction {
                 Reduction::Mean => batch_loss * indices.len() as f64,
@@ -231,6 +326,9 @@ where
             };
         }
         let mean = total / inputs.len() as f64;
+        if history.losses.try_reserve(1).is_err() {
+            return Err(TrainError::HistoryTooLong { epochs: epoch + 1 });
+        }
         history.losses.push(mean);
         if on_epoch(&Epoch {
             index: epoch,
@@ -277,7 +375,8 @@ where
     let mut total = 0.0;
     for &index in indices {
         N::set_sample(x1, 0, &inputs[index]);
-        S::gather_into(target, targets, &[index]).map_err(TrainError::InvalidTarget)?;
+        S::gather_into(target, targets, &[index])
+            .map_err(|error| invalid_target(error, &[index]))?;
         total += to_f64(N::backward(net, x1, target, loss, ws, sample_grad));
         for (sum, sample) in grad.params_mut().zip(sample_grad.params()) {
             for (sum, &value) in sum.values.iter_mut().zip(sample.values) {
@@ -297,32 +396,24 @@ where
     Ok(total)
 }
 
-/// An error if the loss or any gradient entry is NaN or infinite.
-fn check_finite<N: Network>(
-    grad: &N,
-    loss: f64,
-    epoch: usize,
-    batch: usize,
-) -> Result<(), TrainError> {
-    if !loss.is_finite() {
-        return Err(TrainError::NonFinite {
-            epoch,
-            batch,
-            loss,
-            parameter: None,
-        });
-    }
-    for param in grad.params() {
-        if param.values.iter().any(|v| !to_f64(*v).is_finite()) {
-            return Err(TrainError::NonFinite {
-                epoch,
-                batch,
-                loss,
-                parameter: Some(param.name),
-            });
-        }
-    }
-    Ok(())
+/// Epochs of loss history reserved up front: a run of at most this many epochs allocates only
+/// during its setup; a longer one grows the history as it goes (amortised, once per doubling).
+const HISTORY_RESERVED: usize = 1024;
+
+/// A gathered batch's class-index error, with the sample's position in the batch replaced by
+/// its row in the data set.
+fn invalid_target(error: ClassIndexError, indices: &[usize]) -> TrainError {
+    TrainError::InvalidTarget(ClassIndexError {
+        sample: indices.get(error.sample).copied().unwrap_or(error.sample),
+        ..error
+    })
+}
+
+/// The first parameter whose gradient has a NaN or infinite entry.
+fn first_non_finite<N: Network>(grad: &N) -> Option<&'static str> {
+    grad.params()
+        .find(|param| param.values.iter().any(|v| !to_f64(*v).is_finite()))
+        .map(|param| param.name)
 }
 
 /// Fisher–Yates shuffle of `order` from a stream seeded by `seed` and the epoch.

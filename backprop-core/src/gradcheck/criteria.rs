@@ -16,10 +16,19 @@ pub fn relative_error(analytic: f64, numeric: f64) -> f64 {
 }
 
 /// PyTorch's `gradcheck` rule (`torch.allclose(analytic, numeric, rtol, atol)`):
-/// `|a − n| ≤ atol + rtol · |n|`; false if either is NaN.
+/// `|a − n| ≤ atol + rtol · |n|`; false if either is NaN, and false for a tolerance that is not
+/// a finite number ≥ 0 ([`tolerance_ok`]), which would make every entry close.
 #[inline]
 pub fn torch_close(analytic: f64, numeric: f64, atol: f64, rtol: f64) -> bool {
-    (analytic - numeric).abs() <= atol + rtol * numeric.abs()
+    tolerance_ok(atol)
+        && tolerance_ok(rtol)
+        && (analytic - numeric).abs() <= atol + rtol * numeric.abs()
+}
+
+/// Whether `tolerance` can be a tolerance: a finite number ≥ 0 (NaN, ∞ and negatives are not).
+#[inline]
+pub fn tolerance_ok(tolerance: f64) -> bool {
+    tolerance.is_finite() && tolerance >= 0.0
 }
 
 /// cs231n's reading of a relative error.
@@ -93,6 +102,12 @@ mod tests {
         assert!(!torch_close(1.0 + 2e-3, 1.0, 1e-5, 1e-3));
         assert!(torch_close(9e-6, 0.0, 1e-5, 1e-3));
         assert!(!torch_close(f64::NAN, 0.0, 1e-5, 1e-3));
+        // A tolerance that would make everything close makes nothing close.
+        for bad in [f64::INFINITY, f64::NAN, -1e-5, f64::NEG_INFINITY] {
+            assert!(!torch_close(1.0, 1.0, bad, 1e-3), "atol {bad}");
+            assert!(!torch_close(1.0, 1.0, 1e-5, bad), "rtol {bad}");
+        }
+        assert!(torch_close(1.0, 1.0, 0.0, 0.0));
     }
 
     #[test]

@@ -146,7 +146,7 @@ mod network;
 mod numeric;
 mod report;
 
-pub use criteria::{relative_error, torch_close, Band};
+pub use criteria::{relative_error, tolerance_ok, torch_close, Band};
 pub use function::{assert_passes, check_function, check_function_with_kinks};
 pub use jacobian::check_jacobian;
 pub use kink::activation_kinks;
@@ -326,15 +326,17 @@ impl Options {
         if h.is_nan() || h <= 0.0 || h.is_infinite() {
             return invalid("h", "a finite step above 0", h);
         }
-        if self.atol.is_nan() || self.atol < 0.0 {
-            return invalid("atol", "0 or more", self.atol);
+        // A tolerance that is NaN, negative or infinite would pass every entry (or none): each
+        // must be a finite number, so that a wrong gradient can fail.
+        if !tolerance_ok(self.atol) {
+            return invalid("atol", "a finite number ≥ 0", self.atol);
         }
-        if self.rtol.is_nan() || self.rtol < 0.0 {
-            return invalid("rtol", "0 or more", self.rtol);
+        if !tolerance_ok(self.rtol) {
+            return invalid("rtol", "a finite number ≥ 0", self.rtol);
         }
         if let Rule::Relative(max) = self.rule {
-            if max.is_nan() || max <= 0.0 {
-                return invalid("rule", "a relative-error bound above 0", max);
+            if !tolerance_ok(max) || max == 0.0 {
+                return invalid("rule", "a finite relative-error bound above 0", max);
             }
         }
         if let Some(Sample { count: 0, .. }) = self.sample {

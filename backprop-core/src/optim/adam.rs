@@ -4,8 +4,10 @@ use nalgebra::ComplexField;
 
 use crate::heap::{boxed, Boxed};
 use crate::network::Network;
-use crate::optim::{require, Optimizer, OptimizerError};
-use crate::scalar::{constant, Scalar};
+use crate::optim::{
+    finite_test, position, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError,
+};
+use crate::scalar::{constant, to_f64, Scalar};
 
 /// `torch.optim.Adam`: learning rate, betas, eps, weight decay (added to the gradient) and AMSGrad.
 ///
@@ -26,8 +28,8 @@ pub struct Adam<N> {
     pub amsgrad: bool,
     /// Shrink the weights directly (AdamW) instead of adding to the gradient.
     decoupled: bool,
-    /// Steps taken.
-    steps: u32,
+    /// Steps taken (`u64`: it cannot wrap in any real run; it saturates rather than wrap).
+    steps: u64,
     /// First moment, second moment and AMSGrad's maximum, shaped like the network.
     state: Option<Boxed<Moments<N>>>,
 }
@@ -80,9 +82,25 @@ impl<N> AdamW<N> {
     }
 }
 
+impl<N> AdamW<N> {
+    /// The number of steps taken, `t` of the last step's bias corrections.
+    pub fn steps(&self) -> u64 {
+        self.0.steps()
+    }
+
+    /// Sets the number of steps taken (to resume from a checkpoint): the next step is `steps + 1`.
+    pub fn set_steps(&mut self, steps: u64) {
+        self.0.set_steps(steps);
+    }
+}
+
 impl<N: Network> Optimizer<N> for AdamW<N> {
     fn step(&mut self, net: &mut N, grad: &N) {
         self.0.step(net, grad);
+    }
+
+    fn try_step(&mut self, net: &mut N, grad: &N) -> Result<(), NonFiniteUpdate> {
+        self.0.try_step(net, grad)
     }
 
     fn prepare(&mut self) {
@@ -135,6 +153,25 @@ impl<N> Adam<N> {
     pub fn amsgrad(self, amsgrad: bool) -> Self {
         Adam { amsgrad, ..self }
     }
+
+    /// The number of steps taken, `t` of the last step's bias corrections.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Sets the number of steps taken (to resume from a checkpoint): the next step is `steps + 1`.
+    pub fn set_steps(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+
+    /// The name torch gives this optimizer.
+    fn name(&self) -> &'static str {
+        if self.decoupled {
+            "AdamW"
+        } else {
+            "Adam"
+        }
+    }
 }
 
 impl<N: Network> Moments<N> {
@@ -154,25 +191,95 @@ impl<N: Network> Moments<N> {
     }
 }
 
-impl<N: Network> Optimizer<N> for Adam<N> {
-    fn prepare(&mut self) {
-        Moments::made(&mut self.state, self.amsgrad);
-    }
+/// One tensor's update: the kernel the step's choices select.
+type TensorUpdate<T> = fn(&Coefficients<T>, &mut [T], &[T], &mut [T], &mut [T], Option<&mut [T]>);
 
-    fn step(&mut self, net: &mut N, grad: &N) {
-        self.steps += 1;
-        let k = Coefficients::<N::Scalar>::of(self);
+/// One tensor's check: the first entry the update would make non-finite, and which value.
+type TensorCheck<T> =
+    fn(&Coefficients<T>, &[T], &[T], &[T], &[T], Option<&[T]>) -> Option<(usize, &'static str)>;
+
+/// The update and check kernels for weight decay `DECAY`, lerp form chosen at run time.
+fn kernels_for<T: Scalar, const DECAY: u8>(
+    small_weight: bool,
+) -> (TensorUpdate<T>, TensorCheck<T>) {
+    if small_weight {
+        (
+            update_tensor::<T, DECAY, true>,
+            check_tensor::<T, DECAY, true>,
+        )
+    } else {
+        (
+            update_tensor::<T, DECAY, false>,
+            check_tensor::<T, DECAY, false>,
+        )
+    }
+}
+
+impl<N: Network> Adam<N> {
+    /// The update and check kernels for the current hyper-parameters (weight decay and lerp form
+    /// fixed at compile time).
+    fn kernels(&self) -> (TensorUpdate<N::Scalar>, TensorCheck<N::Scalar>) {
         // `exp_avg.lerp_(grad, 1 − β1)`: ATen's lerp takes `m + w (g − m)` for a weight below ½ and
         // `g − (g − m)(1 − w)` otherwise.
         let small_weight = (1.0 - self.betas.0).abs() < 0.5;
-        let update = match (self.weight_decay == 0.0, self.decoupled, small_weight) {
-            (true, _, true) => update_tensor::<N::Scalar, NO_DECAY, true>,
-            (true, _, false) => update_tensor::<N::Scalar, NO_DECAY, false>,
-            (false, false, true) => update_tensor::<N::Scalar, L2_DECAY, true>,
-            (false, false, false) => update_tensor::<N::Scalar, L2_DECAY, false>,
-            (false, true, true) => update_tensor::<N::Scalar, DECOUPLED_DECAY, true>,
-            (false, true, false) => update_tensor::<N::Scalar, DECOUPLED_DECAY, false>,
+        match (self.weight_decay == 0.0, self.decoupled) {
+            (true, _) => kernels_for::<N::Scalar, NO_DECAY>(small_weight),
+            (false, false) => kernels_for::<N::Scalar, L2_DECAY>(small_weight),
+            (false, true) => kernels_for::<N::Scalar, DECOUPLED_DECAY>(small_weight),
+        }
+    }
+
+    /// The first entry the update whose constants are `k` would make non-finite, as an error.
+    fn check(
+        &self,
+        k: &Coefficients<N::Scalar>,
+        check: TensorCheck<N::Scalar>,
+        net: &N,
+        grad: &N,
+    ) -> Result<(), NonFiniteUpdate> {
+        let Some(state) = self.state.as_ref() else {
+            return Ok(());
         };
+        let mut max_squares = state
+            .max_square
+            .as_ref()
+            .filter(|_| self.amsgrad)
+            .map(|m| m.params());
+        for ((param, grad), (mean, square)) in net
+            .params()
+            .zip(grad.params())
+            .zip(state.mean.params().zip(state.square.params()))
+        {
+            let max_square = max_squares.as_mut().and_then(|params| params.next());
+            if let Some((index, value)) = check(
+                k,
+                param.values,
+                grad.values,
+                mean.values,
+                square.values,
+                max_square.map(|max| max.values),
+            ) {
+                let (row, col) = position(index, param.rows);
+                return Err(NonFiniteUpdate {
+                    optimizer: self.name(),
+                    parameter: param.name,
+                    row,
+                    col,
+                    value,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the update whose constants are `k`.
+    fn write(
+        &mut self,
+        k: &Coefficients<N::Scalar>,
+        update: TensorUpdate<N::Scalar>,
+        net: &mut N,
+        grad: &N,
+    ) {
         let state = Moments::made(&mut self.state, self.amsgrad);
         let mut max_squares = state
             .max_square
@@ -186,7 +293,7 @@ impl<N: Network> Optimizer<N> for Adam<N> {
         {
             let max_square = max_squares.as_mut().and_then(|params| params.next());
             update(
-                &k,
+                k,
                 param.values,
                 grad.values,
                 mean.values,
@@ -195,9 +302,46 @@ impl<N: Network> Optimizer<N> for Adam<N> {
             );
         }
     }
+}
+
+impl<N: Network> Optimizer<N> for Adam<N> {
+    fn prepare(&mut self) {
+        Moments::made(&mut self.state, self.amsgrad);
+    }
+
+    fn step(&mut self, net: &mut N, grad: &N) {
+        self.steps = self.steps.saturating_add(1);
+        let k = Coefficients::<N::Scalar>::of(self, self.steps);
+        let (update, _) = self.kernels();
+        self.write(&k, update, net, grad);
+    }
+
+    fn try_step(&mut self, net: &mut N, grad: &N) -> Result<(), NonFiniteUpdate> {
+        let step = self.steps.saturating_add(1);
+        let k = Coefficients::<N::Scalar>::of(self, step);
+        let (update, check) = self.kernels();
+        // The state the step would make anyway (zero moments): making it changes nothing.
+        Moments::made(&mut self.state, self.amsgrad);
+        self.check(&k, check, net, grad)?;
+        self.steps = step;
+        self.write(&k, update, net, grad);
+        Ok(())
+    }
 
     fn validate(&self) -> Result<(), OptimizerError> {
-        let name = if self.decoupled { "AdamW" } else { "Adam" };
+        let name = self.name();
+        // Finite first, in f64 and in the scalar; then torch's ranges, except that eps, which
+        // divides (0/0 where a gradient entry and its moments are 0), must be above 0, also once
+        // converted to the scalar (1e-50 is 0 in f32).
+        for (parameter, value) in [
+            ("learning rate", self.lr),
+            ("eps", self.eps),
+            ("beta1", self.betas.0),
+            ("beta2", self.betas.1),
+            ("weight_decay", self.weight_decay),
+        ] {
+            require_finite::<N::Scalar>(name, parameter, value)?;
+        }
         require(
             self.lr >= 0.0,
             name,
@@ -205,7 +349,13 @@ impl<N: Network> Optimizer<N> for Adam<N> {
             self.lr,
             "a number ≥ 0",
         )?;
-        require(self.eps >= 0.0, name, "eps", self.eps, "a number ≥ 0")?;
+        require(
+            self.eps > 0.0 && constant::<N::Scalar>(self.eps) > constant(0.0),
+            name,
+            "eps",
+            self.eps,
+            "a number > 0, also in the network's scalar type",
+        )?;
         require(
             (0.0..1.0).contains(&self.betas.0),
             name,
@@ -249,9 +399,11 @@ struct Coefficients<T> {
 }
 
 impl<T: Scalar> Coefficients<T> {
-    /// The constants of `adam`'s current step (`adam.steps` already counts it).
-    fn of<N>(adam: &Adam<N>) -> Self {
-        let step = f64::from(adam.steps);
+    /// The constants of `adam`'s step number `step` (from 1). `step` as an `f64` is exact up to
+    /// 2⁵³ and rounded beyond, where `βᵗ` has long been 0 for any β not within 1e-15 of 1; a
+    /// huge exponent makes `powf` underflow to 0 (a correction of exactly 1), never overflow.
+    fn of<N>(adam: &Adam<N>, step: u64) -> Self {
+        let step = step as f64;
         let (beta1, beta2) = adam.betas;
         let weight = 1.0 - beta1;
         Coefficients {
@@ -307,6 +459,153 @@ fn update_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
             }
         }
     }
+}
+
+/// The check of one tensor's update, nothing written. First a cheap pass with no square root
+/// and no division ([`proven_finite`]), a bound that proves every value finite, as it does in
+/// ordinary training. Otherwise the exact check: the would-be values computed
+/// as [`update_tensor`] computes them (the same inlined arithmetic, so the same bits), in a
+/// branch-free pass shaped like the update's loop; the first bad entry, and which of its values,
+/// is searched only if one is not finite.
+fn check_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
+    k: &Coefficients<T>,
+    params: &[T],
+    grads: &[T],
+    means: &[T],
+    squares: &[T],
+    max_squares: Option<&[T]>,
+) -> Option<(usize, &'static str)> {
+    if proven_finite::<T, DECAY, SMALL_WEIGHT>(k, params, grads, means, squares, max_squares) {
+        return None;
+    }
+    exact_check::<T, DECAY, SMALL_WEIGHT>(k, params, grads, means, squares, max_squares)
+}
+
+/// The cheap pass of [`check_tensor`]: true only if every value the update would write is
+/// certainly finite (false says nothing). Per entry, with `p'` the weight after AdamW's shrink
+/// and `m'`, `v'` the new moments: `v'` (and AMSGrad's maximum) finite, and
+/// `|p'| · eps + |step_size| · |m'| ≤ eps · MAX / 4`, which (the denominator being at least
+/// `eps`) bounds the new weight `|p' − step_size · m' / d|` by `MAX / 4` before rounding, a
+/// margin no rounding can cross; an infinite or NaN `p'` or `m'` fails the comparison. No square
+/// root, no division, one branch-free pass.
+fn proven_finite<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
+    k: &Coefficients<T>,
+    params: &[T],
+    grads: &[T],
+    means: &[T],
+    squares: &[T],
+    max_squares: Option<&[T]>,
+) -> bool {
+    let zero: T = constant(0.0);
+    let abs = |x: T| if x < zero { -x } else { x };
+    let finite = finite_test::<T>();
+    let largest = T::max_value().map_or(f64::NAN, to_f64);
+    let limit: T = constant(to_f64(k.eps) * largest / 4.0);
+    let step_size = abs(k.step_size);
+    // The new weight is certainly finite, given the new moments.
+    let bounded = |p: T, m: T| abs(p) * k.eps + step_size * abs(m) <= limit;
+    let entries = params
+        .iter()
+        .zip(grads)
+        .zip(means.iter().zip(squares.iter()));
+    let moments_of = |p: T, g: T, m: T, v: T| {
+        let (mut p, mut m, mut v) = (p, m, v);
+        moments::<T, DECAY, SMALL_WEIGHT>(k, &mut p, g, &mut m, &mut v);
+        (p, m, v)
+    };
+    match max_squares {
+        None => entries.fold(true, |ok, ((&p, &g), (&m, &v))| {
+            let (p, m, v) = moments_of(p, g, m, v);
+            ok & finite(v) & bounded(p, m)
+        }),
+        Some(max_squares) => {
+            entries
+                .zip(max_squares)
+                .fold(true, |ok, (((&p, &g), (&m, &v)), &max)| {
+                    let (p, m, v) = moments_of(p, g, m, v);
+                    // The largest second moment is `max` or `v`.
+                    ok & finite(v) & finite(max) & bounded(p, m)
+                })
+        }
+    }
+}
+
+/// The exact pass of [`check_tensor`].
+fn exact_check<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
+    k: &Coefficients<T>,
+    params: &[T],
+    grads: &[T],
+    means: &[T],
+    squares: &[T],
+    max_squares: Option<&[T]>,
+) -> Option<(usize, &'static str)> {
+    let entries = params
+        .iter()
+        .zip(grads)
+        .zip(means.iter().zip(squares.iter()));
+    let finite = finite_test::<T>();
+    let all_ok = match max_squares {
+        None => entries.fold(true, |ok, ((&p, &g), (&m, &v))| {
+            let [p, m, v, _] = would_be::<T, DECAY, SMALL_WEIGHT>(k, p, g, m, v, None);
+            ok & finite(p) & finite(m) & finite(v)
+        }),
+        Some(max_squares) => {
+            entries
+                .zip(max_squares)
+                .fold(true, |ok, (((&p, &g), (&m, &v)), &max)| {
+                    let [p, m, v, max] =
+                        would_be::<T, DECAY, SMALL_WEIGHT>(k, p, g, m, v, Some(max));
+                    ok & finite(p) & finite(m) & finite(v) & finite(max)
+                })
+        }
+    };
+    if all_ok {
+        return None;
+    }
+    let what = [
+        "weight",
+        "first moment",
+        "second moment",
+        "largest second moment",
+    ];
+    let n = params
+        .len()
+        .min(grads.len())
+        .min(means.len())
+        .min(squares.len());
+    (0..n).find_map(|i| {
+        let max = max_squares.and_then(|max| max.get(i).copied());
+        let values =
+            would_be::<T, DECAY, SMALL_WEIGHT>(k, params[i], grads[i], means[i], squares[i], max);
+        // The state first: a moment that overflows causes the weight's trouble, not the reverse.
+        [1, 2, 3, 0]
+            .into_iter()
+            .find(|&j| !finite(values[j]))
+            .map(|j| (i, what[j]))
+    })
+}
+
+/// One entry's would-be weight, first moment, second moment and (AMSGrad's) largest second
+/// moment (the second moment again without AMSGrad), by the update's own arithmetic.
+#[inline(always)]
+fn would_be<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
+    k: &Coefficients<T>,
+    mut p: T,
+    g: T,
+    mut m: T,
+    mut v: T,
+    max: Option<T>,
+) -> [T; 4] {
+    moments::<T, DECAY, SMALL_WEIGHT>(k, &mut p, g, &mut m, &mut v);
+    let second = match max {
+        None => v,
+        // `torch.maximum`, as in `update_tensor`.
+        #[allow(clippy::eq_op)]
+        Some(max) if v > max || v != v => v,
+        Some(max) => max,
+    };
+    apply(k, &mut p, m, second);
+    [p, m, v, second]
 }
 
 /// Weight decay, then the first and second moments of one entry, as torch orders them.

@@ -2,8 +2,10 @@
 
 use crate::heap::{boxed, Boxed};
 use crate::network::Network;
-use crate::optim::{require, Optimizer, OptimizerError};
-use crate::scalar::constant;
+use crate::optim::{
+    finite_test, position, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError,
+};
+use crate::scalar::{constant, Scalar};
 
 /// `torch.optim.SGD`: learning rate, momentum, dampening, Nesterov momentum and weight decay.
 ///
@@ -67,6 +69,119 @@ impl<N> Sgd<N> {
     }
 }
 
+/// One step's constants, converted to the scalar once.
+struct Coefficients<T> {
+    /// The learning rate.
+    lr: T,
+    /// The L2 penalty.
+    decay: T,
+    /// The momentum factor.
+    momentum: T,
+    /// `1 − dampening`.
+    keep: T,
+}
+
+impl<T: Scalar> Coefficients<T> {
+    /// The constants of `sgd`'s step.
+    fn of<N>(sgd: &Sgd<N>) -> Self {
+        Coefficients {
+            lr: constant(sgd.lr),
+            decay: constant(sgd.weight_decay),
+            momentum: constant(sgd.momentum),
+            keep: constant(1.0 - sgd.dampening),
+        }
+    }
+}
+
+/// The new weight and momentum buffer of one entry with momentum, as torch orders the arithmetic.
+#[inline(always)]
+fn momentum_entry<T: Scalar>(
+    k: &Coefficients<T>,
+    decayed: bool,
+    nesterov: bool,
+    first: bool,
+    p: T,
+    g: T,
+    b: T,
+) -> (T, T) {
+    let g = if decayed { g + k.decay * p } else { g };
+    let b = if first {
+        g
+    } else {
+        b * k.momentum + k.keep * g
+    };
+    let direction = if nesterov { g + k.momentum * b } else { b };
+    (p - k.lr * direction, b)
+}
+
+impl<N: Network> Sgd<N> {
+    /// The first entry `step` would make non-finite, checked without writing.
+    fn first_non_finite(&self, net: &N, grad: &N) -> Option<NonFiniteUpdate> {
+        let k = Coefficients::<N::Scalar>::of(self);
+        let finite = finite_test::<N::Scalar>();
+        let bad = |parameter, rows, index, value| {
+            let (row, col) = position(index, rows);
+            Some(NonFiniteUpdate {
+                optimizer: "SGD",
+                parameter,
+                row,
+                col,
+                value,
+            })
+        };
+        let alpha: N::Scalar = constant(-self.lr);
+        let plain = self.momentum == 0.0 && self.weight_decay == 0.0;
+        let decayed = self.weight_decay != 0.0;
+        let first = !self.started;
+        let mut buffers = self
+            .buffer
+            .as_ref()
+            .filter(|_| self.momentum != 0.0)
+            .map(|b| b.params());
+        for (param, grad) in net.params().zip(grad.params()) {
+            let buffer = buffers.as_mut().and_then(|b| b.next());
+            let entries = param.values.iter().zip(grad.values);
+            if plain {
+                // `axpy`: p + (−lr) · g.
+                if !entries
+                    .clone()
+                    .fold(true, |ok, (&p, &g)| ok & finite(p + alpha * g))
+                {
+                    let index = entries.clone().position(|(&p, &g)| !finite(p + alpha * g));
+                    return bad(param.name, param.rows, index.unwrap_or(0), "weight");
+                }
+            } else if self.momentum == 0.0 {
+                let new = |(&p, &g): (&N::Scalar, &N::Scalar)| p - k.lr * (g + k.decay * p);
+                if !entries.clone().fold(true, |ok, e| ok & finite(new(e))) {
+                    let index = entries.clone().position(|e| !finite(new(e)));
+                    return bad(param.name, param.rows, index.unwrap_or(0), "weight");
+                }
+            } else {
+                // Before the first step with momentum the buffer may not exist yet; the first
+                // step does not read it, so the gradient stands in for it.
+                let buffer = buffer.map_or(grad.values, |b| b.values);
+                let new = |((&p, &g), &b): ((&N::Scalar, &N::Scalar), &N::Scalar)| {
+                    momentum_entry(&k, decayed, self.nesterov, first, p, g, b)
+                };
+                let both = |(p, b): (N::Scalar, N::Scalar)| finite(p) & finite(b);
+                let entries = entries.zip(buffer);
+                if !entries.clone().fold(true, |ok, e| ok & both(new(e))) {
+                    for (i, e) in entries.enumerate() {
+                        let (p, b) = new(e);
+                        if !finite(b) {
+                            return bad(param.name, param.rows, i, "momentum buffer");
+                        }
+                        if !finite(p) {
+                            return bad(param.name, param.rows, i, "weight");
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
 impl<N: Network> Optimizer<N> for Sgd<N> {
     fn step(&mut self, net: &mut N, grad: &N) {
         if self.momentum == 0.0 && self.weight_decay == 0.0 {
@@ -74,20 +189,18 @@ impl<N: Network> Optimizer<N> for Sgd<N> {
             net.axpy(constant(-self.lr), grad);
             return;
         }
-        let lr: N::Scalar = constant(self.lr);
-        let decay: N::Scalar = constant(self.weight_decay);
-        let momentum: N::Scalar = constant(self.momentum);
-        let keep: N::Scalar = constant(1.0 - self.dampening);
+        let k = Coefficients::<N::Scalar>::of(self);
         if self.momentum == 0.0 {
             net.zip_params_mut(grad, |params, grads| {
                 for (p, &g) in params.iter_mut().zip(grads) {
-                    *p -= lr * (g + decay * *p);
+                    *p -= k.lr * (g + k.decay * *p);
                 }
             });
             return;
         }
         let first = !self.started;
         self.started = true;
+        let decayed = self.weight_decay != 0.0;
         let buffer: &mut N = self.buffer.get_or_insert_with(|| boxed(N::zeros));
         for ((param, grad), buffer) in net.params_mut().zip(grad.params()).zip(buffer.params_mut())
         {
@@ -97,14 +210,17 @@ impl<N: Network> Optimizer<N> for Sgd<N> {
                 .zip(grad.values)
                 .zip(buffer.values.iter_mut())
             {
-                let g = if self.weight_decay != 0.0 {
-                    g + decay * *p
-                } else {
-                    g
-                };
-                *b = if first { g } else { *b * momentum + keep * g };
-                let direction = if self.nesterov { g + momentum * *b } else { *b };
-                *p -= lr * direction;
+                (*p, *b) = momentum_entry(&k, decayed, self.nesterov, first, *p, g, *b);
+            }
+        }
+    }
+
+    fn try_step(&mut self, net: &mut N, grad: &N) -> Result<(), NonFiniteUpdate> {
+        match self.first_non_finite(net, grad) {
+            Some(error) => Err(error),
+            None => {
+                self.step(net, grad);
+                Ok(())
             }
         }
     }
@@ -117,6 +233,16 @@ impl<N: Network> Optimizer<N> for Sgd<N> {
 
     fn validate(&self) -> Result<(), OptimizerError> {
         let name = "SGD";
+        // Finite first, in f64 and in the scalar; then torch's ranges (and dampening in [0, 1],
+        // which torch does not check: `1 − dampening` weighs the gradient).
+        for (parameter, value) in [
+            ("learning rate", self.lr),
+            ("momentum", self.momentum),
+            ("dampening", self.dampening),
+            ("weight_decay", self.weight_decay),
+        ] {
+            require_finite::<N::Scalar>(name, parameter, value)?;
+        }
         require(
             self.lr >= 0.0,
             name,
@@ -130,6 +256,13 @@ impl<N: Network> Optimizer<N> for Sgd<N> {
             "momentum",
             self.momentum,
             "a number ≥ 0",
+        )?;
+        require(
+            (0.0..=1.0).contains(&self.dampening),
+            name,
+            "dampening",
+            self.dampening,
+            "a number in [0, 1]",
         )?;
         require(
             self.weight_decay >= 0.0,
