@@ -8,6 +8,7 @@
 mod activation;
 mod ast;
 mod expand;
+mod names;
 mod valid;
 
 #[cfg(test)]
@@ -27,12 +28,14 @@ pub fn network(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     generate(input.into()).into()
 }
 
-/// Parse, check, expand; any error becomes `compile_error!` at the offending tokens.
+/// Parse, check, expand; any error becomes `compile_error!` at the offending tokens, beside the
+/// bare struct (`expand::fallback`) so that uses of the network add no errors of their own.
 fn generate(input: TokenStream) -> TokenStream {
-    syn::parse2::<ast::Declaration>(input)
-        .and_then(valid::check)
-        .map_or_else(
-            |error| error.to_compile_error(),
-            |network| expand::expand(&network),
-        )
+    match syn::parse2::<ast::Declaration>(input.clone()) {
+        Err(error) => expand::fallback(error, ast::recover_header(input)),
+        Ok(declaration) => match valid::check(declaration) {
+            Ok(network) => expand::expand(&network),
+            Err(failure) => expand::fallback(failure.error, Some(failure.header)),
+        },
+    }
 }
