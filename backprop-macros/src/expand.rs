@@ -210,6 +210,7 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
     let inherent = inherent_impl(network, name, &workspace, &g);
     let batched = batched_impl(network, name, &workspace, &g);
     let network_impl = network_impl(network, name, &g);
+    let storage_checks = storage_checks(network);
 
     // #[doc = "..."] pub struct Net<T = f32> { pub fc1: Linear<T, 4, 5>, ... }
     // pub struct NetWorkspace<T = f32, const B: usize = 1> { pub fc1: LayerBuffers<T, 5, B>, ... }
@@ -248,6 +249,7 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
         #batched
         #(#cfgs)*
         #network_impl
+        #storage_checks
     }
 }
 
@@ -411,40 +413,39 @@ fn constructors(
                 .collect(),
         );
     }
-    let each = |plain: TokenStream,
-                boxed: TokenStream,
-                make: &dyn Fn(&Ident, TokenStream) -> TokenStream| {
+    // A large layer goes through `large`, which builds it on the heap (`Linear::boxed_zeros`).
+    let each = |make: &dyn Fn(&Ident, bool) -> TokenStream| {
         network
             .layers
             .iter()
             .map(|layer| {
-                make(
-                    &layer.field,
-                    if is_boxed(layer) {
-                        boxed.clone()
-                    } else {
-                        plain.clone()
-                    },
-                )
+                let (field, value) = (&layer.field, make(&layer.field, is_boxed(layer)));
+                quote!(#field: #value)
             })
             .collect::<Vec<_>>()
     };
     (
-        each(
-            quote!(zeros),
-            quote!(boxed_zeros),
-            &|field, f| quote!(#field: #bp::Linear::#f()),
-        ),
-        each(
-            quote!(torch_default),
-            quote!(boxed_torch_default),
-            &|field, f| quote!(#field: #bp::Linear::#f(rng)),
-        ),
-        each(
-            quote!(cast),
-            quote!(boxed_cast),
-            &|field, f| quote!(#field: self.#field.#f()),
-        ),
+        each(&|_, boxed| {
+            if boxed {
+                quote!(#bp::large::zeros())
+            } else {
+                quote!(#bp::Linear::zeros())
+            }
+        }),
+        each(&|_, boxed| {
+            if boxed {
+                quote!(#bp::large::torch_default(rng))
+            } else {
+                quote!(#bp::Linear::torch_default(rng))
+            }
+        }),
+        each(&|field, boxed| {
+            if boxed {
+                quote!(#bp::large::cast(&self.#field))
+            } else {
+                quote!(self.#field.cast())
+            }
+        }),
     )
 }
 
@@ -686,17 +687,33 @@ fn is_boxed(layer: &CheckedLayer) -> bool {
     layer.inputs * layer.outputs > HEAP_WEIGHTS
 }
 
-/// The field type of a layer: `Linear<T, IN, OUT>`, boxed when large. The boxed type is spanned
-/// on the layer's width: without the `alloc` feature, `__private::Box` is an alias whose use
-/// fails with a message saying so, and that message belongs on the layer that is too large.
+/// The field type of a layer: `Linear<T, IN, OUT>`, boxed when large (the facade's
+/// `large::Layer`, a `Box` with the `alloc` feature).
 fn layer_type(bp: &TokenStream, t: &Ident, layer: &CheckedLayer) -> TokenStream {
     let (inputs, outputs) = (layer.inputs, layer.outputs);
     let linear = quote!(#bp::Linear<#t, #inputs, #outputs>);
     if is_boxed(layer) {
-        respan(quote!(#bp::Box<#linear>), layer.span)
+        quote!(#bp::large::Layer<#linear>)
     } else {
         linear
     }
+}
+
+/// For each boxed layer, `const _: () = large::check::<Linear<f32, IN, OUT>>();` spanned on the
+/// layer's width: without the `alloc` feature, the one error saying to enable it or make the
+/// layer smaller, on the layer that is too large.
+fn storage_checks(network: &Network) -> TokenStream {
+    let bp = private(network);
+    let cfgs = &network.cfgs;
+    let checks = network.layers.iter().filter(|layer| is_boxed(layer)).map(|layer| {
+        let (inputs, outputs) = (layer.inputs, layer.outputs);
+        let check = respan(
+            quote!(#bp::large::check::<#bp::Linear<::core::primitive::f32, #inputs, #outputs>>()),
+            layer.span,
+        );
+        quote!(#(#cfgs)* const _: () = #check;)
+    });
+    quote!(#(#checks)*)
 }
 
 /// `tokens` with every span set to `span`, groups included.

@@ -139,7 +139,9 @@ fn forward_and_backward_are_straight_line() {
     )
     .to_string();
     // The passes live in the `Batched` impl; the inherent methods delegate to it.
-    let code = &code[code.find("Batched < { B } > for Net").expect("a Batched impl")..];
+    let code = &code[code
+        .find("Batched < { B } > for Net")
+        .expect("a Batched impl")..];
     for name in ["forward_into", "backward"] {
         let body = method_body(code, name);
         for word in ["for ", "while ", "loop ", "dyn ", "Vec", "Box", "alloc"] {

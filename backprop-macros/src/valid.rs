@@ -304,16 +304,16 @@ fn without_macro_derives(attr: Attribute, errors: &mut Errors) -> Option<Attribu
 fn underivable(path: &Path) -> Option<String> {
     let name = std_trait(path)?;
     let why = match name.as_str() {
-        "Copy" => "a network is not `Copy`: large layers live on the heap; use `.clone()`",
-        "Default" => "a network has no `Default`: make one with `zeros()` or `init(seed)`",
+        "Copy" => ": large layers live on the heap; copy a network with `.clone()`",
+        "Default" => "; make one with `zeros()` or `init(seed)`",
         "Eq" | "Hash" | "Ord" => {
-            "a network's weights are floating point, which has no total equality, hash or order; \
+            ": its weights are floating point, which has no total equality, hash or order; \
              `PartialEq` is derived already"
         }
-        "PartialOrd" => "networks have no order; `PartialEq` is derived already",
+        "PartialOrd" => ": networks have no order; `PartialEq` is derived already",
         _ => return None,
     };
-    Some(format!("cannot derive `{name}` for a network: {why}"))
+    Some(format!("cannot derive `{name}` for a network{why}"))
 }
 
 /// The trait a derive path names, if it is a standard one: `Debug` for `Debug`, `fmt::Debug`,
@@ -564,6 +564,19 @@ fn check_width(width: &Width, errors: &mut Errors) -> Option<usize> {
         );
         return None;
     }
+    if let TokenTree::Group(group) = &width.token {
+        if group.delimiter() == proc_macro2::Delimiter::None {
+            // `$h:expr` holding more than one token: point at what the caller wrote.
+            errors.push_spanned(
+                group.stream(),
+                format!(
+                    "expected a layer width (a positive integer), found the expression `{}`",
+                    group.stream()
+                ),
+            );
+            return None;
+        }
+    }
     let literal = match &width.token {
         TokenTree::Literal(literal) => Lit::new(literal.clone()),
         other => {
@@ -667,9 +680,9 @@ fn check_activation(layer: &Layer, errors: &mut Errors) -> Option<Activation> {
             Ok((value, _)) if (low..=high).contains(&value) => {
                 Some(activation.with_argument(value))
             }
-            Ok((value, span)) if value.abs() > f64::from(f32::MAX) => {
-                errors.push(
-                    span,
+            Ok((value, number)) if value.abs() > f64::from(f32::MAX) => {
+                errors.push_spanned(
+                    number,
                     format!(
                         "{meaning} of `{written}` must be finite in `f32` (at most {:e} in size), \
                          found {value:e}; networks default to `f32`",
@@ -678,9 +691,9 @@ fn check_activation(layer: &Layer, errors: &mut Errors) -> Option<Activation> {
                 );
                 None
             }
-            Ok((value, span)) => {
-                errors.push(
-                    span,
+            Ok((value, number)) => {
+                errors.push_spanned(
+                    number,
                     format!(
                         "{meaning} of `{written}` must be between {low:?} and {}, found {value:?}; \
                          the default is `{written}({default:?})`",
@@ -704,11 +717,11 @@ fn check_activation(layer: &Layer, errors: &mut Errors) -> Option<Activation> {
 }
 
 /// Parses `[-] number` and nothing more; on failure, where and what was found instead.
-fn parse_number(tokens: TokenStream) -> Result<(f64, Span), (Option<Span>, String)> {
+fn parse_number(tokens: TokenStream) -> Result<(f64, TokenStream), (Option<Span>, String)> {
     if tokens.is_empty() {
         return Err((None, "nothing".to_owned()));
     }
-    let parser = |input: ParseStream| -> syn::Result<(f64, Span)> {
+    let parser = |input: ParseStream| -> syn::Result<(f64, TokenStream)> {
         let minus: Option<Token![-]> = input.parse()?;
         let lit: Lit = input.parse()?;
         let value = match &lit {
@@ -719,7 +732,8 @@ fn parse_number(tokens: TokenStream) -> Result<(f64, Span), (Option<Span>, Strin
         if !input.is_empty() {
             return Err(input.error("extra tokens"));
         }
-        Ok((if minus.is_some() { -value } else { value }, lit.span()))
+        let written = quote::quote!(#minus #lit);
+        Ok((if minus.is_some() { -value } else { value }, written))
     };
     parser.parse2(tokens.clone()).map_err(|error| {
         let found = tokens.to_string();
