@@ -12,6 +12,8 @@ mod names;
 mod valid;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 
 use proc_macro2::TokenStream;
