@@ -422,14 +422,36 @@ fn fuzzed_declarations_never_panic_and_expand_to_valid_syntax() {
 }
 
 /// Accepted declarations of the suite, distinct, in the order the generator makes them.
+///
+/// Two kinds of case are left out, because what they test is not the macro: a case whose text
+/// lexes differently from its tokens (the text loses invisible groups, which `macro_rules!`
+/// cannot produce around a lone `>`), and a case whose attributes were mutated (the macro passes
+/// attributes it does not own to the compiler, which checks them on the user's tokens).
 fn accepted_declarations(count: usize, seed: u64) -> Vec<TokenStream> {
+    let pool: BTreeSet<String> = ATTRIBUTES
+        .iter()
+        .chain(["#[backprop(crate = ::backprop)]"].iter())
+        .map(|attr| {
+            attr.parse::<TokenStream>()
+                .expect("attributes lex")
+                .to_string()
+        })
+        .collect();
     let mut rng = Rng(seed);
     let mut seen = BTreeSet::new();
     let mut found = Vec::new();
     while found.len() < count {
-        let tokens = case(&mut rng);
-        let text = tokens.to_string();
-        if !seen.contains(&text) && run(tokens.clone(), 1, 1, 0) {
+        let text = case(&mut rng).to_string();
+        let Ok(tokens) = text.parse::<TokenStream>() else {
+            continue;
+        };
+        let attrs_from_pool = crate::ast::recover_header(tokens.clone()).is_some_and(|header| {
+            header
+                .attrs
+                .iter()
+                .all(|attr| pool.contains(&quote::ToTokens::to_token_stream(attr).to_string()))
+        });
+        if attrs_from_pool && !seen.contains(&text) && run(tokens.clone(), 1, 1, 0) {
             seen.insert(text);
             found.push(tokens);
         }

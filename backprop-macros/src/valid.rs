@@ -192,11 +192,20 @@ fn check_options(attr: &Attribute, krate: &mut Option<Path>, errors: &mut Errors
     let result = attr.parse_nested_meta(|meta| {
         if meta.path.is_ident("crate") {
             let value = meta.value()?;
-            let path = if value.peek(syn::LitStr) {
-                value.parse::<syn::LitStr>()?.parse::<Path>()?
+            let parsed = if value.peek(syn::LitStr) {
+                value
+                    .parse::<syn::LitStr>()
+                    .and_then(|text| text.parse::<Path>())
             } else {
-                value.parse::<Path>()?
+                value.parse::<Path>()
             };
+            let path = parsed.map_err(|error| {
+                syn::Error::new(
+                    error.span(),
+                    "expected the path of the `backprop` crate after `crate =`, \
+                     as in `#[backprop(crate = ::bp)]`",
+                )
+            })?;
             if krate.is_some() {
                 return Err(meta.error("`crate` is given twice; keep one `crate = path`"));
             }
@@ -213,16 +222,7 @@ fn check_options(attr: &Attribute, krate: &mut Option<Path>, errors: &mut Errors
         }
     });
     if let Err(error) = result {
-        errors.errors.push(syn::Error::new(
-            error.span(),
-            if error.to_string().starts_with("expected")
-                || error.to_string().starts_with("unexpected")
-            {
-                format!("{error}: write the facade's path as in `#[backprop(crate = ::bp)]`")
-            } else {
-                error.to_string()
-            },
-        ));
+        errors.errors.push(error);
     }
 }
 
