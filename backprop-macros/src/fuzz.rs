@@ -375,7 +375,7 @@ fn run(tokens: TokenStream, expand_every: u64, syntax_every: u64, index: u64) ->
                     let expression = declaration.name.is_none();
                     match crate::valid::check(declaration) {
                         // Expanding is the slow part of a case: one accepted case in `expand_every`.
-                        Ok(network) if index % expand_every == 0 => {
+                        Ok(network) if index.is_multiple_of(expand_every) => {
                             (crate::expand::expand(&network), true, expression)
                         }
                         Ok(_) => (TokenStream::new(), true, expression),
@@ -389,7 +389,7 @@ fn run(tokens: TokenStream, expand_every: u64, syntax_every: u64, index: u64) ->
             }
         }))
         .unwrap_or_else(|_| panic!("the macro panicked on `{}`", text()));
-    if index % syntax_every == 0 && !output.is_empty() {
+    if index.is_multiple_of(syntax_every) && !output.is_empty() {
         let parsed = if expression {
             syn::parse2::<syn::Expr>(output.clone()).map(drop)
         } else {
