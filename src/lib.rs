@@ -24,11 +24,16 @@
 //!
 //! ```text
 //! network! { $(#[attr])* $vis struct $Name < $inputs $( => $layer )+ > }
-//! network!( < $inputs $( => $layer )+ > )      // a value of an anonymous network, init(0)
+//! network!( $(#[backprop(crate = $path)])? < $inputs $( => $layer )+ > )  // a value, init(0)
 //! $layer      := [$field_name :] [$activation] $width
 //! $activation := relu | leaky_relu[(slope)] | sigmoid | tanh | identity | softplus | elu[(alpha)]
 //!              | gelu | silu | softmax                  (omitted: identity)
 //! ```
+//!
+//! Attributes go on the struct, and a `#[cfg]` on everything generated. The struct derives
+//! `Clone`, `Debug` and `PartialEq` itself (a user's derive of them is dropped); with a renamed
+//! dependency, `#[backprop(crate = ::bp)]` says where this crate is. Raw identifiers lose their
+//! `r#` in names (`r#type` has `type.weight`). See [`network!`] for the details.
 //!
 //! # What a declaration generates
 //!
