@@ -2,6 +2,7 @@
 //! user derives, raw identifiers, `#[cfg]`, widths passed through `macro_rules!`, and names that
 //! collide with what the expansion generates (its generic parameters `T`, `B`, `U`, ..., the
 //! `Workspace` suffix, `f32`, `Box`).
+#![deny(warnings)]
 #![allow(non_camel_case_types, dead_code)]
 
 use backprop::prelude::*;
@@ -17,6 +18,20 @@ network! {
 
 /// Holds only if the macro's derives stayed.
 fn is_debug_clone<N: core::fmt::Debug + Clone + PartialEq>(_: &N) {}
+
+network! {
+    /// Deprecated for the user's code; the generated impls use it without a warning.
+    #[deprecated = "use `Derived`"]
+    pub struct Old < 2 => 1 >
+}
+
+network! {
+    /// Attributes that pass through to the struct, on a chain with a boxed layer.
+    #[repr(C)]
+    #[non_exhaustive]
+    #[must_use]
+    pub struct Passed { a: < 2 => 1 >, b: < 1 => 200 => 100 > }
+}
 
 network! {
     /// Raw identifiers: a layer and a part named like keywords.
@@ -161,6 +176,9 @@ fn names_that_collide_with_generated_ones() {
     exercise(&SelfNet::<f32>::init(0));
     exercise(&Tb::<f32>::init(0));
     exercise(&T2::<f32>::init(0));
+    exercise(&Passed::<f32>::init(0));
+    #[allow(deprecated)]
+    exercise(&Old::<f32>::init(0));
     let t: T<f64> = T::<f32>::init(2).cast::<f64>();
     let u: U<f64> = U::<f32>::init(2).cast();
     assert_eq!(t.forward(&[1.0, 2.0]).len(), u.forward(&[1.0, 2.0]).len());

@@ -229,13 +229,13 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
         #(#cfgs)*
         #[doc = #workspace_doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::cmp::PartialEq)]
-        #[allow(dead_code)]
+        #[allow(dead_code, deprecated)]
         #vis struct #workspace<#t: #bp::Scalar = ::core::primitive::f32, const #b: ::core::primitive::usize = 1> {
             #(#buffer_fields,)*
         }
 
         #(#cfgs)*
-        #[allow(dead_code)]
+        #[allow(dead_code, deprecated)]
         impl<#t: #bp::Scalar, const #b: ::core::primitive::usize> #workspace<#t, { #b }> {
             /// The values of the layer called `name` (`"fc1"`), as slices, if there is one.
             pub fn layer(&self, name: &::core::primitive::str) -> ::core::option::Option<#bp::LayerView<'_, #t>> {
@@ -243,11 +243,15 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
             }
         }
 
+        // A user's #[deprecated] on the struct is for the user's code, not for these impls.
         #(#cfgs)*
+        #[allow(deprecated)]
         #inherent
         #(#cfgs)*
+        #[allow(deprecated)]
         #batched
         #(#cfgs)*
+        #[allow(deprecated)]
         #network_impl
         #storage_checks
     }

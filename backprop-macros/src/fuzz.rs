@@ -129,6 +129,10 @@ const ATTRIBUTES: &[&str] = &[
     "#[backprop(crate = ::backprop)]",
     "#[derive(Default)]",
     "#[must_use]",
+    "#[deprecated]",
+    "#[repr(C)]",
+    "#[repr(packed)]",
+    "#[non_exhaustive]",
 ];
 
 /// Replacement tokens: keywords, literals of every kind, punctuation, raw identifiers.

@@ -180,11 +180,34 @@ fn check_attributes(attrs: Vec<Attribute>, expression: bool, errors: &mut Errors
             );
         } else if attr.path().is_ident("cfg") {
             sorted.cfgs.push(attr);
+        } else if attr.path().is_ident("repr") {
+            check_repr(&attr, errors);
+            sorted.kept.push(attr);
         } else if let Some(attr) = without_macro_derives(attr, errors) {
             sorted.kept.push(attr);
         }
     }
     sorted
+}
+
+/// `#[repr(packed)]` is an error: the struct's derives take references to its fields, which a
+/// packed struct forbids. Other representations are the compiler's to check.
+fn check_repr(attr: &Attribute, errors: &mut Errors) {
+    let _ = attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("packed") {
+            errors.push_spanned(
+                &meta.path,
+                "a network cannot be `repr(packed)`: its derived `Clone`, `Debug` and `PartialEq` \
+                 take references to its layers; remove `packed`",
+            );
+        }
+        // Skip an argument such as `packed(2)` or `align(8)`.
+        if meta.input.peek(syn::token::Paren) {
+            let _content;
+            syn::parenthesized!(_content in meta.input);
+        }
+        Ok(())
+    });
 }
 
 /// `#[backprop(crate = path)]`: where the facade is, for a renamed dependency.
