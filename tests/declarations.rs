@@ -49,6 +49,18 @@ network! {
     pub struct Gone < 2 => 1 >
 }
 
+network! {
+    /// Never compiled either: a `cfg` inside `cfg_attr` removes everything too.
+    #[cfg_attr(all(), cfg(any()))]
+    #[cfg_attr(all(), derive(Debug))]
+    pub struct Hidden { a: < 2 => 3 >, b: < 3 => 1 > }
+}
+
+/// Compiles only if `Hidden`'s expansion left the name free.
+pub struct Hidden;
+/// Likewise for a part.
+pub struct HiddenA;
+
 /// Compiles only if `Gone`'s expansion left these names free.
 pub struct Gone;
 /// Likewise for the workspace.

@@ -13,7 +13,7 @@ use syn::Ident;
 use crate::activation::Activation;
 use crate::ast::Header;
 use crate::names::{self, part_type, Generics};
-use crate::valid::{CheckedLayer, Network};
+use crate::valid::{is_cfg, CheckedLayer, Network};
 
 /// The generated code for a checked declaration: items for the item form, a block expression
 /// evaluating to a ready-to-use network for the expression form.
@@ -62,11 +62,8 @@ pub fn fallback(error: syn::Error, header: Option<Header>) -> TokenStream {
     let attrs = header
         .attrs
         .iter()
-        .filter(|attr| attr.path().is_ident("doc") || attr.path().is_ident("cfg"));
-    let cfgs = header
-        .attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("cfg"));
+        .filter(|attr| attr.path().is_ident("doc") || is_cfg(attr));
+    let cfgs = header.attrs.iter().filter(|attr| is_cfg(attr));
     let vis = &header.vis;
     let workspace = names::workspace(name);
     // compile_error! { "..." }

@@ -125,6 +125,8 @@ const ATTRIBUTES: &[&str] = &[
     "#[derive(::core::fmt::Debug)]",
     "#[cfg(all())]",
     "#[cfg_attr(all(), derive(Debug))]",
+    "#[cfg_attr(any(), cfg(any()))]",
+    "#[cfg_attr(all(), cfg(any()))]",
     "#[allow(dead_code)]",
     "#[backprop(crate = ::backprop)]",
     "#[derive(Default)]",

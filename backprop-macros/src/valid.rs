@@ -180,6 +180,12 @@ fn check_attributes(attrs: Vec<Attribute>, expression: bool, errors: &mut Errors
             );
         } else if attr.path().is_ident("cfg") {
             sorted.cfgs.push(attr);
+        } else if let Some(cfgs) = cfgs_in_cfg_attr(&attr) {
+            // `#[cfg_attr(pred, cfg(..))]` removes items like a `cfg` does: on every item too.
+            sorted.cfgs.push(cfgs);
+            if let Some(attr) = without_macro_derives(attr, errors) {
+                sorted.kept.push(attr);
+            }
         } else if attr.path().is_ident("repr") {
             check_repr(&attr, errors);
             sorted.kept.push(attr);
@@ -188,6 +194,40 @@ fn check_attributes(attrs: Vec<Attribute>, expression: bool, errors: &mut Errors
         }
     }
     sorted
+}
+
+/// The `cfg`s inside a `cfg_attr`, as `#[cfg_attr(pred, cfg(..), ...)]`, if it has any.
+fn cfgs_in_cfg_attr(attr: &Attribute) -> Option<Attribute> {
+    if !attr.path().is_ident("cfg_attr") {
+        return None;
+    }
+    let (predicate, inner) = attr.parse_args_with(cfg_attr_args).ok()?;
+    let cfgs: Vec<&Meta> = inner
+        .iter()
+        .filter(|meta| meta.path().is_ident("cfg"))
+        .collect();
+    if cfgs.is_empty() {
+        return None;
+    }
+    Some(syn::parse_quote!(#[cfg_attr(#predicate, #(#cfgs),*)]))
+}
+
+/// Whether `attr` only decides whether an item exists (`cfg`, or `cfg_attr` of `cfg`s only): the
+/// fallback struct keeps those, and docs, and nothing else.
+pub fn is_cfg(attr: &Attribute) -> bool {
+    attr.path().is_ident("cfg")
+        || (attr.path().is_ident("cfg_attr")
+            && attr
+                .parse_args_with(cfg_attr_args)
+                .is_ok_and(|(_, inner)| inner.iter().all(|meta| meta.path().is_ident("cfg"))))
+}
+
+/// `pred, attr, attr, ...`: the arguments of `cfg_attr`.
+fn cfg_attr_args(input: ParseStream) -> syn::Result<(Meta, Punctuated<Meta, Token![,]>)> {
+    let predicate: Meta = input.parse()?;
+    input.parse::<Token![,]>()?;
+    let inner = Punctuated::<Meta, Token![,]>::parse_terminated(input)?;
+    Ok((predicate, inner))
 }
 
 /// `#[repr(packed)]` is an error: the struct's derives take references to its fields, which a
@@ -275,13 +315,7 @@ fn without_macro_derives(attr: Attribute, errors: &mut Errors) -> Option<Attribu
         let path = &list.path;
         quote::quote!(#path(#(#kept),*))
     } else if list.path.is_ident("cfg_attr") {
-        let parser = |input: ParseStream| {
-            let predicate: Meta = input.parse()?;
-            input.parse::<Token![,]>()?;
-            let inner = Punctuated::<Meta, Token![,]>::parse_terminated(input)?;
-            Ok((predicate, inner))
-        };
-        let Ok((predicate, inner)) = list.parse_args_with(parser) else {
+        let Ok((predicate, inner)) = list.parse_args_with(cfg_attr_args) else {
             return Some(attr);
         };
         let mut changed = false;
