@@ -702,8 +702,12 @@ fn layer_type(bp: &TokenStream, t: &Ident, layer: &CheckedLayer) -> TokenStream 
 
 /// For each boxed layer, `const _: () = large::check::<Linear<f32, IN, OUT>>();` spanned on the
 /// layer's width: without the `alloc` feature, the one error saying to enable it or make the
-/// layer smaller, on the layer that is too large.
+/// layer smaller, on the layer that is too large (once: a chain leaves it to its parts).
 fn storage_checks(network: &Network) -> TokenStream {
+    if !network.parts.is_empty() {
+        // A chain's layers are its parts', which check their own.
+        return TokenStream::new();
+    }
     let bp = private(network);
     let cfgs = &network.cfgs;
     let checks = network.layers.iter().filter(|layer| is_boxed(layer)).map(|layer| {
