@@ -24,11 +24,16 @@
 //!
 //! ```text
 //! network! { $(#[attr])* $vis struct $Name < $inputs $( => $layer )+ > }
-//! network!( < $inputs $( => $layer )+ > )      // a value of an anonymous network, init(0)
+//! network!( $(#[backprop(crate = $path)])? < $inputs $( => $layer )+ > )  // a value, init(0)
 //! $layer      := [$field_name :] [$activation] $width
 //! $activation := relu | leaky_relu[(slope)] | sigmoid | tanh | identity | softplus | elu[(alpha)]
 //!              | gelu | silu | softmax                  (omitted: identity)
 //! ```
+//!
+//! Attributes go on the struct, and a `#[cfg]` on everything generated. The struct derives
+//! `Clone`, `Debug` and `PartialEq` itself (a user's derive of them is dropped); with a renamed
+//! dependency, `#[backprop(crate = ::bp)]` says where this crate is. Raw identifiers lose their
+//! `r#` in names (`r#type` has `type.weight`). See [`network!`] for the details.
 //!
 //! # What a declaration generates
 //!
@@ -73,6 +78,69 @@ pub mod __private {
     pub use alloc::boxed::Box;
     pub use backprop_core::*;
     pub use nalgebra;
+
+    /// Layers above 16 384 weights: stored on the heap (`Box`) and built there directly. The macro
+    /// names their type and constructors only through this module, so that without the `alloc`
+    /// feature a declaration with such a layer gets one readable error, on the layer's width,
+    /// from [`large::check`]; the rest of the expansion still compiles (the layer inline).
+    pub mod large {
+        use backprop_core::init::InitRng;
+        use backprop_core::{Linear, Scalar, SupersetOf};
+
+        /// How a large layer is stored: a [`Heap`](backprop_core::Heap) box with `alloc`, built and
+        /// cloned in place.
+        #[cfg(feature = "alloc")]
+        pub type Layer<L> = backprop_core::Heap<L>;
+
+        /// How a large layer is stored: without `alloc` there is no heap, and [`check`] fails.
+        #[cfg(not(feature = "alloc"))]
+        pub type Layer<L> = L;
+
+        /// A zeroed layer, built in its storage.
+        #[inline]
+        pub fn zeros<T: Scalar, const IN: usize, const OUT: usize>() -> Layer<Linear<T, IN, OUT>> {
+            #[cfg(feature = "alloc")]
+            return Linear::boxed_zeros();
+            #[cfg(not(feature = "alloc"))]
+            return Linear::zeros();
+        }
+
+        /// PyTorch's default initialisation, built in its storage.
+        #[inline]
+        pub fn torch_default<T: Scalar, const IN: usize, const OUT: usize>(
+            rng: &mut InitRng,
+        ) -> Layer<Linear<T, IN, OUT>> {
+            #[cfg(feature = "alloc")]
+            return Linear::boxed_torch_default(rng);
+            #[cfg(not(feature = "alloc"))]
+            return Linear::torch_default(rng);
+        }
+
+        /// The layer in another scalar type, built in its storage.
+        #[inline]
+        pub fn cast<T: Scalar, U: Scalar + SupersetOf<T>, const IN: usize, const OUT: usize>(
+            layer: &Linear<T, IN, OUT>,
+        ) -> Layer<Linear<U, IN, OUT>> {
+            #[cfg(feature = "alloc")]
+            return layer.boxed_cast();
+            #[cfg(not(feature = "alloc"))]
+            return layer.cast();
+        }
+
+        /// Holds for every layer when the `alloc` feature gives large layers a heap to live on.
+        #[diagnostic::on_unimplemented(
+            message = "`{Self}` has more than 16 384 weights, so it is stored on the heap, which needs the `alloc` feature of `backprop`",
+            label = "this layer needs the `alloc` feature",
+            note = "enable `backprop`'s `alloc` feature (`std` includes it), or make the layer smaller: a layer of at most 16 384 weights (inputs × outputs) is stored inline"
+        )]
+        pub trait Storable {}
+
+        #[cfg(feature = "alloc")]
+        impl<T: Scalar, const IN: usize, const OUT: usize> Storable for Linear<T, IN, OUT> {}
+
+        /// Compiles when large layers can be stored; the macro calls it once per large layer.
+        pub const fn check<L: Storable>() {}
+    }
 }
 
 /// The README's examples, compiled and run as doc tests.

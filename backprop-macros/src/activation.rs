@@ -52,8 +52,15 @@ const ALIASES: &[(&str, &str)] = &[
 pub enum Argument {
     /// No parentheses allowed.
     None,
-    /// One optional number: what it means and its default.
-    Optional { meaning: &'static str, default: f64 },
+    /// One optional number: what it means, its default and the closed range it must lie in.
+    Optional {
+        /// What the number is, as a message names it.
+        meaning: &'static str,
+        /// The value when the parentheses are omitted (PyTorch's default).
+        default: f64,
+        /// The smallest and largest accepted values; both finite in `f32`.
+        range: (f64, f64),
+    },
 }
 
 impl Activation {
@@ -77,13 +84,19 @@ impl Activation {
     /// What the activation's parentheses may hold.
     pub fn argument(self) -> Argument {
         match self {
+            // PyTorch takes any float, but its in-place backward rejects a negative slope, and a
+            // slope above 1 turns the function upside down (steeper for negative inputs).
             Activation::LeakyRelu(_) => Argument::Optional {
                 meaning: "the negative slope",
                 default: 0.01,
+                range: (0.0, 1.0),
             },
+            // PyTorch's in-place backward rejects a negative alpha; any size that `f32` holds
+            // keeps `alpha · (exp(z) − 1)` finite, since `exp(z) − 1` lies in (−1, 0].
             Activation::Elu(_) => Argument::Optional {
                 meaning: "alpha",
                 default: 1.0,
+                range: (0.0, f32::MAX as f64),
             },
             _ => Argument::None,
         }

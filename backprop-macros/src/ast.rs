@@ -11,14 +11,15 @@
 //! such mistake at once. Only the punctuation that frames the declaration (`struct`, `<`, `=>`, `>`)
 //! stops the parse.
 
-use proc_macro2::{Span, TokenStream, TokenTree};
-use syn::parse::{Parse, ParseStream};
+use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
+use syn::parse::{Parse, ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{token, Attribute, Ident, Token, Visibility};
 
 /// A whole `network!` invocation.
 pub struct Declaration {
-    /// Attributes and doc comments on the struct (item form only).
+    /// Attributes and doc comments on the struct (in the expression form, only
+    /// `#[backprop(crate = path)]` is meaningful; `valid.rs` says so).
     pub attrs: Vec<Attribute>,
     /// The struct's visibility (item form only; inherited otherwise).
     pub vis: Visibility,
@@ -63,8 +64,82 @@ pub struct Layer {
     pub name: Option<Ident>,
     /// The activation, with its parenthesised argument if any.
     pub activation: Option<ActivationSpec>,
-    /// The width token, whatever it is (an integer literal when the declaration is right).
-    pub width: Option<TokenTree>,
+    /// The width as written (an integer literal when the declaration is right).
+    pub width: Option<Width>,
+}
+
+/// A layer width as written: one token, maybe after a `-` (which `valid.rs` rejects with a
+/// message of its own). Invisible groups (a `$h:literal` or `$h:expr` passed through
+/// `macro_rules!`) are already looked through.
+pub struct Width {
+    /// A leading minus sign, as in `-3`.
+    pub minus: Option<Token![-]>,
+    /// The width token itself, whatever it is.
+    pub token: TokenTree,
+}
+
+/// The tokens a `-3` is made of, for errors spanned on both (`Error::new_spanned`).
+impl quote::ToTokens for Width {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        self.minus.to_tokens(tokens);
+        self.token.to_tokens(tokens);
+    }
+}
+
+/// `token`, or what an invisible group (`Delimiter::None`, as `macro_rules!` wraps a
+/// `$x:literal` or `$x:expr` in) holds when it holds exactly one token, looked through repeatedly.
+pub fn unwrap_invisible(token: TokenTree) -> TokenTree {
+    let mut token = token;
+    loop {
+        let TokenTree::Group(group) = &token else {
+            return token;
+        };
+        if group.delimiter() != Delimiter::None {
+            return token;
+        }
+        let mut inner = group.stream().into_iter();
+        match (inner.next(), inner.next()) {
+            (Some(only), None) => token = only,
+            _ => return token,
+        }
+    }
+}
+
+/// What can be recovered from a declaration that failed to parse: enough to emit the bare struct,
+/// so that one typo is one error rather than one at every use of the network.
+pub struct Header {
+    /// Attributes on the struct (the fallback keeps only docs and `cfg`s).
+    pub attrs: Vec<Attribute>,
+    /// The struct's visibility.
+    pub vis: Visibility,
+    /// The struct's name, or `None` for the expression form.
+    pub name: Option<Ident>,
+}
+
+/// The header of `input` (`attrs vis struct Name`), read without looking at the rest; `None`
+/// when even that does not parse.
+pub fn recover_header(input: TokenStream) -> Option<Header> {
+    let parser = |input: ParseStream| -> syn::Result<Header> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        if input.peek(Token![<]) {
+            input.parse::<TokenStream>()?;
+            return Ok(Header {
+                attrs,
+                vis: Visibility::Inherited,
+                name: None,
+            });
+        }
+        let vis = input.parse()?;
+        input.parse::<Token![struct]>()?;
+        let name = input.parse()?;
+        input.parse::<TokenStream>()?;
+        Ok(Header {
+            attrs,
+            vis,
+            name: Some(name),
+        })
+    };
+    parser.parse2(input).ok()
 }
 
 /// `relu`, `leaky_relu(0.2)`, ...
@@ -77,17 +152,17 @@ pub struct ActivationSpec {
 
 impl Parse for Declaration {
     fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
         if input.peek(Token![<]) {
             let architecture = input.parse()?;
             expect_end(input)?;
             return Ok(Declaration {
-                attrs: Vec::new(),
+                attrs,
                 vis: Visibility::Inherited,
                 name: None,
                 body: Body::Layers(architecture),
             });
         }
-        let attrs = input.call(Attribute::parse_outer)?;
         let vis: Visibility = input.parse()?;
         if !input.peek(Token![struct]) {
             return Err(input.error(
@@ -228,7 +303,15 @@ fn parse_layer(input: ParseStream) -> syn::Result<Layer> {
     }
     let mut width = None;
     if !at_separator(input) {
-        width = Some(input.parse::<TokenTree>()?);
+        // Through invisible groups: `Option<Token![-]>` peeks into them, the token is unwrapped.
+        let minus: Option<Token![-]> = input.parse()?;
+        if minus.is_some() && at_separator(input) {
+            return Err(input.error(
+                "expected a layer width after `-`; a width is a positive integer, as in `5`",
+            ));
+        }
+        let token = unwrap_invisible(input.parse::<TokenTree>()?);
+        width = Some(Width { minus, token });
     }
     if !at_separator(input) {
         return Err(input.error(
@@ -250,7 +333,7 @@ fn at_separator(input: ParseStream) -> bool {
 /// The span of the last token of a layer, to point at when the list is not closed.
 fn last_span_of(layer: &Layer) -> Option<Span> {
     if let Some(width) = &layer.width {
-        return Some(width.span());
+        return Some(width.token.span());
     }
     if let Some(activation) = &layer.activation {
         return Some(match &activation.args {

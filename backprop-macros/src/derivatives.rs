@@ -12,12 +12,26 @@ use syn::Ident;
 
 use crate::activation::Activation;
 use crate::expand::{activation_value, path, private};
+use crate::names::Generics;
 use crate::valid::Network;
 
 /// `impl Net<T> { jacobian, jacobian_forward_mode, jacobian_reverse_mode, jvp, vjp,
 /// input_gradient, input_gradient_of }`.
-pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStream {
-    let bp = private();
+pub fn inherent_impl(
+    network: &Network,
+    name: &Ident,
+    workspace: &Ident,
+    generics: &Generics,
+) -> TokenStream {
+    let bp = private(network);
+    let Generics {
+        scalar: t,
+        batch: b,
+        loss: l,
+        target: y,
+        sample: x_,
+        ..
+    } = generics;
     let Some(last) = network.layers.last() else {
         return TokenStream::new();
     };
@@ -27,7 +41,7 @@ pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> Toke
     let count = network.layers.len();
     let z = |index: usize| format_ident!("z{}", index + 1);
     let a = |index: usize| format_ident!("a{}", index + 1);
-    let t = |index: usize| format_ident!("t{}", index + 1);
+    let tangent = |index: usize| format_ident!("t{}", index + 1);
     let first = path(&network.layers[0]);
 
     // let z1 = self.fc1.affine_value(x);
@@ -45,12 +59,12 @@ pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> Toke
                     let previous = a(index - 1);
                     quote!(&#previous)
                 };
-                let activation = activation_value(layer.activation);
+                let activation = activation_value(&bp, t, layer.activation);
                 quote! {
                     let #zi = self.#field.affine_value(#input);
                     let #ai = {
                         let mut a = #zi.clone_owned();
-                        #bp::Activation::<T>::apply(&#activation, &mut a);
+                        #bp::Activation::<#t>::apply(&#activation, &mut a);
                         a
                     };
                 }
@@ -63,24 +77,24 @@ pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> Toke
         if layer.activation == Activation::Identity {
             return quote!();
         }
-        let activation = activation_value(layer.activation);
+        let activation = activation_value(&bp, t, layer.activation);
         let (zi, ai) = (z(index), a(index));
         if batch {
-            quote!(#bp::Activation::<T>::backward(&#activation, &#zi, &#ai, &mut #columns);)
+            quote!(#bp::Activation::<#t>::backward(&#activation, &#zi, &#ai, &mut #columns);)
         } else {
-            quote!(#bp::Activation::<T>::jacobian_columns(&#activation, &#zi, &#ai, &mut #columns);)
+            quote!(#bp::Activation::<#t>::jacobian_columns(&#activation, &#zi, &#ai, &mut #columns);)
         }
     };
-    let last_t = t(count - 1);
+    let last_t = tangent(count - 1);
     let last_a = a(count - 1);
 
     // Forward mode: t1 = J_f1 · W1, t2 = J_f2 · W2 · t1, ...; the Jacobian is the last t.
     let forward_mode = (0..count).map(|index| {
-        let (field, ti) = (path(&network.layers[index]), t(index));
+        let (field, ti) = (path(&network.layers[index]), tangent(index));
         let start = if index == 0 {
             quote!(let mut #ti = self.#field.weight.clone_owned();)
         } else {
-            let previous = t(index - 1);
+            let previous = tangent(index - 1);
             quote!(let mut #ti = &self.#field.weight * &#previous;)
         };
         let activate = through(index, &ti, false);
@@ -88,11 +102,11 @@ pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> Toke
     });
     // Reverse mode: t_L = J_fL, t_{l-1} = J_f(l-1) · W_lᵀ · t_l; the Jacobian is (W1ᵀ t1)ᵀ.
     let reverse_mode = (0..count).rev().map(|index| {
-        let ti = t(index);
+        let ti = tangent(index);
         let start = if index == count - 1 {
-            quote!(let mut #ti = #smatrix::<T, #outputs, #outputs>::identity();)
+            quote!(let mut #ti = #smatrix::<#t, #outputs, #outputs>::identity();)
         } else {
-            let (next_field, next) = (path(&network.layers[index + 1]), t(index + 1));
+            let (next_field, next) = (path(&network.layers[index + 1]), tangent(index + 1));
             quote!(let mut #ti = self.#next_field.weight.tr_mul(&#next);)
         };
         let activate = through(index, &ti, false);
@@ -100,11 +114,11 @@ pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> Toke
     });
     // JVP: tangents interleaved with the values, one column per sample.
     let jvp_steps = (0..count).map(|index| {
-        let (field, ti) = (path(&network.layers[index]), t(index));
+        let (field, ti) = (path(&network.layers[index]), tangent(index));
         let start = if index == 0 {
             quote!(let mut #ti = &self.#field.weight * v;)
         } else {
-            let previous = t(index - 1);
+            let previous = tangent(index - 1);
             quote!(let mut #ti = &self.#field.weight * &#previous;)
         };
         let activate = through(index, &ti, true);
@@ -115,11 +129,11 @@ pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> Toke
         (0..count)
             .rev()
             .map(|index| {
-                let ti = t(index);
+                let ti = tangent(index);
                 let start = if index == count - 1 {
                     seed.clone()
                 } else {
-                    let (next_field, next) = (path(&network.layers[index + 1]), t(index + 1));
+                    let (next_field, next) = (path(&network.layers[index + 1]), tangent(index + 1));
                     quote!(let mut #ti = self.#next_field.weight.tr_mul(&#next);)
                 };
                 let activate = through(index, &ti, true);
@@ -131,10 +145,10 @@ pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> Toke
     let batch_values = values(quote!(x));
     let vjp_from_u = vjp_steps(quote!(let mut #last_t = u.clone_owned();));
     let vjp_from_loss = vjp_steps(quote! {
-        let mut #last_t = #smatrix::<T, #outputs, B>::zeros();
-        let value = #bp::Loss::<T, #outputs, B, Y>::gradient(loss, &#last_a, target, &mut #last_t);
+        let mut #last_t = #smatrix::<#t, #outputs, { #b }>::zeros();
+        let value = #bp::Loss::<#t, #outputs, { #b }, #y>::gradient(loss, &#last_a, target, &mut #last_t);
     });
-    let first_t = t(0);
+    let first_t = tangent(0);
     let default_mode = if inputs < outputs {
         quote!(jacobian_forward_mode)
     } else {
@@ -150,7 +164,7 @@ pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> Toke
          `J[(i, j)] = ∂output[i]/∂input[j]`, computed in the cheaper mode for this shape \
          ({mode_doc}). Allocates nothing."
     );
-    let sample = quote!(#bp::SampleFor<Self, T, #inputs>);
+    let sample = quote!(#bp::SampleFor<Self, #t, #inputs>);
 
     // impl<T> Net<T> {
     //     pub fn jacobian_reverse_mode(&self, x) -> SMatrix<T, 1, 4> {
@@ -165,16 +179,16 @@ pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> Toke
     // }
     quote! {
         #[allow(dead_code, clippy::let_and_return)]
-        impl<T: #bp::Scalar> #name<T> {
+        impl<#t: #bp::Scalar> #name<#t> {
             #[doc = #jacobian_doc]
-            pub fn jacobian<X: #sample>(&self, x: &X) -> #smatrix<T, #outputs, #inputs> {
+            pub fn jacobian<#x_: #sample>(&self, x: &#x_) -> #smatrix<#t, #outputs, #inputs> {
                 self.#default_mode(x)
             }
 
             /// The Jacobian at one sample by forward mode: a tangent per input pushed through
             /// the layers (`J = J_fL · W_L · … · J_f1 · W_1`, first factor first).
-            pub fn jacobian_forward_mode<X: #sample>(&self, x: &X) -> #smatrix<T, #outputs, #inputs> {
-                let x = <X as #sample>::to_vector(x);
+            pub fn jacobian_forward_mode<#x_: #sample>(&self, x: &#x_) -> #smatrix<#t, #outputs, #inputs> {
+                let x = <#x_ as #sample>::to_vector(x);
                 #(#one_sample_values)*
                 #(#forward_mode)*
                 #last_t
@@ -182,8 +196,8 @@ pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> Toke
 
             /// The Jacobian at one sample by reverse mode: a cotangent per output pulled back
             /// through the layers (`Jᵀ = W_1ᵀ · J_f1 · … · W_Lᵀ · J_fL`, last factor first).
-            pub fn jacobian_reverse_mode<X: #sample>(&self, x: &X) -> #smatrix<T, #outputs, #inputs> {
-                let x = <X as #sample>::to_vector(x);
+            pub fn jacobian_reverse_mode<#x_: #sample>(&self, x: &#x_) -> #smatrix<#t, #outputs, #inputs> {
+                let x = <#x_ as #sample>::to_vector(x);
                 #(#one_sample_values)*
                 #(#reverse_mode)*
                 self.#first.weight.tr_mul(&#first_t).transpose()
@@ -191,11 +205,11 @@ pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> Toke
 
             /// The Jacobian-vector product for a batch: the outputs and, per sample (column),
             /// `J(x) · v`, the outputs' change along the input direction `v`.
-            pub fn jvp<const B: #usize_>(
+            pub fn jvp<const #b: #usize_>(
                 &self,
-                x: &#smatrix<T, #inputs, B>,
-                v: &#smatrix<T, #inputs, B>,
-            ) -> (#smatrix<T, #outputs, B>, #smatrix<T, #outputs, B>) {
+                x: &#smatrix<#t, #inputs, { #b }>,
+                v: &#smatrix<#t, #inputs, { #b }>,
+            ) -> (#smatrix<#t, #outputs, { #b }>, #smatrix<#t, #outputs, { #b }>) {
                 #(#batch_values)*
                 #(#jvp_steps)*
                 (#last_a, #last_t)
@@ -203,11 +217,11 @@ pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> Toke
 
             /// The vector-Jacobian product for a batch: the outputs and, per sample (column),
             /// `J(x)ᵀ · u`, the input gradient of `uᵀ · output`.
-            pub fn vjp<const B: #usize_>(
+            pub fn vjp<const #b: #usize_>(
                 &self,
-                x: &#smatrix<T, #inputs, B>,
-                u: &#smatrix<T, #outputs, B>,
-            ) -> (#smatrix<T, #outputs, B>, #smatrix<T, #inputs, B>) {
+                x: &#smatrix<#t, #inputs, { #b }>,
+                u: &#smatrix<#t, #outputs, { #b }>,
+            ) -> (#smatrix<#t, #outputs, { #b }>, #smatrix<#t, #inputs, { #b }>) {
                 #(#batch_values)*
                 #(#vjp_from_u)*
                 (#last_a, self.#first.weight.tr_mul(&#first_t))
@@ -215,14 +229,14 @@ pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> Toke
 
             /// The loss and its gradient with respect to the inputs, one column per sample (the
             /// weights are left alone).
-            pub fn input_gradient<L, Y, const B: #usize_>(
+            pub fn input_gradient<#l, #y, const #b: #usize_>(
                 &self,
-                x: &#smatrix<T, #inputs, B>,
-                target: &Y,
-                loss: &L,
-            ) -> (T, #smatrix<T, #inputs, B>)
+                x: &#smatrix<#t, #inputs, { #b }>,
+                target: &#y,
+                loss: &#l,
+            ) -> (#t, #smatrix<#t, #inputs, { #b }>)
             where
-                L: #bp::Loss<T, #outputs, B, Y>,
+                #l: #bp::Loss<#t, #outputs, { #b }, #y>,
             {
                 #(#batch_values)*
                 #(#vjp_from_loss)*
@@ -231,7 +245,7 @@ pub fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> Toke
 
             /// After [`Self::backward`] with `ws`: the loss's gradient with respect to the
             /// inputs, `W1ᵀ · δ1`, from the δ the backward pass left (one product, no new pass).
-            pub fn input_gradient_of<const B: #usize_>(&self, ws: &#workspace<T, B>) -> #smatrix<T, #inputs, B> {
+            pub fn input_gradient_of<const #b: #usize_>(&self, ws: &#workspace<#t, { #b }>) -> #smatrix<#t, #inputs, { #b }> {
                 self.#first.weight.tr_mul(&ws.#first.delta)
             }
         }

@@ -7,10 +7,13 @@
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
+use syn::ext::IdentExt;
 use syn::Ident;
 
 use crate::activation::Activation;
-use crate::valid::{CheckedLayer, Network};
+use crate::ast::Header;
+use crate::names::{self, part_type, Generics};
+use crate::valid::{is_cfg, CheckedLayer, Network};
 
 /// The generated code for a checked declaration: items for the item form, a block expression
 /// evaluating to a ready-to-use network for the expression form.
@@ -34,18 +37,80 @@ pub fn expand(network: &Network) -> TokenStream {
     }
 }
 
-/// The hidden re-export every generated path goes through.
-pub(crate) fn private() -> TokenStream {
-    quote!(::backprop::__private)
+/// The hidden re-export every generated path goes through: `::backprop::__private`, or under
+/// the path `#[backprop(crate = path)]` gives.
+pub(crate) fn private(network: &Network) -> TokenStream {
+    let krate = &network.krate;
+    quote!(#krate::__private)
+}
+
+/// What a declaration with errors expands to besides the errors: the bare struct and its
+/// workspace under the right names (so uses of them add no "cannot find type" errors), or, for
+/// the expression form, errors only, the last in expression position (its value has the error
+/// type, on which rustc reports nothing more).
+pub fn fallback(error: syn::Error, header: Option<Header>) -> TokenStream {
+    let mut errors: Vec<TokenStream> = error.into_iter().map(|e| e.to_compile_error()).collect();
+    let Some(header) = header else {
+        return quote!(#(#errors)*);
+    };
+    let Some(name) = &header.name else {
+        // { compile_error! { "first" } compile_error!("last") }
+        let last = errors.pop();
+        return quote!({ #(#errors)* #last });
+    };
+    // Docs and cfgs only: another attribute (a derive, `#[backprop]`) could add errors of its own.
+    let attrs = header
+        .attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("doc") || is_cfg(attr));
+    let cfgs = header.attrs.iter().filter(|attr| is_cfg(attr));
+    let vis = &header.vis;
+    let workspace = names::workspace(name);
+    // compile_error! { "..." }
+    // #[allow(dead_code)] pub struct Net<T = f32> { #[doc(hidden)] __backprop_fallback: PhantomData<T> }
+    // #[allow(dead_code)] pub struct NetWorkspace<T = f32, const B: usize = 1> { ... }
+    quote! {
+        #(#errors)*
+        #(#attrs)*
+        #[allow(dead_code)]
+        #vis struct #name<T = ::core::primitive::f32> {
+            #[doc(hidden)]
+            __backprop_fallback: ::core::marker::PhantomData<T>,
+        }
+        #(#cfgs)*
+        #[allow(dead_code)]
+        #vis struct #workspace<T = ::core::primitive::f32, const B: ::core::primitive::usize = 1> {
+            #[doc(hidden)]
+            __backprop_fallback: ::core::marker::PhantomData<T>,
+        }
+    }
+}
+
+/// Every type the expansion of `network` under `name` defines: generic parameters avoid these.
+fn defined_types(network: &Network, name: &Ident) -> Vec<Ident> {
+    let mut types = vec![name.clone(), names::workspace(name)];
+    for part in &network.parts {
+        let ty = part_type(name, &part.name);
+        types.push(names::workspace(&ty));
+        types.push(ty);
+    }
+    types
 }
 
 /// The struct, its workspace, the inherent impl and the `Network` impl.
+///
+/// The batch size is passed as `{ B }`, never `B`: rustc reads a bare generic argument as a type
+/// first, so a user type called `B` anywhere in scope would otherwise be taken for it.
 fn items(network: &Network, name: &Ident) -> TokenStream {
-    let bp = private();
-    let workspace = format_ident!("{}Workspace", name);
+    let bp = private(network);
+    let g = Generics::avoiding(&defined_types(network, name));
+    let (t, b) = (&g.scalar, &g.batch);
+    let workspace = names::workspace(name);
     let vis = &network.vis;
     let attrs = &network.attrs;
+    let cfgs = &network.cfgs;
     let summary = architecture_text(network);
+    let shown = name.unraw();
     let default_doc = if attrs.iter().any(|attr| attr.path().is_ident("doc")) {
         quote!()
     } else {
@@ -66,7 +131,7 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
             index + 1,
             activation.spelling()
         );
-        let ty = layer_type(layer);
+        let ty = layer_type(&bp, t, layer);
         quote! {
             #[doc = #doc]
             pub #field: #ty
@@ -80,20 +145,23 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
             .iter()
             .map(|part| {
                 let (field, ty) = (&part.name, part_type(name, &part.name));
-                let doc = format!("Part `{field}` of the chain, a network of its own: [`{ty}`].");
+                let doc = format!(
+                    "Part `{}` of the chain, a network of its own: [`{ty}`].",
+                    field.unraw()
+                );
                 quote! {
                     #[doc = #doc]
-                    pub #field: #ty<T>
+                    pub #field: #ty<#t>
                 }
             })
             .collect()
     };
     let buffer_fields = network.layers.iter().map(|layer| {
         let CheckedLayer { field, outputs, .. } = layer;
-        let doc = format!("Values of layer `{field}` for the batch.");
+        let doc = format!("Values of layer `{}` for the batch.", field.unraw());
         quote! {
             #[doc = #doc]
-            pub #field: #bp::Owned<#bp::LayerBuffers<T, #outputs, B>>
+            pub #field: #bp::Owned<#bp::LayerBuffers<#t, #outputs, { #b }>>
         }
     });
     let buffer_fields: Vec<TokenStream> = if network.parts.is_empty() {
@@ -104,20 +172,25 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
             .iter()
             .map(|part| {
                 let field = &part.name;
-                let ty = format_ident!("{}Workspace", part_type(name, field));
-                let doc = format!("Buffers of part `{field}`.");
+                let ty = names::workspace(&part_type(name, field));
+                let doc = format!("Buffers of part `{}`.", field.unraw());
                 quote! {
                     #[doc = #doc]
-                    pub #field: #ty<T, B>
+                    pub #field: #ty<#t, { #b }>
                 }
             })
             .collect()
     };
     let part_items = network.parts.iter().map(|part| {
         let ty = part_type(name, &part.name);
-        let doc = format!("Part `{}` of [`{name}`], usable on its own.", part.name);
+        let doc = format!(
+            "Part `{}` of [`{shown}`], usable on its own.",
+            part.name.unraw()
+        );
         let part_network = Network {
             attrs: vec![syn::parse_quote!(#[doc = #doc])],
+            cfgs: network.cfgs.clone(),
+            krate: network.krate.clone(),
             vis: network.vis.clone(),
             name: Some(ty.clone()),
             inputs: part.inputs,
@@ -127,52 +200,75 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
         items(&part_network, &ty)
     });
     let workspace_doc = format!(
-        "Caller-owned buffers for [`{name}`]'s forward and backward passes over a batch of `B` samples \
-         (`B = 1` for one sample). Make one with `{name}::workspace` and reuse it: a training step then \
+        "Caller-owned buffers for [`{shown}`]'s forward and backward passes over a batch of `B` samples \
+         (`B = 1` for one sample). Make one with `{shown}::workspace` and reuse it: a training step then \
          allocates nothing."
     );
-    let inherent = inherent_impl(network, name, &workspace);
-    let derivatives = crate::derivatives::inherent_impl(network, name, &workspace);
-    let batched = batched_impl(network, name, &workspace);
-    let network_impl = network_impl(network, name);
+    let inherent = inherent_impl(network, name, &workspace, &g);
+    let derivatives = crate::derivatives::inherent_impl(network, name, &workspace, &g);
+    let batched = batched_impl(network, name, &workspace, &g);
+    let network_impl = network_impl(network, name, &g);
+    let storage_checks = storage_checks(network);
 
     // #[doc = "..."] pub struct Net<T = f32> { pub fc1: Linear<T, 4, 5>, ... }
     // pub struct NetWorkspace<T = f32, const B: usize = 1> { pub fc1: LayerBuffers<T, 5, B>, ... }
+    // (every item under the user's #[cfg]s)
     quote! {
         #(#part_items)*
 
+        #(#cfgs)*
         #(#attrs)*
         #default_doc
         #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::cmp::PartialEq)]
-        #vis struct #name<T: #bp::Scalar = ::core::primitive::f32> {
+        #vis struct #name<#t: #bp::Scalar = ::core::primitive::f32> {
             #(#layer_fields,)*
         }
 
+        #(#cfgs)*
         #[doc = #workspace_doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::cmp::PartialEq)]
-        #[allow(dead_code)]
-        #vis struct #workspace<T: #bp::Scalar = ::core::primitive::f32, const B: ::core::primitive::usize = 1> {
+        #[allow(dead_code, deprecated)]
+        #vis struct #workspace<#t: #bp::Scalar = ::core::primitive::f32, const #b: ::core::primitive::usize = 1> {
             #(#buffer_fields,)*
         }
 
-        #[allow(dead_code)]
-        impl<T: #bp::Scalar, const B: ::core::primitive::usize> #workspace<T, B> {
+        #(#cfgs)*
+        #[allow(dead_code, deprecated)]
+        impl<#t: #bp::Scalar, const #b: ::core::primitive::usize> #workspace<#t, { #b }> {
             /// The values of the layer called `name` (`"fc1"`), as slices, if there is one.
-            pub fn layer(&self, name: &::core::primitive::str) -> ::core::option::Option<#bp::LayerView<'_, T>> {
-                <#name<T> as #bp::Batched<B>>::layer_values(self, name)
+            pub fn layer(&self, name: &::core::primitive::str) -> ::core::option::Option<#bp::LayerView<'_, #t>> {
+                <#name<#t> as #bp::Batched<{ #b }>>::layer_values(self, name)
             }
         }
 
+        // A user's #[deprecated] on the struct is for the user's code, not for these impls.
+        #(#cfgs)*
+        #[allow(deprecated)]
         #inherent
+        #(#cfgs)*
+        #[allow(deprecated)]
         #derivatives
+        #(#cfgs)*
+        #[allow(deprecated)]
         #batched
+        #(#cfgs)*
+        #[allow(deprecated)]
         #network_impl
+        #storage_checks
     }
 }
 
 /// Constants, constructors, forward, loss, backward and cast.
-fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStream {
-    let bp = private();
+fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generics) -> TokenStream {
+    let bp = private(network);
+    let Generics {
+        scalar: t,
+        batch: b,
+        cast: u,
+        loss: l,
+        target: y,
+        sample: x_,
+    } = g;
     let inputs = network.inputs;
     // valid.rs guarantees at least one layer.
     let outputs = network.layers.last().map_or(0, |layer| layer.outputs);
@@ -195,8 +291,8 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStr
         let activate = if layer.activation == Activation::Identity {
             quote!()
         } else {
-            let activation = activation_value(layer.activation);
-            quote!(#bp::Activation::<T>::apply(&#activation, &mut a);)
+            let activation = activation_value(&bp, t, layer.activation);
+            quote!(#bp::Activation::<#t>::apply(&#activation, &mut a);)
         };
         quote! {
             let #value = {
@@ -216,7 +312,7 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStr
 
     quote! {
         #[allow(dead_code)]
-        impl<T: #bp::Scalar> #name<T> {
+        impl<#t: #bp::Scalar> #name<#t> {
             /// The input width.
             pub const INPUTS: #usize_ = #inputs;
             /// The output width.
@@ -244,71 +340,71 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStr
             }
 
             /// A zeroed workspace for batches of `B` samples (`B = 1` for one sample).
-            pub fn workspace<const B: #usize_>(&self) -> #workspace<T, B> {
-                <Self as #bp::Batched<B>>::workspace(self)
+            pub fn workspace<const #b: #usize_>(&self) -> #workspace<#t, { #b }> {
+                <Self as #bp::Batched<{ #b }>>::workspace(self)
             }
 
             /// The output for one sample, given as an `SVector<T, INPUTS>` or a `[T; INPUTS]`.
-            pub fn forward<X: #bp::SampleFor<Self, T, #inputs>>(&self, x: &X) -> #svector<T, #outputs> {
-                self.forward_batch(&#bp::SampleFor::<Self, T, #inputs>::to_vector(x))
+            pub fn forward<#x_: #bp::SampleFor<Self, #t, #inputs>>(&self, x: &#x_) -> #svector<#t, #outputs> {
+                self.forward_batch(&#bp::SampleFor::<Self, #t, #inputs>::to_vector(x))
             }
 
             /// The outputs for a batch, one column per sample. Layer values of up to
             /// 16 KiB a layer are kept as local values; larger batches run through a heap
             /// workspace made for the call (with the `alloc` feature), so that no batch size
             /// overflows the stack. [`Self::forward_into`] reuses a workspace and allocates nothing.
-            pub fn forward_batch<const B: #usize_>(&self, x: &#smatrix<T, #inputs, B>) -> #smatrix<T, #outputs, B> {
-                if #bp::heap::fits_inline::<T>(#widest * B) {
+            pub fn forward_batch<const #b: #usize_>(&self, x: &#smatrix<#t, #inputs, { #b }>) -> #smatrix<#t, #outputs, { #b }> {
+                if #bp::heap::fits_inline::<#t>(#widest * #b) {
                     self.forward_values(x)
                 } else {
-                    let mut ws = <Self as #bp::Batched<B>>::workspace(self);
-                    <Self as #bp::Batched<B>>::forward_into(self, x, &mut ws).clone_owned()
+                    let mut ws = <Self as #bp::Batched<{ #b }>>::workspace(self);
+                    <Self as #bp::Batched<{ #b }>>::forward_into(self, x, &mut ws).clone_owned()
                 }
             }
 
             /// [`Self::forward_batch`] through local values, for batches whose layers fit.
-            fn forward_values<const B: #usize_>(&self, x: &#smatrix<T, #inputs, B>) -> #smatrix<T, #outputs, B> {
+            fn forward_values<const #b: #usize_>(&self, x: &#smatrix<#t, #inputs, { #b }>) -> #smatrix<#t, #outputs, { #b }> {
                 #(#value_steps)*
                 #last_value
             }
 
             /// The forward pass, keeping every layer's values in `ws` (as the backward pass needs);
             /// returns the output, one column per sample.
-            pub fn forward_into<'w, const B: #usize_>(
+            pub fn forward_into<'w, const #b: #usize_>(
                 &self,
-                x: &#smatrix<T, #inputs, B>,
-                ws: &'w mut #workspace<T, B>,
-            ) -> &'w #smatrix<T, #outputs, B> {
-                <Self as #bp::Batched<B>>::forward_into(self, x, ws)
+                x: &#smatrix<#t, #inputs, { #b }>,
+                ws: &'w mut #workspace<#t, { #b }>,
+            ) -> &'w #smatrix<#t, #outputs, { #b }> {
+                <Self as #bp::Batched<{ #b }>>::forward_into(self, x, ws)
             }
 
             /// The loss of the network's output for `x` against `target`, reduced as PyTorch does.
-            pub fn loss<L, Y, const B: #usize_>(&self, x: &#smatrix<T, #inputs, B>, target: &Y, loss: &L) -> T
+            pub fn loss<#l, #y, const #b: #usize_>(&self, x: &#smatrix<#t, #inputs, { #b }>, target: &#y, loss: &#l) -> #t
             where
-                L: #bp::Loss<T, #outputs, B, Y>,
+                #l: #bp::Loss<#t, #outputs, { #b }, #y>,
             {
-                #bp::Loss::<T, #outputs, B, Y>::value(loss, &self.forward_batch(x), target)
+                #bp::Loss::<#t, #outputs, { #b }, #y>::value(loss, &self.forward_batch(x), target)
             }
 
             /// Forward pass, loss and backward pass for a batch (an `SVector` is a batch of one):
             /// writes ∂loss/∂parameter for every parameter into `grad` (overwriting it) and returns
             /// the loss. Allocates nothing.
-            pub fn backward<L, Y, const B: #usize_>(
+            pub fn backward<#l, #y, const #b: #usize_>(
                 &self,
-                x: &#smatrix<T, #inputs, B>,
-                target: &Y,
-                loss: &L,
-                ws: &mut #workspace<T, B>,
+                x: &#smatrix<#t, #inputs, { #b }>,
+                target: &#y,
+                loss: &#l,
+                ws: &mut #workspace<#t, { #b }>,
                 grad: &mut Self,
-            ) -> T
+            ) -> #t
             where
-                L: #bp::Loss<T, #outputs, B, Y>,
+                #l: #bp::Loss<#t, #outputs, { #b }, #y>,
             {
-                <Self as #bp::Batched<B>>::backward(self, x, target, loss, ws, grad)
+                <Self as #bp::Batched<{ #b }>>::backward(self, x, target, loss, ws, grad)
             }
 
             /// The same network in another scalar type, such as `f64` for a gradient check.
-            pub fn cast<U: #bp::Scalar + #bp::SupersetOf<T>>(&self) -> #name<U> {
+            pub fn cast<#u: #bp::Scalar + #bp::SupersetOf<#t>>(&self) -> #name<#u> {
                 #name { #(#cast_fields,)* }
             }
         }
@@ -321,7 +417,7 @@ fn constructors(
     network: &Network,
     name: &Ident,
 ) -> (Vec<TokenStream>, Vec<TokenStream>, Vec<TokenStream>) {
-    let bp = private();
+    let bp = private(network);
     if !network.parts.is_empty() {
         let parts = network
             .parts
@@ -341,46 +437,52 @@ fn constructors(
                 .collect(),
         );
     }
-    let each = |plain: TokenStream,
-                boxed: TokenStream,
-                make: &dyn Fn(&Ident, TokenStream) -> TokenStream| {
+    // A large layer goes through `large`, which builds it on the heap (`Linear::boxed_zeros`).
+    let each = |make: &dyn Fn(&Ident, bool) -> TokenStream| {
         network
             .layers
             .iter()
             .map(|layer| {
-                make(
-                    &layer.field,
-                    if is_boxed(layer) {
-                        boxed.clone()
-                    } else {
-                        plain.clone()
-                    },
-                )
+                let (field, value) = (&layer.field, make(&layer.field, is_boxed(layer)));
+                quote!(#field: #value)
             })
             .collect::<Vec<_>>()
     };
     (
-        each(
-            quote!(zeros),
-            quote!(boxed_zeros),
-            &|field, f| quote!(#field: #bp::Linear::#f()),
-        ),
-        each(
-            quote!(torch_default),
-            quote!(boxed_torch_default),
-            &|field, f| quote!(#field: #bp::Linear::#f(rng)),
-        ),
-        each(
-            quote!(cast),
-            quote!(boxed_cast),
-            &|field, f| quote!(#field: self.#field.#f()),
-        ),
+        each(&|_, boxed| {
+            if boxed {
+                quote!(#bp::large::zeros())
+            } else {
+                quote!(#bp::Linear::zeros())
+            }
+        }),
+        each(&|_, boxed| {
+            if boxed {
+                quote!(#bp::large::torch_default(rng))
+            } else {
+                quote!(#bp::Linear::torch_default(rng))
+            }
+        }),
+        each(&|field, boxed| {
+            if boxed {
+                quote!(#bp::large::cast(&self.#field))
+            } else {
+                quote!(self.#field.cast())
+            }
+        }),
     )
 }
 
 /// `impl<const B> Batched<B> for Net<T>`: the straight-line forward and backward passes.
-fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStream {
-    let bp = private();
+fn batched_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generics) -> TokenStream {
+    let bp = private(network);
+    let Generics {
+        scalar: t,
+        batch: b,
+        loss: l,
+        target: y,
+        ..
+    } = g;
     let inputs = network.inputs;
     let Some(last) = network.layers.last() else {
         return TokenStream::new();
@@ -388,20 +490,20 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
     let (outputs, last_field) = (last.outputs, path(last));
     let paths: Vec<TokenStream> = network.layers.iter().map(path).collect();
     let layer_names = network.layers.iter().map(layer_name);
-    let new_workspace = workspace_value(network, workspace);
+    let new_workspace = workspace_value(network, workspace, b);
     let smatrix = quote!(#bp::nalgebra::SMatrix);
 
     let forward_steps = network.layers.iter().enumerate().map(|(index, layer)| {
         let field = path(layer);
         let input = layer_input(network, index);
-        let activation = activation_value(layer.activation);
+        let activation = activation_value(&bp, t, layer.activation);
         // self.fc1.affine(x, &mut ws.fc1.z);
         // Activation::forward(&Relu, &ws.fc1.z, &mut ws.fc1.a);
         quote! {
             self.#field.affine(#input, &mut ws.#field.z);
             {
                 let (z, a, _) = ws.#field.split_mut();
-                #bp::Activation::<T>::forward(&#activation, z, a);
+                #bp::Activation::<#t>::forward(&#activation, z, a);
             }
         }
     });
@@ -418,11 +520,11 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
             let through_activation = if layer.activation == Activation::Identity {
                 quote!()
             } else {
-                let activation = activation_value(layer.activation);
+                let activation = activation_value(&bp, t, layer.activation);
                 quote! {
                     {
                         let (z, a, delta) = ws.#field.split_mut();
-                        #bp::Activation::<T>::backward(&#activation, z, a, delta);
+                        #bp::Activation::<#t>::backward(&#activation, z, a, delta);
                     }
                 }
             };
@@ -448,11 +550,11 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
     //     fn backward(..) { self.forward_into(x, ws); loss.gradient(..); ...; value }
     // }
     quote! {
-        impl<T: #bp::Scalar, const B: ::core::primitive::usize> #bp::Batched<B> for #name<T> {
-            type Sample = #bp::nalgebra::SVector<T, #inputs>;
-            type Input = #smatrix<T, #inputs, B>;
-            type Output = #smatrix<T, #outputs, B>;
-            type Workspace = #workspace<T, B>;
+        impl<#t: #bp::Scalar, const #b: ::core::primitive::usize> #bp::Batched<{ #b }> for #name<#t> {
+            type Sample = #bp::nalgebra::SVector<#t, #inputs>;
+            type Input = #smatrix<#t, #inputs, { #b }>;
+            type Output = #smatrix<#t, #outputs, { #b }>;
+            type Workspace = #workspace<#t, { #b }>;
 
             fn workspace(&self) -> Self::Workspace {
                 #new_workspace
@@ -466,11 +568,11 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
                 batch.set_column(index, sample);
             }
 
-            fn input_values(x: &Self::Input) -> &[T] {
+            fn input_values(x: &Self::Input) -> &[#t] {
                 x.as_slice()
             }
 
-            fn output_values(y: &Self::Output) -> &[T] {
+            fn output_values(y: &Self::Output) -> &[#t] {
                 y.as_slice()
             }
 
@@ -479,21 +581,21 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
                 &ws.#last_field.a
             }
 
-            fn backward<L, Y>(
+            fn backward<#l, #y>(
                 &self,
                 x: &Self::Input,
-                target: &Y,
-                loss: &L,
+                target: &#y,
+                loss: &#l,
                 ws: &mut Self::Workspace,
                 grad: &mut Self,
-            ) -> T
+            ) -> #t
             where
-                L: #bp::Objective<T, Self::Output, Y>,
+                #l: #bp::Objective<#t, Self::Output, #y>,
             {
-                <Self as #bp::Batched<B>>::forward_into(self, x, ws);
+                <Self as #bp::Batched<{ #b }>>::forward_into(self, x, ws);
                 let value = {
                     let (_, a, delta) = ws.#last_field.split_mut();
-                    #bp::Objective::<T, Self::Output, Y>::gradient(loss, a, target, delta)
+                    #bp::Objective::<#t, Self::Output, #y>::gradient(loss, a, target, delta)
                 };
                 #(#backward_steps)*
                 value
@@ -502,7 +604,7 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
             fn layer_values<'w>(
                 ws: &'w Self::Workspace,
                 name: &::core::primitive::str,
-            ) -> ::core::option::Option<#bp::LayerView<'w, T>> {
+            ) -> ::core::option::Option<#bp::LayerView<'w, #t>> {
                 match name {
                     #(#layer_names => ::core::option::Option::Some(ws.#paths.view()),)*
                     _ => ::core::option::Option::None,
@@ -513,8 +615,9 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident) -> TokenStre
 }
 
 /// `impl Network for Net<T>`: sizes, layers and named parameters for generic code.
-fn network_impl(network: &Network, name: &Ident) -> TokenStream {
-    let bp = private();
+fn network_impl(network: &Network, name: &Ident, g: &Generics) -> TokenStream {
+    let bp = private(network);
+    let t = &g.scalar;
     let inputs = network.inputs;
     let outputs = network.layers.last().map_or(0, |layer| layer.outputs);
     let parameters = parameter_count(network);
@@ -580,14 +683,14 @@ fn network_impl(network: &Network, name: &Ident) -> TokenStream {
     let (read, write) = (read.iter().flatten(), write.iter().flatten());
 
     // impl<T> Network for Net<T> {
-    //     fn params(&self) -> impl Iterator<Item = Param<'_, T>> {
+    //     fn params(&self) -> impl Iterator<Item = Param<'_, #t>> {
     //         [Param { name: "fc1.weight", rows: 5, cols: 4, values: self.fc1.weight.as_slice() }, ...].into_iter()
     //     }
     //     ...
     // }
     quote! {
-        impl<T: #bp::Scalar> #bp::Network for #name<T> {
-            type Scalar = T;
+        impl<#t: #bp::Scalar> #bp::Network for #name<#t> {
+            type Scalar = #t;
             const INPUTS: #usize_ = #inputs;
             const OUTPUTS: #usize_ = #outputs;
             const PARAMETERS: #usize_ = #parameters;
@@ -597,20 +700,20 @@ fn network_impl(network: &Network, name: &Ident) -> TokenStream {
                 #name::zeros()
             }
 
-            fn params(&self) -> impl ::core::iter::Iterator<Item = #bp::Param<'_, T>> {
+            fn params(&self) -> impl ::core::iter::Iterator<Item = #bp::Param<'_, #t>> {
                 #(#read_splits)*
                 ::core::iter::IntoIterator::into_iter([#(#read),*])
             }
 
-            fn zip_params_mut(&mut self, other: &Self, mut f: impl ::core::ops::FnMut(&mut [T], &[T])) {
+            fn zip_params_mut(&mut self, other: &Self, mut f: impl ::core::ops::FnMut(&mut [#t], &[#t])) {
                 #(#zipped)*
             }
 
-            fn axpy(&mut self, alpha: T, other: &Self) {
+            fn axpy(&mut self, alpha: #t, other: &Self) {
                 #(#axpys)*
             }
 
-            fn params_mut(&mut self) -> impl ::core::iter::Iterator<Item = #bp::ParamMut<'_, T>> {
+            fn params_mut(&mut self) -> impl ::core::iter::Iterator<Item = #bp::ParamMut<'_, #t>> {
                 #(#write_splits)*
                 ::core::iter::IntoIterator::into_iter([#(#write),*])
             }
@@ -629,16 +732,55 @@ fn is_boxed(layer: &CheckedLayer) -> bool {
     layer.inputs * layer.outputs > HEAP_WEIGHTS
 }
 
-/// The field type of a layer: `Linear<T, IN, OUT>`, boxed when large.
-fn layer_type(layer: &CheckedLayer) -> TokenStream {
-    let bp = private();
+/// The field type of a layer: `Linear<T, IN, OUT>`, boxed when large (the facade's
+/// `large::Layer`, a `Box` with the `alloc` feature).
+fn layer_type(bp: &TokenStream, t: &Ident, layer: &CheckedLayer) -> TokenStream {
     let (inputs, outputs) = (layer.inputs, layer.outputs);
-    let linear = quote!(#bp::Linear<T, #inputs, #outputs>);
+    let linear = quote!(#bp::Linear<#t, #inputs, #outputs>);
     if is_boxed(layer) {
-        quote!(#bp::Heap<#linear>)
+        quote!(#bp::large::Layer<#linear>)
     } else {
         linear
     }
+}
+
+/// For each boxed layer, `const _: () = large::check::<Linear<f32, IN, OUT>>();` spanned on the
+/// layer's width: without the `alloc` feature, the one error saying to enable it or make the
+/// layer smaller, on the layer that is too large (once: a chain leaves it to its parts).
+fn storage_checks(network: &Network) -> TokenStream {
+    if !network.parts.is_empty() {
+        // A chain's layers are its parts', which check their own.
+        return TokenStream::new();
+    }
+    let bp = private(network);
+    let cfgs = &network.cfgs;
+    let checks = network.layers.iter().filter(|layer| is_boxed(layer)).map(|layer| {
+        let (inputs, outputs) = (layer.inputs, layer.outputs);
+        let check = respan(
+            quote!(#bp::large::check::<#bp::Linear<::core::primitive::f32, #inputs, #outputs>>()),
+            layer.span,
+        );
+        quote!(#(#cfgs)* const _: () = #check;)
+    });
+    quote!(#(#checks)*)
+}
+
+/// `tokens` with every span set to `span`, groups included.
+fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = proc_macro2::TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
 }
 
 /// The path to a layer from the network (or its workspace or gradient): `fc1`, or `encoder.fc1`
@@ -651,36 +793,24 @@ pub(crate) fn path(layer: &CheckedLayer) -> TokenStream {
     }
 }
 
-/// A layer's name as parameter names use it: `fc1`, or `encoder.fc1`.
+/// A layer's name as parameter names use it: `fc1`, or `encoder.fc1` (raw identifiers
+/// unraw: a layer `r#type` is `type`, as in PyTorch).
 fn layer_name(layer: &CheckedLayer) -> String {
     match &layer.part {
-        Some(part) => format!("{part}.{}", layer.field),
-        None => layer.field.to_string(),
+        Some(part) => format!("{}.{}", part.unraw(), layer.field.unraw()),
+        None => layer.field.unraw().to_string(),
     }
-}
-
-/// The type of a chained network's part: `AutoEncoder` + `encoder` → `AutoEncoderEncoder`.
-fn part_type(name: &Ident, part: &Ident) -> Ident {
-    let mut pascal = String::new();
-    for word in part.to_string().split('_').filter(|word| !word.is_empty()) {
-        let mut chars = word.chars();
-        if let Some(first) = chars.next() {
-            pascal.extend(first.to_uppercase());
-            pascal.push_str(chars.as_str());
-        }
-    }
-    format_ident!("{}{}", name, pascal)
 }
 
 /// A fresh workspace value: zeroed buffers per layer, or each part's own workspace.
-fn workspace_value(network: &Network, workspace: &Ident) -> TokenStream {
-    let bp = private();
+fn workspace_value(network: &Network, workspace: &Ident, b: &Ident) -> TokenStream {
+    let bp = private(network);
     if network.parts.is_empty() {
         let fields = network.layers.iter().map(|layer| &layer.field);
         quote!(#workspace { #(#fields: #bp::heap::zeroed(),)* })
     } else {
         let parts = network.parts.iter().map(|part| &part.name);
-        quote!(#workspace { #(#parts: self.#parts.workspace::<B>(),)* })
+        quote!(#workspace { #(#parts: self.#parts.workspace::<{ #b }>(),)* })
     }
 }
 
@@ -694,23 +824,22 @@ fn layer_input(network: &Network, index: usize) -> TokenStream {
     }
 }
 
-/// The core value implementing the activation, such as `LeakyRelu::<T>::new(0.2)`.
-pub(crate) fn activation_value(activation: Activation) -> TokenStream {
-    let bp = private();
+/// The core value implementing the activation, such as `LeakyRelu::<#t>::new(0.2)`.
+pub(crate) fn activation_value(bp: &TokenStream, t: &Ident, activation: Activation) -> TokenStream {
     let module = quote!(#bp::activation);
     match activation {
         Activation::Identity => quote!(#module::Identity),
         Activation::Relu => quote!(#module::Relu),
         Activation::LeakyRelu(slope) => {
             let slope = Literal::f64_suffixed(slope);
-            quote!(#module::LeakyRelu::<T>::new(#slope))
+            quote!(#module::LeakyRelu::<#t>::new(#slope))
         }
         Activation::Sigmoid => quote!(#module::Sigmoid),
         Activation::Tanh => quote!(#module::Tanh),
         Activation::Softplus => quote!(#module::Softplus),
         Activation::Elu(alpha) => {
             let alpha = Literal::f64_suffixed(alpha);
-            quote!(#module::Elu::<T>::new(#alpha))
+            quote!(#module::Elu::<#t>::new(#alpha))
         }
         Activation::Gelu => quote!(#module::Gelu),
         Activation::Silu => quote!(#module::Silu),
@@ -744,7 +873,7 @@ fn architecture_text(network: &Network) -> String {
 /// The forward and backward passes of this architecture as text, in delta-rule form.
 fn derivation_text(network: &Network, name: &Ident) -> String {
     let count = network.layers.len();
-    let mut text = format!("{name}: {}\n\n", architecture_text(network));
+    let mut text = format!("{}: {}\n\n", name.unraw(), architecture_text(network));
     text.push_str("forward (a0 = x; a batch has one column per sample):\n");
     for (index, layer) in network.layers.iter().enumerate() {
         let (k, field) = (index + 1, layer_name(layer));

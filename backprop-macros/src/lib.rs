@@ -9,8 +9,11 @@ mod activation;
 mod ast;
 mod derivatives;
 mod expand;
+mod names;
 mod valid;
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;
 
@@ -23,17 +26,50 @@ use proc_macro2::TokenStream;
 /// network! { pub struct Net < 4 => relu 5 => relu 2 => sigmoid 1 > }
 /// let net = network!(< 4 => relu 5 => 1 >);
 /// ```
+///
+/// # Attributes
+///
+/// - Docs and other attributes go on the struct. The struct always derives `Clone`, `Debug` and
+///   `PartialEq`; a user's derive of those is accepted and dropped (also inside `cfg_attr`), so
+///   `#[derive(Clone, Debug)]` is harmless. Derives of other traits are passed through, except
+///   `Copy`, `Default`, `Eq`, `Hash`, `Ord` and `PartialOrd`, which floating-point layers cannot
+///   have: those are errors on the trait's name.
+/// - `#[cfg(...)]` applies to every item the declaration generates (the struct, its workspace,
+///   their impls, a chain's parts).
+/// - `#[backprop(crate = path)]` says where the `backprop` crate is when the dependency is
+///   renamed (`bp = { package = "backprop", ... }` in Cargo.toml): `#[backprop(crate = ::bp)]`
+///   (a string, `crate = "::bp"`, works too). The expression form takes it before the `<`:
+///   `network!(#[backprop(crate = ::bp)] < 2 => 1 >)`, and no other attribute.
+///
+/// # Names
+///
+/// Raw identifiers name layers and parts without their `r#`: a layer `r#type` has the
+/// parameters `type.weight` and `type.bias`, as in PyTorch. The generated generic parameters are
+/// `T` (scalar, default `f32`), `B` (batch size), `U`, `L`, `Y` and `X`; when the struct, its
+/// workspace or a part type has one of those names, that parameter is renamed (`T1`, ...), so any
+/// struct name works. A chain's part types (`Net` + `a_b` → `NetAB`) must be distinct from each
+/// other and from `NetWorkspace`: a clash is an error on the part's name.
+///
+/// # Errors
+///
+/// Every mistake is reported at once, on the token that caused it. The struct and its workspace
+/// are still declared (without fields or methods), so one mistake does not also make every use of
+/// the type an error; the expression form evaluates to the error itself, which adds none at its
+/// uses. Widths, activation arguments and names passed through `macro_rules!` (`$h:literal`,
+/// `$h:expr`, `$h:tt`) are read through the invisible groups they arrive in.
 #[proc_macro]
 pub fn network(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     generate(input.into()).into()
 }
 
-/// Parse, check, expand; any error becomes `compile_error!` at the offending tokens.
+/// Parse, check, expand; any error becomes `compile_error!` at the offending tokens, beside the
+/// bare struct (`expand::fallback`) so that uses of the network add no errors of their own.
 fn generate(input: TokenStream) -> TokenStream {
-    syn::parse2::<ast::Declaration>(input)
-        .and_then(valid::check)
-        .map_or_else(
-            |error| error.to_compile_error(),
-            |network| expand::expand(&network),
-        )
+    match syn::parse2::<ast::Declaration>(input.clone()) {
+        Err(error) => expand::fallback(error, ast::recover_header(input)),
+        Ok(declaration) => match valid::check(declaration) {
+            Ok(network) => expand::expand(&network),
+            Err(failure) => expand::fallback(failure.error, Some(failure.header)),
+        },
+    }
 }

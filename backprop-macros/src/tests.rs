@@ -139,7 +139,9 @@ fn forward_and_backward_are_straight_line() {
     )
     .to_string();
     // The passes live in the `Batched` impl; the inherent methods delegate to it.
-    let code = &code[code.find("Batched < B > for Net").expect("a Batched impl")..];
+    let code = &code[code
+        .find("Batched < { B } > for Net")
+        .expect("a Batched impl")..];
     for name in ["forward_into", "backward"] {
         let body = method_body(code, name);
         for word in ["for ", "while ", "loop ", "dyn ", "Vec", "Box", "alloc"] {
@@ -172,4 +174,96 @@ fn forward_and_backward_are_straight_line() {
         backward.find("grad . fc1").unwrap(),
     );
     assert!(fc3 < fc1);
+}
+
+/// The expansion of `text`, as text.
+fn expand_text(text: &str) -> String {
+    generate(text.parse().unwrap()).to_string()
+}
+
+#[test]
+fn raw_identifiers_neither_panic_nor_leak_into_names() {
+    let code = expand_text("pub struct C { r#type: < 2 => 3 >, b: < 3 => 4 > }");
+    assert!(!code.contains("compile_error"), "{code}");
+    assert!(code.contains("struct CType"), "{code}");
+    assert!(code.contains("\"type.fc1.weight\""), "{code}");
+    assert!(!code.contains("r#type."), "{code}");
+    let code = expand_text("struct Net < 2 => r#type: 3 => 1 >");
+    assert!(code.contains("\"type.weight\""), "{code}");
+    // `r#fc1` is the field `fc1`: a duplicate of the generated name of layer 1.
+    let code = expand_text("struct Net < 2 => 3 => r#fc1: 1 >");
+    assert!(code.contains("duplicate layer name `fc1`"), "{code}");
+}
+
+#[test]
+fn generic_names_avoid_the_declared_types() {
+    let code = expand_text("struct T < 2 => 1 >");
+    assert!(code.contains("struct T < T1 :"), "{code}");
+    let code = expand_text("struct Net < 2 => 1 >");
+    assert!(code.contains("struct Net < T :"), "{code}");
+    let code = expand_text("struct U < 2 => 1 >");
+    assert!(code.contains("fn cast < U1 :"), "{code}");
+}
+
+#[test]
+fn the_expression_form_reports_every_error_in_one_block() {
+    let code = expand_text("< 4 => rleu 5 => 0 >");
+    assert_eq!(code.matches("compile_error").count(), 2, "{code}");
+    assert!(code.starts_with('{') && code.ends_with('}'), "{code}");
+    assert!(syn::parse_str::<syn::Expr>(&code).is_ok(), "{code}");
+}
+
+#[test]
+fn a_failed_declaration_still_declares_its_types() {
+    let code = expand_text("/// Docs.\n#[derive(Debug)] pub struct Net < 4 => rleu 5 => 1 >");
+    assert!(code.contains("pub struct Net <"), "{code}");
+    assert!(code.contains("pub struct NetWorkspace <"), "{code}");
+    assert!(!code.contains("derive"), "{code}");
+    let code = expand_text("pub struct Net < 4 => 5 extra >");
+    assert!(
+        code.contains("compile_error") && code.contains("pub struct Net <"),
+        "{code}"
+    );
+}
+
+#[test]
+fn user_derives_of_the_macro_traits_are_dropped() {
+    let code = expand_text("#[derive(Clone, std::fmt::Debug, Serialize)] #[cfg_attr(all(), derive(PartialEq))] struct Net < 2 => 1 >");
+    assert_eq!(code.matches("derive (Clone").count(), 0, "{code}");
+    assert!(code.contains("# [derive (Serialize)]"), "{code}");
+    assert!(!code.contains("cfg_attr"), "{code}");
+}
+
+#[test]
+fn cfg_goes_on_every_item() {
+    let code = expand_text("#[cfg(feature = \"x\")] struct Net { a: < 2 => 3 >, b: < 3 => 1 > }");
+    // Three networks (the chain and its two parts), seven items each: the struct, the workspace,
+    // the workspace's impl, the inherent impl, the derivatives' impl, `Batched` and `Network`.
+    assert_eq!(
+        code.matches("# [cfg (feature = \"x\")]").count(),
+        3 * 7,
+        "{code}"
+    );
+}
+
+#[test]
+fn invisible_groups_are_looked_through() {
+    use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
+    let wrap = |text: &str| -> TokenStream {
+        TokenTree::Group(Group::new(Delimiter::None, text.parse().unwrap())).into()
+    };
+    let mut tokens: TokenStream = "struct Net < 4 =>".parse().unwrap();
+    tokens.extend(wrap("16"));
+    tokens.extend("=> leaky_relu".parse::<TokenStream>().unwrap());
+    tokens.extend(std::iter::once(TokenTree::Group(Group::new(
+        Delimiter::Parenthesis,
+        wrap("-0.5"),
+    ))));
+    tokens.extend("1 =>".parse::<TokenStream>().unwrap());
+    tokens.extend(wrap("2 + 2"));
+    tokens.extend(">".parse::<TokenStream>().unwrap());
+    let code = generate(tokens).to_string();
+    assert_eq!(code.matches("compile_error").count(), 2, "{code}");
+    assert!(code.contains("found the expression `2 + 2`"), "{code}");
+    assert!(code.contains("between 0.0 and 1.0, found -0.5"), "{code}");
 }

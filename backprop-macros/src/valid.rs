@@ -6,12 +6,15 @@
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::format_ident;
+use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
+use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Attribute, Ident, Lit, Token, Visibility};
+use syn::{Attribute, Ident, Lit, Meta, Path, Token, Visibility};
 
 use crate::activation::{suggest, Activation, Argument, NAMES};
-use crate::ast::{ActivationSpec, Architecture, Body, Declaration, Layer, Part};
+use crate::ast::{ActivationSpec, Architecture, Body, Declaration, Header, Layer, Part, Width};
+use crate::names;
 
 /// The widest layer `network!` accepts: wider layers belong in a heap-allocated framework.
 pub const MAX_WIDTH: usize = 65_536;
@@ -21,8 +24,13 @@ pub const MAX_LAYER_WEIGHTS: usize = 1 << 24;
 
 /// A declaration that passed every check.
 pub struct Network {
-    /// Attributes and doc comments to put on the struct.
+    /// Attributes and doc comments to put on the struct, without the derives the macro makes
+    /// itself and without `#[backprop(...)]`.
     pub attrs: Vec<Attribute>,
+    /// The user's `#[cfg(...)]` attributes, repeated on every item the expansion emits.
+    pub cfgs: Vec<Attribute>,
+    /// The path to the `backprop` facade: `::backprop`, or what `#[backprop(crate = path)]` says.
+    pub krate: Path,
     /// The struct's visibility.
     pub vis: Visibility,
     /// The struct's name, or `None` for the expression form.
@@ -58,6 +66,9 @@ pub struct CheckedLayer {
     pub outputs: usize,
     /// The activation applied after the affine map.
     pub activation: Activation,
+    /// The span of the layer's width, for errors about the layer that only the compiler finds
+    /// (a boxed layer without the `alloc` feature).
+    pub span: Span,
 }
 
 /// Collects errors so they can be reported together, in the spirit of serde_derive's `Ctxt`.
@@ -70,6 +81,11 @@ impl Errors {
     /// Records an error at `span`.
     fn push(&mut self, span: Span, message: impl std::fmt::Display) {
         self.errors.push(syn::Error::new(span, message));
+    }
+
+    /// Records an error spanning `tokens`, from the first to the last.
+    fn push_spanned(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
+        self.errors.push(syn::Error::new_spanned(tokens, message));
     }
 
     /// All errors combined into one, or `Ok` when there were none.
@@ -85,9 +101,20 @@ impl Errors {
     }
 }
 
+/// A declaration that failed its checks: every error, and what the fallback expansion needs.
+pub struct Failure {
+    /// Every error, combined.
+    pub error: syn::Error,
+    /// The struct's name, visibility and harmless attributes, for the bare fallback struct.
+    pub header: Header,
+}
+
 /// Checks a parsed declaration and resolves it into a [`Network`].
-pub fn check(declaration: Declaration) -> syn::Result<Network> {
+pub fn check(declaration: Declaration) -> Result<Network, Failure> {
     let mut errors = Errors::default();
+    let expression = declaration.name.is_none();
+    let Attributes { kept, cfgs, krate } =
+        check_attributes(declaration.attrs, expression, &mut errors);
     let (inputs, layers, parts) = match &declaration.body {
         Body::Layers(architecture) => {
             let (inputs, layers) = check_architecture(architecture, &mut errors);
@@ -95,15 +122,321 @@ pub fn check(declaration: Declaration) -> syn::Result<Network> {
         }
         Body::Parts(parts) => check_parts(parts, &mut errors),
     };
-    errors.finish()?;
+    if let (Some(name), Body::Parts(parts)) = (&declaration.name, &declaration.body) {
+        check_type_names(name, parts, &mut errors);
+    }
+    if let Err(error) = errors.finish() {
+        return Err(Failure {
+            error,
+            header: Header {
+                attrs: kept.into_iter().chain(cfgs).collect(),
+                vis: declaration.vis,
+                name: declaration.name,
+            },
+        });
+    }
     Ok(Network {
-        attrs: declaration.attrs,
+        attrs: kept,
+        cfgs,
+        krate: krate.unwrap_or_else(|| syn::parse_quote!(::backprop)),
         vis: declaration.vis,
         name: declaration.name,
         inputs: inputs.unwrap_or_default(),
         layers,
         parts,
     })
+}
+
+/// The attributes of a declaration, sorted: the ones for the struct, the `cfg`s for every item,
+/// and the facade's path.
+struct Attributes {
+    /// Put on the struct (docs, `repr`, derives of traits the macro does not derive, ...).
+    kept: Vec<Attribute>,
+    /// `#[cfg(...)]`, put on every emitted item so that a false one removes them all.
+    cfgs: Vec<Attribute>,
+    /// `#[backprop(crate = path)]`.
+    krate: Option<Path>,
+}
+
+/// The traits the macro derives for the struct itself; a user's derive of one is dropped.
+pub const DERIVED: &[&str] = &["Clone", "Debug", "PartialEq"];
+
+/// Sorts the user's attributes; drops the derives the macro makes anyway (also inside
+/// `cfg_attr`); reads `#[backprop(crate = path)]`. The expression form takes only that one.
+fn check_attributes(attrs: Vec<Attribute>, expression: bool, errors: &mut Errors) -> Attributes {
+    let mut sorted = Attributes {
+        kept: Vec::new(),
+        cfgs: Vec::new(),
+        krate: None,
+    };
+    for attr in attrs {
+        if attr.path().is_ident("backprop") {
+            check_options(&attr, &mut sorted.krate, errors);
+        } else if expression {
+            errors.push_spanned(
+                &attr,
+                "the expression form `network!(< ... >)` takes no attributes except \
+                 `#[backprop(crate = path)]`; declare a named network to document or derive",
+            );
+        } else if attr.path().is_ident("cfg") {
+            sorted.cfgs.push(attr);
+        } else if let Some(cfgs) = cfgs_in_cfg_attr(&attr) {
+            // `#[cfg_attr(pred, cfg(..))]` removes items like a `cfg` does: on every item too.
+            sorted.cfgs.push(cfgs);
+            if let Some(attr) = without_macro_derives(attr, errors) {
+                sorted.kept.push(attr);
+            }
+        } else if attr.path().is_ident("repr") {
+            check_repr(&attr, errors);
+            sorted.kept.push(attr);
+        } else if let Some(attr) = without_macro_derives(attr, errors) {
+            sorted.kept.push(attr);
+        }
+    }
+    sorted
+}
+
+/// The `cfg`s inside a `cfg_attr`, as `#[cfg_attr(pred, cfg(..), ...)]`, if it has any.
+fn cfgs_in_cfg_attr(attr: &Attribute) -> Option<Attribute> {
+    if !attr.path().is_ident("cfg_attr") {
+        return None;
+    }
+    let (predicate, inner) = attr.parse_args_with(cfg_attr_args).ok()?;
+    let cfgs: Vec<&Meta> = inner
+        .iter()
+        .filter(|meta| meta.path().is_ident("cfg"))
+        .collect();
+    if cfgs.is_empty() {
+        return None;
+    }
+    Some(syn::parse_quote!(#[cfg_attr(#predicate, #(#cfgs),*)]))
+}
+
+/// Whether `attr` only decides whether an item exists (`cfg`, or `cfg_attr` of `cfg`s only): the
+/// fallback struct keeps those, and docs, and nothing else.
+pub fn is_cfg(attr: &Attribute) -> bool {
+    attr.path().is_ident("cfg")
+        || (attr.path().is_ident("cfg_attr")
+            && attr
+                .parse_args_with(cfg_attr_args)
+                .is_ok_and(|(_, inner)| inner.iter().all(|meta| meta.path().is_ident("cfg"))))
+}
+
+/// `pred, attr, attr, ...`: the arguments of `cfg_attr`.
+fn cfg_attr_args(input: ParseStream) -> syn::Result<(Meta, Punctuated<Meta, Token![,]>)> {
+    let predicate: Meta = input.parse()?;
+    input.parse::<Token![,]>()?;
+    let inner = Punctuated::<Meta, Token![,]>::parse_terminated(input)?;
+    Ok((predicate, inner))
+}
+
+/// `#[repr(packed)]` is an error: the struct's derives take references to its fields, which a
+/// packed struct forbids. Other representations are the compiler's to check.
+fn check_repr(attr: &Attribute, errors: &mut Errors) {
+    let _ = attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("packed") {
+            errors.push_spanned(
+                &meta.path,
+                "a network cannot be `repr(packed)`: its derived `Clone`, `Debug` and `PartialEq` \
+                 take references to its layers; remove `packed`",
+            );
+        }
+        // Skip an argument such as `packed(2)` or `align(8)`.
+        if meta.input.peek(syn::token::Paren) {
+            let _content;
+            syn::parenthesized!(_content in meta.input);
+        }
+        Ok(())
+    });
+}
+
+/// `#[backprop(crate = path)]`: where the facade is, for a renamed dependency.
+fn check_options(attr: &Attribute, krate: &mut Option<Path>, errors: &mut Errors) {
+    let result = attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("crate") {
+            let value = meta.value()?;
+            let parsed = if value.peek(syn::LitStr) {
+                value
+                    .parse::<syn::LitStr>()
+                    .and_then(|text| text.parse::<Path>())
+            } else {
+                value.parse::<Path>()
+            };
+            let path = parsed.map_err(|error| {
+                syn::Error::new(
+                    error.span(),
+                    "expected the path of the `backprop` crate after `crate =`, \
+                     as in `#[backprop(crate = ::bp)]`",
+                )
+            })?;
+            if krate.is_some() {
+                return Err(meta.error("`crate` is given twice; keep one `crate = path`"));
+            }
+            *krate = Some(path);
+            Ok(())
+        } else {
+            Err(meta.error(format!(
+                "unknown `backprop` option `{}`; the only option is `crate = path`, \
+                 as in `#[backprop(crate = ::bp)]`",
+                quote::ToTokens::to_token_stream(&meta.path)
+                    .to_string()
+                    .replace(' ', "")
+            )))
+        }
+    });
+    if let Err(error) = result {
+        errors.errors.push(error);
+    }
+}
+
+/// The attribute without `Clone`, `Debug` and `PartialEq` in its derive lists (the macro derives
+/// those already), or `None` when nothing is left of it. Other attributes come back unchanged.
+fn without_macro_derives(attr: Attribute, errors: &mut Errors) -> Option<Attribute> {
+    let Meta::List(list) = &attr.meta else {
+        return Some(attr);
+    };
+    let filtered = if list.path.is_ident("derive") {
+        let Ok(paths) = list.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated)
+        else {
+            return Some(attr);
+        };
+        for path in &paths {
+            if let Some(reason) = underivable(path) {
+                errors.push_spanned(path, reason);
+            }
+        }
+        let kept: Vec<&Path> = paths.iter().filter(|path| !is_macro_derive(path)).collect();
+        if kept.len() == paths.len() {
+            return Some(attr);
+        }
+        if kept.is_empty() {
+            return None;
+        }
+        let path = &list.path;
+        quote::quote!(#path(#(#kept),*))
+    } else if list.path.is_ident("cfg_attr") {
+        let Ok((predicate, inner)) = list.parse_args_with(cfg_attr_args) else {
+            return Some(attr);
+        };
+        let mut changed = false;
+        let kept: Vec<TokenStream> = inner
+            .iter()
+            .filter_map(|meta| {
+                let probe: Attribute = syn::parse_quote!(#[#meta]);
+                match without_macro_derives(probe.clone(), errors) {
+                    Some(kept) => {
+                        changed |= quote::ToTokens::to_token_stream(&kept).to_string()
+                            != quote::ToTokens::to_token_stream(&probe).to_string();
+                        let meta = kept.meta;
+                        Some(quote::quote!(#meta))
+                    }
+                    None => {
+                        changed = true;
+                        None
+                    }
+                }
+            })
+            .collect();
+        if !changed {
+            return Some(attr);
+        }
+        if kept.is_empty() {
+            return None;
+        }
+        quote::quote!(cfg_attr(#predicate, #(#kept),*))
+    } else {
+        return Some(attr);
+    };
+    let (pound, style, bracket) = (attr.pound_token, attr.style, attr.bracket_token);
+    Some(Attribute {
+        pound_token: pound,
+        style,
+        bracket_token: bracket,
+        meta: syn::parse2(filtered).ok()?,
+    })
+}
+
+/// Why a standard trait the layers do not implement cannot be derived for a network, if `path`
+/// names one: such a derive would fail inside the expansion.
+fn underivable(path: &Path) -> Option<String> {
+    let name = std_trait(path)?;
+    let why = match name.as_str() {
+        "Copy" => ": large layers live on the heap; copy a network with `.clone()`",
+        "Default" => "; make one with `zeros()` or `init(seed)`",
+        "Eq" | "Hash" | "Ord" => {
+            ": its weights are floating point, which has no total equality, hash or order; \
+             `PartialEq` is derived already"
+        }
+        "PartialOrd" => ": networks have no order; `PartialEq` is derived already",
+        _ => return None,
+    };
+    Some(format!("cannot derive `{name}` for a network{why}"))
+}
+
+/// The trait a derive path names, if it is a standard one: `Debug` for `Debug`, `fmt::Debug`,
+/// `::core::fmt::Debug`, ...
+fn std_trait(path: &Path) -> Option<String> {
+    let segments: Vec<String> = path
+        .segments
+        .iter()
+        .map(|segment| segment.ident.unraw().to_string())
+        .collect();
+    let (last, prefix) = segments.split_last()?;
+    prefix
+        .iter()
+        .all(|segment| {
+            [
+                "std", "core", "alloc", "fmt", "clone", "cmp", "marker", "default", "hash",
+            ]
+            .contains(&segment.as_str())
+        })
+        .then(|| last.clone())
+}
+
+/// `Debug`, `fmt::Debug`, `core::fmt::Debug`, `::std::fmt::Debug`, ... (and `Clone`, `PartialEq`).
+fn is_macro_derive(path: &Path) -> bool {
+    std_trait(path).is_some_and(|name| DERIVED.contains(&name.as_str()))
+}
+
+/// In a chained network, every generated type name (the chain, its workspace, each part and its
+/// workspace) must be distinct: `a_b` and `aB` would both make `NetAB`.
+fn check_type_names(name: &Ident, parts: &[Part], errors: &mut Errors) {
+    let workspace = names::workspace(name);
+    let mut taken: Vec<(String, String)> = vec![
+        (
+            name.unraw().to_string(),
+            format!("the network `{}` itself", name.unraw()),
+        ),
+        (
+            workspace.to_string(),
+            format!("the workspace of `{}`", name.unraw()),
+        ),
+    ];
+    for part in parts {
+        let ty = names::part_type(name, &part.name);
+        let ws = names::workspace(&ty);
+        for generated in [ty.to_string(), ws.to_string()] {
+            if let Some((_, owner)) = taken.iter().find(|(other, _)| *other == generated) {
+                errors.push(
+                    part.name.span(),
+                    format!(
+                        "part `{}` would generate the type `{generated}`, which is already {owner}; \
+                         rename the part",
+                        part.name.unraw()
+                    ),
+                );
+                break;
+            }
+        }
+        taken.push((
+            ty.to_string(),
+            format!("the type of part `{}`", part.name.unraw()),
+        ));
+        taken.push((
+            ws.to_string(),
+            format!("the workspace of part `{}`", part.name.unraw()),
+        ));
+    }
 }
 
 /// The parts of a chained network: each checked as a network, names distinct, and each part's
@@ -116,12 +449,15 @@ fn check_parts(
     let mut layers = Vec::new();
     let mut previous: Option<(&Ident, usize)> = None;
     for (index, part) in parts.iter().enumerate() {
-        if let Some(first) = parts[..index].iter().find(|other| other.name == part.name) {
+        if let Some(first) = parts[..index]
+            .iter()
+            .find(|other| other.name.unraw() == part.name.unraw())
+        {
             errors.push(
                 part.name.span(),
                 format!(
                     "duplicate part name `{}`: a chained network's parts need distinct names",
-                    first.name
+                    first.name.unraw()
                 ),
             );
         }
@@ -131,9 +467,10 @@ fn check_parts(
                 errors.push(
                     part.architecture.inputs.width.span(),
                     format!(
-                        "`{}` takes {inputs} inputs, but `{before}` before it outputs {outputs}: \
+                        "`{}` takes {inputs} inputs, but `{}` before it outputs {outputs}: \
                          the widths where parts meet must agree",
-                        part.name
+                        part.name.unraw(),
+                        before.unraw()
                     ),
                 );
             }
@@ -180,8 +517,9 @@ fn check_architecture(
                 errors.push(
                     layer.width.span(),
                     format!(
-                        "layer `{field}` would hold {inputs} × {outputs} weights, more than the {MAX_LAYER_WEIGHTS} a \
-                         statically sized layer may have; use narrower layers"
+                        "layer `{}` would hold {inputs} × {outputs} weights, more than the {MAX_LAYER_WEIGHTS} a \
+                         statically sized layer may have; use narrower layers",
+                        field.unraw()
                     ),
                 );
             }
@@ -202,6 +540,10 @@ fn check_architecture(
                 inputs,
                 outputs,
                 activation,
+                span: layer
+                    .width
+                    .as_ref()
+                    .map_or(arrow.spans[0], |width| width.token.span()),
             });
         }
         previous = outputs;
@@ -225,7 +567,7 @@ fn check_input(input: &Layer, open: Span, errors: &mut Errors) -> Option<usize> 
             format!(
                 "the input width takes no activation: an activation belongs to the layer it follows, \
                  as in `< 4 => {} 5 >`",
-                activation.name
+                activation.name.unraw()
             ),
         );
         return None;
@@ -248,16 +590,16 @@ fn check_layer_width(layer: &Layer, arrow: Span, errors: &mut Errors) -> Option<
         return check_width(width, errors);
     }
     match (&layer.activation, &layer.name) {
-        (Some(spec), _) if spec.args.is_none() && Activation::named(&spec.name.to_string()).is_none() => {
+        (Some(spec), _) if spec.args.is_none() && Activation::named(&spec.name.unraw().to_string()).is_none() => {
             // `=> five >`: most likely meant as a width, and already reported as an unknown activation.
         }
         (Some(spec), _) => errors.push(
             spec.name.span(),
-            format!("missing width after `{0}`: write the layer's number of units, as in `{0} 5`", spec.name),
+            format!("missing width after `{0}`: write the layer's number of units, as in `{0} 5`", spec.name.unraw()),
         ),
         (None, Some(name)) => errors.push(
             name.span(),
-            format!("missing width after `{name}:`: write the layer's number of units, as in `{name}: relu 5`"),
+            format!("missing width after `{0}:`: write the layer's number of units, as in `{0}: relu 5`", name.unraw()),
         ),
         (None, None) => errors.push(
             arrow,
@@ -267,9 +609,32 @@ fn check_layer_width(layer: &Layer, arrow: Span, errors: &mut Errors) -> Option<
     None
 }
 
-/// A width token: a positive integer literal within [`MAX_WIDTH`].
-fn check_width(token: &TokenTree, errors: &mut Errors) -> Option<usize> {
-    let literal = match token {
+/// A width: a positive integer literal within [`MAX_WIDTH`].
+fn check_width(width: &Width, errors: &mut Errors) -> Option<usize> {
+    if width.minus.is_some() {
+        errors.push_spanned(
+            width,
+            format!(
+                "a layer width is a positive number of units, found `-{}`; remove the `-`",
+                width.token
+            ),
+        );
+        return None;
+    }
+    if let TokenTree::Group(group) = &width.token {
+        if group.delimiter() == proc_macro2::Delimiter::None {
+            // `$h:expr` holding more than one token: point at what the caller wrote.
+            errors.push_spanned(
+                group.stream(),
+                format!(
+                    "expected a layer width (a positive integer), found the expression `{}`",
+                    group.stream()
+                ),
+            );
+            return None;
+        }
+    }
+    let literal = match &width.token {
         TokenTree::Literal(literal) => Lit::new(literal.clone()),
         other => {
             errors.push(
@@ -334,7 +699,7 @@ fn check_activation(layer: &Layer, errors: &mut Errors) -> Option<Activation> {
     let Some(ActivationSpec { name, args }) = &layer.activation else {
         return Some(Activation::Identity);
     };
-    let written = name.to_string();
+    let written = name.unraw().to_string();
     let Some(activation) = Activation::named(&written) else {
         if layer.width.is_none() && args.is_none() {
             errors.push(
@@ -364,12 +729,33 @@ fn check_activation(layer: &Layer, errors: &mut Errors) -> Option<Activation> {
             );
             None
         }
-        Argument::Optional { meaning, default } => match parse_number(tokens.clone()) {
-            Ok((value, _)) if value.is_finite() => Some(activation.with_argument(value)),
-            Ok((_, span)) => {
-                errors.push(
-                    span,
-                    format!("the argument of `{written}` must be a finite number"),
+        Argument::Optional {
+            meaning,
+            default,
+            range: (low, high),
+        } => match parse_number(tokens.clone()) {
+            Ok((value, _)) if (low..=high).contains(&value) => {
+                Some(activation.with_argument(value))
+            }
+            Ok((value, number)) if value.abs() > f64::from(f32::MAX) => {
+                errors.push_spanned(
+                    number,
+                    format!(
+                        "{meaning} of `{written}` must be finite in `f32` (at most {:e} in size), \
+                         found {value:e}; networks default to `f32`",
+                        f32::MAX
+                    ),
+                );
+                None
+            }
+            Ok((value, number)) => {
+                errors.push_spanned(
+                    number,
+                    format!(
+                        "{meaning} of `{written}` must be between {low:?} and {}, found {value:?}; \
+                         the default is `{written}({default:?})`",
+                        if high == f64::from(f32::MAX) { "`f32::MAX`".to_owned() } else { format!("{high:?}") }
+                    ),
                 );
                 None
             }
@@ -388,11 +774,11 @@ fn check_activation(layer: &Layer, errors: &mut Errors) -> Option<Activation> {
 }
 
 /// Parses `[-] number` and nothing more; on failure, where and what was found instead.
-fn parse_number(tokens: TokenStream) -> Result<(f64, Span), (Option<Span>, String)> {
+fn parse_number(tokens: TokenStream) -> Result<(f64, TokenStream), (Option<Span>, String)> {
     if tokens.is_empty() {
         return Err((None, "nothing".to_owned()));
     }
-    let parser = |input: ParseStream| -> syn::Result<(f64, Span)> {
+    let parser = |input: ParseStream| -> syn::Result<(f64, TokenStream)> {
         let minus: Option<Token![-]> = input.parse()?;
         let lit: Lit = input.parse()?;
         let value = match &lit {
@@ -403,7 +789,8 @@ fn parse_number(tokens: TokenStream) -> Result<(f64, Span), (Option<Span>, Strin
         if !input.is_empty() {
             return Err(input.error("extra tokens"));
         }
-        Ok((if minus.is_some() { -value } else { value }, lit.span()))
+        let written = quote::quote!(#minus #lit);
+        Ok((if minus.is_some() { -value } else { value }, written))
     };
     parser.parse2(tokens.clone()).map_err(|error| {
         let found = tokens.to_string();
@@ -423,7 +810,10 @@ fn check_duplicate_names(layers: &[(Token![=>], Layer)], errors: &mut Errors) {
         })
         .collect();
     for (later, (name, explicit)) in names.iter().enumerate() {
-        let Some(first) = names[..later].iter().position(|(other, _)| other == name) else {
+        let Some(first) = names[..later]
+            .iter()
+            .position(|(other, _)| other.unraw() == name.unraw())
+        else {
             continue;
         };
         // Point at the explicit name: the generated one has no token of its own.
@@ -439,7 +829,10 @@ fn check_duplicate_names(layers: &[(Token![=>], Layer)], errors: &mut Errors) {
         };
         errors.push(
             span,
-            format!("duplicate layer name `{name}`: it is also {what} layer {other}; give each layer its own name"),
+            format!(
+                "duplicate layer name `{}`: it is also {what} layer {other}; give each layer its own name",
+                name.unraw()
+            ),
         );
     }
 }

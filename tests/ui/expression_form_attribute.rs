@@ -1,0 +1,3 @@
+fn main() {
+    let _net = backprop::network!(#[derive(Debug)] < 4 => 1 >);
+}

@@ -1,0 +1,6 @@
+backprop::network! {
+    #[backprop(krate = ::backprop)]
+    struct Net < 2 => 1 >
+}
+
+fn main() {}
