@@ -9,6 +9,7 @@ mod common;
 
 use backprop::dot::{gradient_colour, gradient_width, to_dot, NEGATIVE, POSITIVE, ZERO};
 use backprop::explain::{explain_all, is_dead};
+use backprop::page::to_html;
 use backprop::prelude::*;
 use backprop::LayerInfo;
 use common::{fixture, numbers};
@@ -249,4 +250,195 @@ fn the_seed_posts_entries_are_torchs_gradients() {
     assert!((find("fc2.weight[1][0]").value as f64 - fc2[5]).abs() < 1e-7);
     assert!((find("fc3.weight[0][1]").value as f64 - fc3[1]).abs() < 1e-7);
     assert_eq!(find("fc2.weight[1][0]").samples[0].factors.len(), 5);
+}
+
+/// The JSON a page embeds (`<script type="application/json" id="backprop-data">`), parsed.
+fn embedded(html: &str) -> serde_json::Value {
+    let open = "<script type=\"application/json\" id=\"backprop-data\">";
+    let start = html.find(open).expect("the page embeds its data") + open.len();
+    let end = html[start..]
+        .find("</script>")
+        .expect("the data's script ends")
+        + start;
+    serde_json::from_str(&html[start..end]).expect("the embedded data is JSON")
+}
+
+/// Every weight and bias entry's explanation embedded in `html` equals the gradient the backward
+/// pass computes (to 1e-12 in f64), each sample's product of factors is that sample's value, and
+/// the samples add up to the entry.
+fn assert_page_explains_the_backward_pass<N, L, Y, const B: usize>(
+    net: &N,
+    x: &N::Input,
+    target: &Y,
+    loss: &L,
+    html: &str,
+) where
+    N: Batched<B, Scalar = f64>,
+    L: Objective<f64, N::Output, Y>,
+{
+    let data = embedded(html);
+    let explanations = data["explanations"].as_object().unwrap();
+    assert_eq!(explanations.len(), N::PARAMETERS);
+    let mut ws = net.workspace();
+    let mut grad = N::zeros();
+    net.backward(x, target, loss, &mut ws, &mut grad);
+    let mut checked = 0;
+    for param in grad.params() {
+        let bias = param.name.ends_with(".bias");
+        for row in 0..param.rows {
+            for col in 0..param.cols {
+                let entry = if bias {
+                    format!("{}[{row}]", param.name)
+                } else {
+                    format!("{}[{row}][{col}]", param.name)
+                };
+                let explanation = &explanations[&entry];
+                let value = explanation["value"].as_f64().expect(&entry);
+                let g = param.get(row, col);
+                assert!(
+                    (value - g).abs() <= 1e-12,
+                    "{entry}: the page explains {value:e}, backward computed {g:e}"
+                );
+                let samples = explanation["samples"].as_array().unwrap();
+                assert_eq!(samples.len(), B, "{entry}");
+                let mut sum = 0.0;
+                for chain in samples {
+                    let product: f64 = chain["factors"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|f| f["value"].as_f64().unwrap())
+                        .product();
+                    let chain_value = chain["value"].as_f64().unwrap();
+                    assert!(
+                        (product - chain_value).abs() <= 1e-12 * chain_value.abs().max(1.0),
+                        "{entry}: factors {product:e}, sample {chain_value:e}"
+                    );
+                    sum += chain_value;
+                }
+                assert!(
+                    (sum - value).abs() <= 1e-12,
+                    "{entry}: samples add to {sum:e}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, N::PARAMETERS);
+    // The page's own copy of the backward pass's gradients is the same (serde_json may read a
+    // decimal one ulp off, hence the relative 1e-15).
+    for (k, info) in N::LAYERS.iter().enumerate() {
+        let layer = &data["layers"][k];
+        assert_eq!(layer["name"], info.name);
+        let weight = grad.param(&format!("{}.weight", info.name)).unwrap();
+        let rows = numbers(&layer["weight_grad"]);
+        for r in 0..weight.rows {
+            for c in 0..weight.cols {
+                let (shown, g) = (rows[r * weight.cols + c], weight.get(r, c));
+                assert!((shown - g).abs() <= 1e-15 * g.abs(), "{shown:e} {g:e}");
+            }
+        }
+    }
+}
+
+/// A parity case of `tests/fixtures/parity.json`: its parameters loaded into `N`, its input and
+/// its target (one column per sample).
+fn parity_case<N: Network<Scalar = f64>, const IN: usize, const OUT: usize, const B: usize>(
+    name: &str,
+) -> (
+    N,
+    SMatrix<f64, IN, B>,
+    SMatrix<f64, OUT, B>,
+    serde_json::Value,
+) {
+    let all = fixture("parity.json");
+    let case = all["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no case {name}"))
+        .clone();
+    assert_eq!(case["dtype"], "float64");
+    assert_eq!(case["batch"].as_u64().unwrap() as usize, B);
+    let mut net = N::zeros();
+    common::load_params(&mut net, &case["params"]);
+    let x = common::columns(&SMatrix::zeros(), &case["input"]);
+    let y = common::columns(&SMatrix::zeros(), &case["target"]);
+    (net, x, y, case)
+}
+
+#[test]
+fn the_seed_page_explains_every_entry_as_the_backward_pass_computes_it() {
+    let (net, x, y, _) = seed();
+    let (net, x, y) = (net.cast::<f64>(), x.cast::<f64>(), y.cast::<f64>());
+    let html = to_html::<_, _, _, 1>(&net, &x, &y, &Mse, "seed").unwrap();
+    assert_page_explains_the_backward_pass::<_, _, _, 1>(&net, &x, &y, &Mse, &html);
+}
+
+#[test]
+fn a_softplus_page_explains_every_entry_as_the_backward_pass_computes_it() {
+    network! { struct Softplus < 2 => softplus 4 => softplus 3 => 1 > }
+    let (net, x, y, case) = parity_case::<Softplus<f64>, 2, 1, 1>("d3_softplus_sse_f64_b1");
+    let html = to_html::<_, _, _, 1>(&net, &x, &y, &Sse, "softplus").unwrap();
+    assert_page_explains_the_backward_pass::<_, _, _, 1>(&net, &x, &y, &Sse, &html);
+    // And the gradients are PyTorch's.
+    let data = embedded(&html);
+    let torch = numbers(&case["grads"]["fc1.weight"]);
+    let value = data["explanations"]["fc1.weight[3][1]"]["value"]
+        .as_f64()
+        .unwrap();
+    assert!((value - torch[3 * 2 + 1]).abs() <= 1e-12 * torch[7].abs().max(1e-3));
+}
+
+#[test]
+fn a_softmax_page_explains_every_entry_over_a_batch_as_the_backward_pass_computes_it() {
+    network! { struct Softmax < 4 => tanh 5 => softmax 3 > }
+    let (net, x, y, case) = parity_case::<Softmax<f64>, 4, 3, 3>("d2_softmax_mse_f64_b3");
+    let html = to_html::<_, _, _, 3>(&net, &x, &y, &Mse, "softmax").unwrap();
+    assert_page_explains_the_backward_pass::<_, _, _, 3>(&net, &x, &y, &Mse, &html);
+    let data = embedded(&html);
+    let torch = numbers(&case["grads"]["fc2.weight"]);
+    let value = data["explanations"]["fc2.weight[1][3]"]["value"]
+        .as_f64()
+        .unwrap();
+    assert!((value - torch[5 + 3]).abs() <= 1e-12);
+    // The sample picker is there, one option per sample.
+    assert_eq!(html.matches("<option value=").count(), 3);
+}
+
+#[test]
+fn a_gelu_cross_entropy_page_explains_every_entry_as_the_backward_pass_computes_it() {
+    network! { struct Gelu < 4 => gelu 6 => silu 5 => 3 > }
+    let (net, x, y, _) = parity_case::<Gelu<f64>, 4, 3, 1>("d3_gelu_ce_prob_f64_b1");
+    let html = to_html::<_, _, _, 1>(&net, &x, &y, &CrossEntropy, "gelu").unwrap();
+    assert_page_explains_the_backward_pass::<_, _, _, 1>(&net, &x, &y, &CrossEntropy, &html);
+}
+
+#[test]
+fn the_page_is_one_file_that_fetches_nothing() {
+    let (net, x, y, _) = seed();
+    let html = to_html::<_, _, _, 1>(&net, &x, &y, &Mse, "a <title> & \"quotes\"").unwrap();
+    for fetch in [
+        "http:", "https:", "//cdn", "<link", " src=", "url(", "@import", "fetch(", "XMLHttp",
+    ] {
+        assert!(!html.contains(fetch), "the page contains `{fetch}`");
+    }
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<title>a &lt;title&gt; &amp; &quot;quotes&quot;</title>"));
+    // One drawing: an edge per weight (each clickable, with its entry), a bias per neuron.
+    assert_eq!(html.matches(" id=\"e-").count(), 32);
+    assert_eq!(html.matches("class=\"bias").count(), 8);
+    assert!(html.contains("data-entry=\"fc2.weight[1][0]\""));
+    assert!(html.contains("data-entry=\"fc3.bias[0]\""));
+    // Dead units for the sample: PyTorch's zero ReLU outputs, fc1[1], fc1[2], fc2[0].
+    assert_eq!(html.matches("<g class=\"unit dead\"").count(), 3);
+    for dead in ["u-1-1", "u-1-2", "u-2-0"] {
+        assert!(html.contains(&format!("<g class=\"unit dead\" id=\"{dead}\"")));
+    }
+    // The data is JSON that a `</script>` in a label could not end early.
+    let data = embedded(&html);
+    assert_eq!(data["layers"].as_array().unwrap().len(), 3);
+    assert_eq!(data["dead"], serde_json::Value::Null);
+    assert_eq!(data["layers"][0]["dead"][0][1], true);
 }
