@@ -400,7 +400,7 @@ fn svg(model: &Model, out: &mut String) {
 <text id=\"d-{k}-{i}\" data-bwd=\"{k}\" x=\"{cx}\" y=\"{}\">δ {}</text>\
 <g class=\"bias{}\" id=\"b-{k}-{i}\" data-entry=\"{}\" data-w=\"{b:?}\" data-g=\"{bg:?}\"><title>{}: b {}, g {}</title>\
 <rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"16\" rx=\"5\" stroke=\"{}\"/>\
-<text x=\"{cx}\" y=\"{}\"><tspan>bias {}</tspan>\u{a0}\u{a0} <tspan data-bwd=\"{k}\">g {}</tspan></text></g></g>",
+<text class=\"bias-text\" x=\"{cx}\" y=\"{}\"><tspan>bias {}</tspan>\u{a0}\u{a0} <tspan data-bwd=\"{k}\">g {}</tspan></text></g></g>",
                 if dead { " dead" } else { "" },
                 escape(layer.name),
                 left + 8.0,
@@ -671,6 +671,7 @@ svg .edge.onpath .halo { stroke-width: 7; stroke-opacity: .35; }
 svg .edge.selected .halo { stroke-width: 10; stroke-opacity: .8; }
 svg .edges.focus .edge:not(.onpath):not(.selected) .vis { stroke-opacity: .25; }
 svg .bias { cursor: pointer; }
+svg .bias-text { font-size: 10px; }
 svg .bias rect { fill: #fff; stroke-width: 1.4; }
 svg .bias.zero rect { stroke-dasharray: 3 2; }
 svg .bias:hover rect { fill: #fff3cf; }
