@@ -49,13 +49,14 @@ fn numbers(value: &Value) -> Vec<f32> {
 /// The path after `--html`, if the command line has one.
 fn html_path() -> Option<std::path::PathBuf> {
     let mut args = std::env::args_os().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--html" {
-            return Some(args.next().expect("--html needs a path").into());
-        }
-        panic!("unknown argument {arg:?}; the only option is --html PATH");
-    }
-    None
+    let arg = args.next()?;
+    assert!(
+        arg == "--html",
+        "unknown argument {arg:?}; the only option is --html PATH"
+    );
+    let path = args.next().expect("--html needs a path");
+    assert!(args.next().is_none(), "the only option is --html PATH");
+    Some(path.into())
 }
 
 fn main() {

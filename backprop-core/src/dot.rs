@@ -6,7 +6,7 @@
 //! layer stand in index order from top to bottom (every node's position is pinned, so Graphviz
 //! cannot reorder them). Each neuron shows its pre-activation `z`, its output `a`, its error term
 //! `δ = ∂E/∂z` and its bias with the bias's gradient; a dead unit (see
-//! [`is_dead`](crate::explain::is_dead)) is grey and dashed. Each weight is an edge whose colour
+//! [`is_dead`]) is grey and dashed. Each weight is an edge whose colour
 //! is the sign of its gradient (red for `g > 0`, blue for `g < 0`, grey and dashed for `g = 0`)
 //! and whose width grows with `|g|`; a legend says so. The weights' values and gradients are not
 //! written on the edges, where their labels would cross, but in one table per layer under the
@@ -219,7 +219,11 @@ where
                 show(to_f64(bias_grad.get(unit, 0))),
             );
             if depth == last {
-                let _ = write!(label, "\\n∂E/∂a {}", show(upstream[unit]));
+                let _ = write!(
+                    label,
+                    "\\n∂E/∂a {}",
+                    show(upstream.get(unit).copied().unwrap_or(f64::NAN))
+                );
             }
             let style = if dead {
                 format!(

@@ -126,11 +126,11 @@ where
 <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         escape(title)
     );
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<header><h1>{}</h1><p class=\"sub\">loss E = {:.5}{}. Hover an edge (a weight) or a \
 bias to see its value and gradient; click it to see its gradient computed by the chain rule. \
-The address's fragment names the selected entry, so a link opens on it.</p></header>\n",
+The address's fragment names the selected entry, so a link opens on it.</p></header>",
         escape(title),
         value,
         if B > 1 {
