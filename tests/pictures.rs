@@ -428,7 +428,7 @@ fn the_page_is_one_file_that_fetches_nothing() {
     assert!(html.contains("<title>a &lt;title&gt; &amp; &quot;quotes&quot;</title>"));
     // One drawing: an edge per weight (each clickable, with its entry), a bias per neuron.
     assert_eq!(html.matches(" id=\"e-").count(), 32);
-    assert_eq!(html.matches("class=\"bias").count(), 8);
+    assert_eq!(html.matches(" id=\"b-").count(), 8);
     assert!(html.contains("data-entry=\"fc2.weight[1][0]\""));
     assert!(html.contains("data-entry=\"fc3.bias[0]\""));
     // Dead units for the sample: PyTorch's zero ReLU outputs, fc1[1], fc1[2], fc2[0].
