@@ -15,6 +15,7 @@
 //! ```
 
 use std::fmt;
+use std::rc::Rc;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
@@ -185,8 +186,8 @@ struct LayerSample {
     upstream: Vec<f64>,
     /// ∂E/∂z, computed here.
     delta: Vec<f64>,
-    /// weight[row][col], PyTorch indexing.
-    weight: Vec<Vec<f64>>,
+    /// weight[row][col], PyTorch indexing: one copy shared by every sample.
+    weight: Rc<Vec<Vec<f64>>>,
 }
 
 /// Explains `name[row][col]` of the gradient of `loss` at input `x` and `target` (for a bias,
@@ -319,8 +320,21 @@ impl ByHand {
             .map(|v| f64_of(*v))
             .collect();
         let inputs: Vec<f64> = N::input_values(x).iter().map(|v| f64_of(*v)).collect();
+        let weights: Vec<Rc<Vec<Vec<f64>>>> = N::LAYERS
+            .iter()
+            .map(|info| {
+                let weight = net
+                    .param(&format!("{}.weight", info.name))
+                    .expect("every layer has a weight");
+                Rc::new(
+                    (0..weight.rows)
+                        .map(|r| (0..weight.cols).map(|c| f64_of(weight.get(r, c))).collect())
+                        .collect(),
+                )
+            })
+            .collect();
         let samples = (0..B)
-            .map(|sample| backward_by_hand::<N, B>(net, &ws, &loss_gradient, sample))
+            .map(|sample| backward_by_hand::<N, B>(&ws, &weights, &loss_gradient, sample))
             .collect::<Result<_, _>>()?;
         Ok(ByHand {
             samples,
@@ -391,8 +405,8 @@ fn to_scalar<T: Scalar>(factor: Factor<f64>) -> Factor<T> {
 
 /// The backward pass for one sample in plain scalar arithmetic: every layer's ∂E/∂a and ∂E/∂z.
 fn backward_by_hand<N: Batched<B>, const B: usize>(
-    net: &N,
     ws: &N::Workspace,
+    weights: &[Rc<Vec<Vec<f64>>>],
     loss_gradient: &[f64],
     sample: usize,
 ) -> Result<Vec<LayerSample>, ExplainError> {
@@ -406,11 +420,6 @@ fn backward_by_hand<N: Batched<B>, const B: usize>(
                 .map(|v| f64_of(*v))
                 .collect()
         };
-        let weight_name = format!("{}.weight", info.name);
-        let weight = net.param(&weight_name).expect("every layer has a weight");
-        let weight = (0..weight.rows)
-            .map(|r| (0..weight.cols).map(|c| f64_of(weight.get(r, c))).collect())
-            .collect();
         layers.push(LayerSample {
             info: *info,
             kind: kind(info)?,
@@ -418,7 +427,7 @@ fn backward_by_hand<N: Batched<B>, const B: usize>(
             a: column(view.a),
             upstream: Vec::new(),
             delta: Vec::new(),
-            weight,
+            weight: Rc::clone(&weights[layers.len()]),
         });
     }
     for k in (0..layers.len()).rev() {
