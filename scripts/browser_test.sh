@@ -2,7 +2,8 @@
 # The explaining pages in a real browser (issue 17): headless Chromium opens the seed page with
 # #fc2.weight[1][0] and #fc3.weight[0][1], and a softmax network's page, and the DOM it dumps
 # after the scripts ran must show each entry's value and factors; a screenshot is taken in the
-# same run (target/pictures/seed_fc2.weight[1][0].png).
+# same run (target/pictures/seed_fc2.weight[1][0].png), and the stepper is pressed through forward
+# and backward.
 #
 # Needs Chromium (`apt-get install -y chromium`, Debian's package; or set BACKPROP_CHROMIUM).
 # Usage: bash scripts/browser_test.sh          (from anywhere; exits non-zero on any failure)
@@ -24,4 +25,4 @@ cargo run --quiet --example seed -- --html target/pictures/seed.html >/dev/null 
   fail "the seed example could not write target/pictures/seed.html"
 cargo test --test browser -- --ignored --test-threads=1 ||
   fail "a page did not show what it must (see the test output above)"
-echo "browser test: 3 checks passed (seed #fc2.weight[1][0], seed #fc3.weight[0][1], softmax #fc2.weight[1][3]); screenshot target/pictures/seed_fc2.weight[1][0].png"
+echo "browser test: 4 checks passed (seed #fc2.weight[1][0], seed #fc3.weight[0][1], softmax #fc2.weight[1][3], the stepper); screenshot target/pictures/seed_fc2.weight[1][0].png"

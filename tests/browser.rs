@@ -299,3 +299,60 @@ fn a_softmax_page_opens_on_its_entry_with_every_sample() {
         );
     }
 }
+
+/// Whether the element with `id` is faded by the stepper as not yet computed.
+fn later(dom: &str, id: &str) -> bool {
+    let at = dom
+        .find(&format!(" id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no element {id} in the DOM"));
+    let start = dom[..at].rfind('<').unwrap();
+    let tag = &dom[start..at + dom[at..].find('>').unwrap()];
+    match tag.find(" class=\"") {
+        Some(i) => tag[i + 8..]
+            .split('"')
+            .next()
+            .unwrap()
+            .split(' ')
+            .any(|c| c == "later"),
+        None => false,
+    }
+}
+
+#[test]
+#[ignore = "needs Chromium; run by scripts/browser_test.sh"]
+fn the_stepper_goes_forward_then_backward_layer_by_layer() {
+    // The seed page with a script that presses the page's own buttons: start, then `step` twice
+    // (forward through fc1 and fc2); then four more (fc3, the loss, backward through fc3, fc2).
+    let html = std::fs::read_to_string(seed_page()).unwrap();
+    let press = |steps: usize| {
+        let script = format!(
+            "<script>document.getElementById('first').click();\
+             for (let i = 0; i < {steps}; i++) document.getElementById('next').click();</script></body>"
+        );
+        let page = pages().join(format!("seed_step_{steps}.html"));
+        std::fs::write(&page, html.replace("</body>", &script)).unwrap();
+        dump_dom(&page, "")
+    };
+
+    let dom = press(2);
+    assert!(dom.contains("data-stage=\"2\""), "stage 2");
+    assert!(dom.contains("forward 2/3"), "the caption names the step");
+    assert!(dom.contains("z2 = fc2.weight · a1 + fc2.bias, a2 = relu(z2)"));
+    assert!(!later(&dom, "za-1-0"), "fc1's z and a are computed");
+    assert!(!later(&dom, "za-2-1"), "fc2's z and a are computed");
+    assert!(later(&dom, "za-3-0"), "fc3 is not yet");
+    assert!(later(&dom, "d-1-0"), "no δ before the backward pass");
+    assert!(later(&dom, "e-2-1-0"), "no gradient yet");
+    assert!(dom.contains("<rect class=\"column current\" id=\"col-2\""));
+
+    let dom = press(6);
+    assert!(dom.contains("data-stage=\"6\""), "stage 6");
+    assert!(dom.contains("backward 2/3"));
+    assert!(dom.contains("δ2 = (fc3.weightᵀ · δ3) ⊙ relu'(z2)"));
+    assert!(!later(&dom, "za-3-0"));
+    assert!(!later(&dom, "d-3-0"), "δ3 is computed");
+    assert!(!later(&dom, "d-2-1"), "δ2 is computed");
+    assert!(later(&dom, "d-1-0"), "δ1 is not yet");
+    assert!(!later(&dom, "e-2-1-0"), "fc2's gradients are");
+    assert!(later(&dom, "e-1-0-1"), "fc1's are not");
+}
