@@ -4,10 +4,13 @@
 //! picture of the network (`target/seed_network.dot`, and `.svg` when Graphviz is installed), and
 //! the backward derivation the code follows.
 //!
-//! Run with `cargo run --example seed`.
+//! Run with `cargo run --example seed`. With `--html PATH` it also writes the page that explains
+//! any gradient on click (`cargo run --example seed -- --html target/seed.html`, then open
+//! `target/seed.html#fc2.weight[1][0]`).
 
 use backprop::dot::{render, to_dot};
 use backprop::explain::explain;
+use backprop::page::to_html;
 use backprop::prelude::*;
 use serde_json::Value;
 
@@ -43,7 +46,21 @@ fn numbers(value: &Value) -> Vec<f32> {
     }
 }
 
+/// The path after `--html`, if the command line has one.
+fn html_path() -> Option<std::path::PathBuf> {
+    let mut args = std::env::args_os().skip(1);
+    let arg = args.next()?;
+    assert!(
+        arg == "--html",
+        "unknown argument {arg:?}; the only option is --html PATH"
+    );
+    let path = args.next().expect("--html needs a path");
+    assert!(args.next().is_none(), "the only option is --html PATH");
+    Some(path.into())
+}
+
 fn main() {
+    let html = html_path();
     let fixture: Value = serde_json::from_str(FIXTURE).expect("the seed fixture is JSON");
     let mut net = Net::<f32>::zeros();
     for mut param in net.params_mut() {
@@ -119,6 +136,25 @@ fn main() {
             dot_path.display()
         ),
         Err(error) => println!("picture: {} ({error})\n", dot_path.display()),
+    }
+
+    if let Some(path) = html {
+        let page = to_html::<_, _, _, 1>(
+            &net,
+            &x,
+            &target,
+            &Mse,
+            "The seed network: 4 => relu 5 => relu 2 => sigmoid 1, MSE against target 1",
+        )
+        .expect("every activation of Net can be explained");
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).expect("the page's folder can be made");
+        }
+        std::fs::write(&path, page).expect("the page can be written");
+        println!(
+            "page: {} (open it with #fc2.weight[1][0] to start on the post's entry)\n",
+            path.display()
+        );
     }
 
     Sgd::new(0.1).step(&mut net, &grad);

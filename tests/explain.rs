@@ -1,9 +1,8 @@
-//! The seed post's two hand computations, reproduced as explanations with every factor, and the
-//! seed network's picture pinned by a snapshot.
+//! The seed post's two hand computations, reproduced as explanations with every factor (the
+//! seed network's picture is pinned in `tests/pictures.rs`).
 
 mod common;
 
-use backprop::dot::to_dot;
 use backprop::explain::explain;
 use backprop::prelude::*;
 use common::{assert_close, numbers};
@@ -140,22 +139,4 @@ fn bad_entries_are_errors_that_say_why() {
         outside.to_string(),
         "`fc3.weight` has shape 1×2: entry [0][2] is outside it"
     );
-}
-
-#[test]
-fn the_seed_picture_matches_its_snapshot() {
-    let (net, x, y, _) = seed();
-    let dot = to_dot(&net, &x, &y, &Mse);
-    let path = format!("{}/tests/snapshots/seed.dot", env!("CARGO_MANIFEST_DIR"));
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::write(&path, &dot).unwrap();
-    }
-    let snapshot = std::fs::read_to_string(&path).expect("run with BLESS=1 to write the snapshot");
-    assert_eq!(
-        dot, snapshot,
-        "the DOT output changed; review it and bless with BLESS=1"
-    );
-    // One node per neuron and one edge per weight (plus one edge per output into the loss).
-    assert_eq!(dot.matches(" -> ").count(), 4 * 5 + 5 * 2 + 2 + 1);
-    assert!(dot.contains("label=\"fc3 (sigmoid)\""));
 }

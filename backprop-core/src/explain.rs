@@ -15,6 +15,7 @@
 //! ```
 
 use std::fmt;
+use std::rc::Rc;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
@@ -185,8 +186,8 @@ struct LayerSample {
     upstream: Vec<f64>,
     /// ∂E/∂z, computed here.
     delta: Vec<f64>,
-    /// weight[row][col], PyTorch indexing.
-    weight: Vec<Vec<f64>>,
+    /// weight[row][col], PyTorch indexing: one copy shared by every sample.
+    weight: Rc<Vec<Vec<f64>>>,
 }
 
 /// Explains `name[row][col]` of the gradient of `loss` at input `x` and `target` (for a bias,
@@ -217,50 +218,166 @@ where
             shape: (param.rows, param.cols),
         });
     }
-    let (layer_name, kind_of_param) = name.rsplit_once('.').unwrap_or((name, ""));
-    let depth = N::LAYERS
-        .iter()
-        .position(|l| l.name == layer_name)
-        .unwrap_or(0);
+    let by_hand = ByHand::new(net, x, target, loss)?;
+    Ok(by_hand.entry(name, row, col))
+}
 
-    let mut ws = net.workspace();
-    let mut output = zeroed::<N::Output>();
-    InPlace::copy_from(&mut *output, net.forward_into(x, &mut ws));
-    let mut loss_gradient = zeroed::<N::Output>();
-    loss.gradient(&*output, target, &mut *loss_gradient);
-    let loss_gradient: Vec<f64> = N::output_values(&loss_gradient)
-        .iter()
-        .map(|v| f64_of(*v))
-        .collect();
-    let inputs: Vec<f64> = N::input_values(x).iter().map(|v| f64_of(*v)).collect();
-
-    let mut samples = Vec::with_capacity(B);
-    let mut total: N::Scalar = constant(0.0);
-    for sample in 0..B {
-        let layers = backward_by_hand::<N, B>(net, &ws, &loss_gradient, sample)?;
-        let factors = chain(
-            &layers,
-            depth,
-            row,
-            col,
-            kind_of_param == "weight",
-            &inputs,
-            sample,
-        );
-        let value: f64 = factors.iter().map(|f| f.value).product();
-        let value: N::Scalar = constant(value);
-        total += value;
-        samples.push(SampleChain {
-            sample,
-            factors: factors.into_iter().map(to_scalar).collect(),
-            value,
-        });
+/// Explains every entry of every parameter's gradient, in [`Network::params`] order and row by
+/// row within a parameter (`fc1.weight[0][0]`, `fc1.weight[0][1]`, ..., `fc1.bias[0]`, ...), from
+/// one forward pass and one scalar backward pass per sample: what a picture that explains any
+/// entry on demand embeds.
+///
+/// ```text
+/// use backprop::explain::explain_all;
+/// use backprop::prelude::*;
+///
+/// network! { struct Tiny < 2 => relu 2 => sigmoid 1 > }
+///
+/// // This example runs as a test in tests/pictures.rs.
+/// let net = Tiny::<f64>::init(1);
+/// let (x, y) = (SVector::<f64, 2>::new(0.5, -1.0), SVector::<f64, 1>::new(1.0));
+/// let all = explain_all::<_, _, _, 1>(&net, &x, &y, &Mse).unwrap();
+/// assert_eq!(all.len(), Tiny::<f64>::PARAMETERS);
+/// assert_eq!(all[0].entry, "fc1.weight[0][0]");
+/// let mut ws = net.workspace();
+/// let mut grad = Tiny::zeros();
+/// net.backward(&x, &y, &Mse, &mut ws, &mut grad);
+/// assert!((all[0].value - grad.fc1.weight[(0, 0)]).abs() < 1e-12);
+/// ```
+///
+/// [`Network::params`]: crate::Network::params
+pub fn explain_all<N, L, Y, const B: usize>(
+    net: &N,
+    x: &N::Input,
+    target: &Y,
+    loss: &L,
+) -> Result<Vec<Explanation<N::Scalar>>, ExplainError>
+where
+    N: Batched<B>,
+    L: Objective<N::Scalar, N::Output, Y>,
+{
+    let by_hand = ByHand::new(net, x, target, loss)?;
+    let mut all = Vec::with_capacity(N::PARAMETERS);
+    for param in net.params() {
+        for row in 0..param.rows {
+            for col in 0..param.cols {
+                all.push(by_hand.entry(param.name, row, col));
+            }
+        }
     }
-    Ok(Explanation {
-        entry: format!("{}{}", name, index_text(kind_of_param, row, col)),
-        samples,
-        value: total,
-    })
+    Ok(all)
+}
+
+/// Whether a unit is dead for a sample: a `relu` or `leaky_relu` unit whose pre-activation `z` is
+/// at most 0, where ReLU passes no gradient back (and leaky ReLU only its small slope). Pictures
+/// mark such units; any other activation is never dead by this rule.
+///
+/// ```
+/// use backprop_core::explain::is_dead;
+/// use backprop_core::LayerInfo;
+///
+/// let relu = LayerInfo { name: "fc1", inputs: 4, outputs: 5, activation: "relu" };
+/// assert!(is_dead(&relu, -0.07_f32));
+/// assert!(is_dead(&relu, 0.0_f32));
+/// assert!(!is_dead(&relu, 0.38_f32));
+/// let sigmoid = LayerInfo { activation: "sigmoid", ..relu };
+/// assert!(!is_dead(&sigmoid, -3.0_f32));
+/// ```
+pub fn is_dead<T: Scalar>(layer: &LayerInfo, z: T) -> bool {
+    matches!(split_spelling(layer.activation).0, "relu" | "leaky_relu") && z <= T::zero()
+}
+
+/// The forward pass and, for every sample, the backward pass in scalar f64 arithmetic: what
+/// every entry's chain is read from.
+struct ByHand {
+    /// The layers' values, one list per sample.
+    samples: Vec<Vec<LayerSample>>,
+    /// The batch's inputs, column-major (sample by sample).
+    inputs: Vec<f64>,
+    /// The layers as declared.
+    layers: &'static [LayerInfo],
+}
+
+impl ByHand {
+    /// Runs the forward pass of `net` and the scalar backward pass of every sample.
+    fn new<N, L, Y, const B: usize>(
+        net: &N,
+        x: &N::Input,
+        target: &Y,
+        loss: &L,
+    ) -> Result<Self, ExplainError>
+    where
+        N: Batched<B>,
+        L: Objective<N::Scalar, N::Output, Y>,
+    {
+        let mut ws = net.workspace();
+        let mut output = zeroed::<N::Output>();
+        InPlace::copy_from(&mut *output, net.forward_into(x, &mut ws));
+        let mut loss_gradient = zeroed::<N::Output>();
+        loss.gradient(&*output, target, &mut *loss_gradient);
+        let loss_gradient: Vec<f64> = N::output_values(&loss_gradient)
+            .iter()
+            .map(|v| f64_of(*v))
+            .collect();
+        let inputs: Vec<f64> = N::input_values(x).iter().map(|v| f64_of(*v)).collect();
+        let weights: Vec<Rc<Vec<Vec<f64>>>> = N::LAYERS
+            .iter()
+            .map(|info| {
+                let weight = net
+                    .param(&format!("{}.weight", info.name))
+                    .expect("every layer has a weight");
+                Rc::new(
+                    (0..weight.rows)
+                        .map(|r| (0..weight.cols).map(|c| f64_of(weight.get(r, c))).collect())
+                        .collect(),
+                )
+            })
+            .collect();
+        let samples = (0..B)
+            .map(|sample| backward_by_hand::<N, B>(&ws, &weights, &loss_gradient, sample))
+            .collect::<Result<_, _>>()?;
+        Ok(ByHand {
+            samples,
+            inputs,
+            layers: N::LAYERS,
+        })
+    }
+
+    /// The explanation of `name[row][col]`, a parameter the network has.
+    fn entry<T: Scalar>(&self, name: &str, row: usize, col: usize) -> Explanation<T> {
+        let (layer_name, kind_of_param) = name.rsplit_once('.').unwrap_or((name, ""));
+        let depth = self
+            .layers
+            .iter()
+            .position(|l| l.name == layer_name)
+            .unwrap_or(0);
+        let mut samples = Vec::with_capacity(self.samples.len());
+        let mut total: T = constant(0.0);
+        for (sample, layers) in self.samples.iter().enumerate() {
+            let factors = chain(
+                layers,
+                depth,
+                row,
+                col,
+                kind_of_param == "weight",
+                &self.inputs,
+                sample,
+            );
+            let value: f64 = factors.iter().map(|f| f.value).product();
+            let value: T = constant(value);
+            total += value;
+            samples.push(SampleChain {
+                sample,
+                factors: factors.into_iter().map(to_scalar).collect(),
+                value,
+            });
+        }
+        Explanation {
+            entry: format!("{}{}", name, index_text(kind_of_param, row, col)),
+            samples,
+            value: total,
+        }
+    }
 }
 
 /// `[1][0]` for a weight, `[1]` for a bias.
@@ -288,8 +405,8 @@ fn to_scalar<T: Scalar>(factor: Factor<f64>) -> Factor<T> {
 
 /// The backward pass for one sample in plain scalar arithmetic: every layer's ∂E/∂a and ∂E/∂z.
 fn backward_by_hand<N: Batched<B>, const B: usize>(
-    net: &N,
     ws: &N::Workspace,
+    weights: &[Rc<Vec<Vec<f64>>>],
     loss_gradient: &[f64],
     sample: usize,
 ) -> Result<Vec<LayerSample>, ExplainError> {
@@ -303,11 +420,6 @@ fn backward_by_hand<N: Batched<B>, const B: usize>(
                 .map(|v| f64_of(*v))
                 .collect()
         };
-        let weight_name = format!("{}.weight", info.name);
-        let weight = net.param(&weight_name).expect("every layer has a weight");
-        let weight = (0..weight.rows)
-            .map(|r| (0..weight.cols).map(|c| f64_of(weight.get(r, c))).collect())
-            .collect();
         layers.push(LayerSample {
             info: *info,
             kind: kind(info)?,
@@ -315,7 +427,7 @@ fn backward_by_hand<N: Batched<B>, const B: usize>(
             a: column(view.a),
             upstream: Vec::new(),
             delta: Vec::new(),
-            weight,
+            weight: Rc::clone(&weights[layers.len()]),
         });
     }
     for k in (0..layers.len()).rev() {

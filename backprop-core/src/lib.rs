@@ -32,6 +32,8 @@ pub mod loss;
 pub mod network;
 pub mod objective;
 pub mod optim;
+#[cfg(feature = "std")]
+pub mod page;
 pub mod sample;
 pub mod scalar;
 pub mod target;
