@@ -198,3 +198,14 @@ fn gradcheck_flags_a_relu_kink_in_the_input_jacobian_instead_of_failing() {
     let report = check_jacobian(&net, &x, &jacobian, &Options::default()).unwrap();
     assert_eq!(report.flagged(), 2, "{report}");
 }
+
+/// The example in `check_jacobian`'s documentation.
+#[test]
+fn the_check_jacobian_doc_example_runs() {
+    use backprop::gradcheck;
+    network! { struct Net < 4 => tanh 5 => sigmoid 2 > }
+    let net = Net::<f64>::init(3);
+    let x = SVector::<f64, 4>::new(0.3, -0.2, 0.8, 0.1);
+    let report = gradcheck::check_jacobian(&net, &x, &net.jacobian(&x), &Default::default()).unwrap();
+    assert_eq!(report.checked(), 8);
+}

@@ -120,7 +120,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     }
 
     /// The weight and the bias as writable column-major slices, borrowed together (one borrow
-    /// of the layer, so it works the same through a [`Heap`](crate::heap::Heap) box).
+    /// of the layer, so it works the same through a [`Heap`] box).
     #[inline]
     pub fn tensors_mut(&mut self) -> (&mut [T], &mut [T]) {
         (self.weight.as_mut_slice(), self.bias.as_mut_slice())
