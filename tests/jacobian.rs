@@ -206,6 +206,7 @@ fn the_check_jacobian_doc_example_runs() {
     network! { struct Net < 4 => tanh 5 => sigmoid 2 > }
     let net = Net::<f64>::init(3);
     let x = SVector::<f64, 4>::new(0.3, -0.2, 0.8, 0.1);
-    let report = gradcheck::check_jacobian(&net, &x, &net.jacobian(&x), &Default::default()).unwrap();
+    let report =
+        gradcheck::check_jacobian(&net, &x, &net.jacobian(&x), &Default::default()).unwrap();
     assert_eq!(report.checked(), 8);
 }
