@@ -48,7 +48,29 @@
 //!   `forward_into(x, &mut ws)`, `loss(x, target, &loss)`;
 //! - `backward(x, target, &loss, &mut ws, &mut grad) -> loss`, writing every gradient into `grad`,
 //!   a value of the same type whose fields are the gradients of the same parameters;
-//! - `cast::<U>()`, and an implementation of [`Network`]: named parameters (`"fc2.weight"`), layers.
+//! - `cast::<U>()`, and an implementation of [`Network`]: named parameters (`"fc2.weight"`), layers;
+//! - `jacobian(&x)`, `jvp`, `vjp`, `input_gradient` and `input_gradient_of(&ws)`: derivatives with
+//!   respect to the input, straight-line and allocation-free.
+//!
+//! # What the library promises
+//!
+//! Each promise is pinned by a test in the repository:
+//!
+//! - PyTorch's numbers: outputs, losses, gradients, optimizer steps and input derivatives to 1e-12
+//!   relative in `f64` and 1e-5 in `f32` (`tests/parity.rs`, `tests/optim.rs`, `tests/jacobian.rs`).
+//! - Declarations: the macro never panics, every declaration it accepts compiles, every one it
+//!   rejects gets a message on the offending token (the macro's fuzz suite, `tests/declarations.rs`,
+//!   `tests/ui/`).
+//! - Weight files: no file panics [`io::load`](crate::io::load), blocks it or makes it allocate
+//!   beyond a small bound over the file's real size; a failed load changes nothing; a save is
+//!   atomic (`tests/io_fuzz.rs`, `tests/io_files.rs`, `tests/io_save.rs`).
+//! - Training: [`train::train`](crate::train::train) never returns `Ok` with a non-finite weight;
+//!   bad hyper-parameters and targets are refused before the first step, and a step that would
+//!   write a non-finite value is not applied (`tests/train_safety.rs`, `tests/train.rs`).
+//! - The stack: no library operation puts a large network's data on the stack; `784 => relu 128
+//!   => 10` trains at batch 1024 on a 512 KiB debug thread (`tests/stack.rs`).
+//! - Allocation: forward, backward, optimizer steps and Jacobians allocate nothing once set up
+//!   (`tests/alloc*.rs`).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 

@@ -210,3 +210,60 @@ fn the_check_jacobian_doc_example_runs() {
         gradcheck::check_jacobian(&net, &x, &net.jacobian(&x), &Default::default()).unwrap();
     assert_eq!(report.checked(), 8);
 }
+
+/// Every entry's chain-rule explanation equals the generated Jacobian's entry (the explanation is
+/// a scalar backward pass by hand, so this is a naive control), for the seed post's network, a
+/// softmax output and a one-unit first layer; and its terms add up to the δ sum they explain.
+#[test]
+fn every_jacobian_entry_is_explained_as_chain_rule_factors() {
+    use backprop::explain::explain_jacobian;
+    network! { struct Narrow < 3 => elu 1 => tanh 2 > }
+    fn check<N, const I: usize, const O: usize>(
+        net: &N,
+        x: &SVector<f64, I>,
+        jacobian: &SMatrix<f64, O, I>,
+    ) where
+        N: Batched<1, Scalar = f64, Input = SMatrix<f64, I, 1>>,
+    {
+        for o in 0..O {
+            for i in 0..I {
+                let explanation = explain_jacobian(net, x, o, i).unwrap();
+                assert_eq!(explanation.entry, format!("jacobian[{o}][{i}]"));
+                let what = format!("explanation of jacobian[{o}][{i}]");
+                assert_close(&what, explanation.value, jacobian[(o, i)], 1e-12, 1e-14);
+                let chain = &explanation.samples[0];
+                let product: f64 = chain.factors.iter().map(|f| f.value).product();
+                assert_close(&what, product, explanation.value, 1e-12, 1e-14);
+                for factor in chain.factors.iter().filter(|f| !f.terms.is_empty()) {
+                    let sum: f64 = factor.terms.iter().map(|t| t.value).sum();
+                    assert_close(&factor.label, sum, factor.value, 1e-12, 1e-14);
+                }
+            }
+        }
+    }
+    let (seed, x) = seed_post();
+    check(&seed, &x, &seed.jacobian(&x));
+    // The seed post's first layer has five units: the input's paths split five ways.
+    let explanation = explain_jacobian(&seed, &x, 0, 2).unwrap();
+    assert_eq!(explanation.samples[0].factors[0].terms.len(), 5);
+    assert!(explanation
+        .to_string()
+        .starts_with("jacobian[0][2] = ∂output/∂input = "));
+    let smooth = Smooth::<f64>::init(5);
+    let x3 = SVector::<f64, 3>::new(0.4, -1.2, 0.7);
+    check(&smooth, &x3, &smooth.jacobian(&x3));
+    let narrow = Narrow::<f64>::init(2);
+    check(&narrow, &x3, &narrow.jacobian(&x3));
+    assert!(explain_jacobian(&narrow, &x3, 2, 0).is_err());
+}
+
+/// The example in `explain_jacobian`'s documentation.
+#[test]
+fn the_explain_jacobian_doc_example_runs() {
+    use backprop::explain::explain_jacobian;
+    network! { struct Net < 2 => tanh 3 => sigmoid 1 > }
+    let net = Net::<f64>::init(4);
+    let x = SVector::<f64, 2>::new(0.5, -1.0);
+    let explanation = explain_jacobian(&net, &x, 0, 1).unwrap();
+    assert!((explanation.value - net.jacobian(&x)[(0, 1)]).abs() < 1e-12);
+}

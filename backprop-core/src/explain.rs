@@ -268,6 +268,79 @@ where
     Ok(all)
 }
 
+/// Explains one entry of the input Jacobian at one sample, `jacobian[output][input] =
+/// ∂output[o]/∂input[i]` (what the generated `net.jacobian(&x)` returns at `(o, i)`), as
+/// chain-rule factors: the backward pass by hand seeded with ∂E/∂output = e_o (so `E` stands for
+/// `output[o]`), then the sum over the first layer's units, `Σ_k fc1.weight[k][i] · δ1[k]`, where
+/// the paths from the input split.
+///
+/// ```text
+/// use backprop::explain::explain_jacobian;
+/// use backprop::prelude::*;
+///
+/// network! { struct Net < 2 => tanh 3 => sigmoid 1 > }
+///
+/// // This example runs as a test in tests/jacobian.rs.
+/// let net = Net::<f64>::init(4);
+/// let x = SVector::<f64, 2>::new(0.5, -1.0);
+/// let explanation = explain_jacobian(&net, &x, 0, 1).unwrap();
+/// assert!((explanation.value - net.jacobian(&x)[(0, 1)]).abs() < 1e-12);
+/// ```
+pub fn explain_jacobian<N: Batched<1>>(
+    net: &N,
+    x: &N::Input,
+    output: usize,
+    input: usize,
+) -> Result<Explanation<N::Scalar>, ExplainError> {
+    if output >= N::OUTPUTS || input >= N::INPUTS {
+        return Err(ExplainError::OutOfRange {
+            name: "jacobian".to_string(),
+            index: (output, input),
+            shape: (N::OUTPUTS, N::INPUTS),
+        });
+    }
+    let mut ws = net.workspace();
+    net.forward_into(x, &mut ws);
+    let mut seed = std::vec![0.0; N::OUTPUTS];
+    seed[output] = 1.0;
+    let by_hand = ByHand::seeded::<N, 1>(net, x, &ws, &seed)?;
+    let layers = &by_hand.samples[0];
+    let first = &layers[0];
+    let name = first.info.name;
+    let mut factors = Vec::new();
+    if first.info.outputs == 1 {
+        delta_factors(layers, 0, 0, &mut factors);
+        factors.push(Factor::new(
+            format!("{name}.weight[0][{input}]"),
+            first.weight[0][input],
+        ));
+    } else {
+        let terms: Vec<Factor<f64>> = (0..first.info.outputs)
+            .map(|k| {
+                Factor::new(
+                    format!("{name}.weight[{k}][{input}] · δ1[{k}]"),
+                    first.weight[k][input] * first.delta[k],
+                )
+            })
+            .collect();
+        factors.push(Factor {
+            label: format!("Σ_k {name}.weight[k][{input}] · δ1[k]"),
+            value: terms.iter().map(|t| t.value).sum(),
+            terms,
+        });
+    }
+    let value: N::Scalar = constant(factors.iter().map(|f| f.value).product::<f64>());
+    Ok(Explanation {
+        entry: format!("jacobian[{output}][{input}]"),
+        samples: std::vec![SampleChain {
+            sample: 0,
+            factors: factors.into_iter().map(to_scalar).collect(),
+            value,
+        }],
+        value,
+    })
+}
+
 /// Whether a unit is dead for a sample: a `relu` or `leaky_relu` unit whose pre-activation `z` is
 /// at most 0, where ReLU passes no gradient back (and leaky ReLU only its small slope). Pictures
 /// mark such units; any other activation is never dead by this rule.
@@ -319,6 +392,18 @@ impl ByHand {
             .iter()
             .map(|v| f64_of(*v))
             .collect();
+        Self::seeded(net, x, &ws, &loss_gradient)
+    }
+
+    /// The scalar backward pass of every sample from the forward pass that left `ws`, seeded
+    /// with `seed` as ∂E/∂output (column-major, sample by sample).
+    fn seeded<N: Batched<B>, const B: usize>(
+        net: &N,
+        x: &N::Input,
+        ws: &N::Workspace,
+        seed: &[f64],
+    ) -> Result<Self, ExplainError> {
+        let loss_gradient = seed;
         let inputs: Vec<f64> = N::input_values(x).iter().map(|v| f64_of(*v)).collect();
         let weights: Vec<Rc<Vec<Vec<f64>>>> = N::LAYERS
             .iter()
@@ -334,7 +419,7 @@ impl ByHand {
             })
             .collect();
         let samples = (0..B)
-            .map(|sample| backward_by_hand::<N, B>(&ws, &weights, &loss_gradient, sample))
+            .map(|sample| backward_by_hand::<N, B>(ws, &weights, loss_gradient, sample))
             .collect::<Result<_, _>>()?;
         Ok(ByHand {
             samples,
@@ -545,7 +630,11 @@ impl<T: Scalar + fmt::Display> fmt::Display for Explanation<T> {
         let (name, index) = self
             .entry
             .split_at(self.entry.find('[').unwrap_or(self.entry.len()));
-        writeln!(f, "{name}.grad{index} = {:.5}", self.value)?;
+        if name == "jacobian" {
+            writeln!(f, "jacobian{index} = ∂output/∂input = {:.5}", self.value)?;
+        } else {
+            writeln!(f, "{name}.grad{index} = {:.5}", self.value)?;
+        }
         for chain in &self.samples {
             if self.samples.len() > 1 {
                 writeln!(f, "  sample {}: {:.5}", chain.sample, chain.value)?;
