@@ -73,7 +73,10 @@ macro_rules! jacobian_group {
             assert!((other - reference).abs().max() <= 1e-5, "{what} disagrees");
         }
         let differences = by_differences!(net, x, $outputs, $inputs);
-        assert!((differences - reference).abs().max() <= 1e-2, "differences disagree");
+        assert!(
+            (differences - reference).abs().max() <= 1e-2,
+            "differences disagree"
+        );
 
         let mut group = $c.benchmark_group($group);
         group.bench_function("jacobian", |b| b.iter(|| net.jacobian(black_box(&x))));

@@ -749,9 +749,16 @@ fn loss_kink_predicates_match_their_definitions() {
         &t
     ));
     assert!(!Loss::crosses_kink(&Mse, &m(-1.0, 0.0), &m(1.0, 2.0), &t));
-    assert_eq!(gradcheck::activation_kinks("leaky_relu(0.2)"), &[0.0]);
-    assert_eq!(gradcheck::activation_kinks("softplus"), &[20.0]);
-    assert!(gradcheck::activation_kinks("gelu").is_empty());
+    use backprop::ActivationKind;
+    assert_eq!(
+        gradcheck::activation_kinks(ActivationKind::LeakyRelu(0.2)),
+        &[0.0]
+    );
+    assert_eq!(
+        gradcheck::activation_kinks(ActivationKind::Softplus),
+        &[20.0]
+    );
+    assert!(gradcheck::activation_kinks(ActivationKind::Gelu).is_empty());
 }
 
 #[test]

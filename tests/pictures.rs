@@ -11,7 +11,7 @@ use backprop::dot::{gradient_colour, gradient_width, to_dot, NEGATIVE, POSITIVE,
 use backprop::explain::{explain_all, is_dead};
 use backprop::page::to_html;
 use backprop::prelude::*;
-use backprop::LayerInfo;
+use backprop::{ActivationKind, LayerInfo};
 use common::{fixture, numbers};
 
 network! { pub struct Net < 4 => relu 5 => relu 2 => sigmoid 1 > }
@@ -189,13 +189,16 @@ fn the_dead_unit_rule() {
         inputs: 4,
         outputs: 5,
         activation: "relu",
+        kind: ActivationKind::Relu,
     };
     let leaky = LayerInfo {
         activation: "leaky_relu(0.2)",
+        kind: ActivationKind::LeakyRelu(0.2),
         ..relu
     };
     let tanh = LayerInfo {
         activation: "tanh",
+        kind: ActivationKind::Tanh,
         ..relu
     };
     assert!(is_dead(&relu, -0.0712_f32));

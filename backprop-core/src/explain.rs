@@ -19,9 +19,7 @@ use std::rc::Rc;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use crate::activation::{
-    Elementwise, Elu, Gelu, Identity, LeakyRelu, Relu, Sigmoid, Silu, Softplus, Tanh,
-};
+use crate::activation_kind::ActivationKind;
 use crate::batched::Batched;
 use crate::heap::{zeroed, InPlace};
 use crate::network::LayerInfo;
@@ -127,49 +125,35 @@ impl fmt::Display for ExplainError {
 
 impl std::error::Error for ExplainError {}
 
-/// The activation of a layer, read back from its declared spelling.
+/// The activation of a layer as the explanation needs it.
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     /// An entry-by-entry activation with its derivative.
-    Elementwise(fn(f64, f64, f64) -> f64, &'static str),
+    Elementwise(ActivationKind, &'static str),
     /// Softmax: a Jacobian, not a factor per unit.
     Softmax,
 }
 
-/// `leaky_relu(0.2)` → (`leaky_relu`, Some(0.2)).
-fn split_spelling(spelling: &str) -> (&str, Option<f64>) {
-    match spelling.split_once('(') {
-        Some((name, rest)) => (name, rest.trim_end_matches(')').parse().ok()),
-        None => (spelling, None),
-    }
+/// The activation `layer` declares, from its typed description (no spelling is parsed).
+fn kind(layer: &LayerInfo) -> Result<(Kind, f64), ExplainError> {
+    let name = match layer.kind {
+        ActivationKind::Identity => "identity",
+        ActivationKind::Relu => "relu",
+        ActivationKind::LeakyRelu(_) => "leaky_relu",
+        ActivationKind::Sigmoid => "sigmoid",
+        ActivationKind::Tanh => "tanh",
+        ActivationKind::Softplus => "softplus",
+        ActivationKind::Elu(_) => "elu",
+        ActivationKind::Gelu => "gelu",
+        ActivationKind::Silu => "silu",
+        ActivationKind::Softmax => return Ok((Kind::Softmax, 0.0)),
+    };
+    Ok((Kind::Elementwise(layer.kind, name), 0.0))
 }
 
-/// The activation `layer` declares, with its derivative f'(z, a; argument) in f64.
-fn kind(layer: &LayerInfo) -> Result<(Kind, f64), ExplainError> {
-    let (name, argument) = split_spelling(layer.activation);
-    let kind = match name {
-        "identity" => Kind::Elementwise(|z, a, _| Identity.derivative(z, a), "identity"),
-        "relu" => Kind::Elementwise(|z, a, _| Relu.derivative(z, a), "relu"),
-        "leaky_relu" => Kind::Elementwise(
-            |z, a, slope| LeakyRelu { slope }.derivative(z, a),
-            "leaky_relu",
-        ),
-        "sigmoid" => Kind::Elementwise(|z, a, _| Sigmoid.derivative(z, a), "sigmoid"),
-        "tanh" => Kind::Elementwise(|z, a, _| Tanh.derivative(z, a), "tanh"),
-        "softplus" => Kind::Elementwise(|z, a, _| Softplus.derivative(z, a), "softplus"),
-        "elu" => Kind::Elementwise(|z, a, alpha| Elu { alpha }.derivative(z, a), "elu"),
-        "gelu" => Kind::Elementwise(|z, a, _| Gelu.derivative(z, a), "gelu"),
-        "silu" => Kind::Elementwise(|z, a, _| Silu.derivative(z, a), "silu"),
-        "softmax" => Kind::Softmax,
-        _ => {
-            return Err(ExplainError::UnknownActivation {
-                layer: layer.name,
-                activation: layer.activation,
-            })
-        }
-    };
-    let default = if name == "leaky_relu" { 0.01 } else { 1.0 };
-    Ok((kind, argument.unwrap_or(default)))
+/// `f'(z)` of an entry-by-entry activation, given `a = f(z)`.
+fn derivative_of(kind: ActivationKind, z: f64, a: f64) -> f64 {
+    kind.derivative(z, a).unwrap_or(f64::NAN)
 }
 
 /// One layer's values for one sample, in f64.
@@ -347,17 +331,19 @@ pub fn explain_jacobian<N: Batched<1>>(
 ///
 /// ```
 /// use backprop_core::explain::is_dead;
-/// use backprop_core::LayerInfo;
+/// use backprop_core::{ActivationKind, LayerInfo};
 ///
-/// let relu = LayerInfo { name: "fc1", inputs: 4, outputs: 5, activation: "relu" };
+/// let relu = LayerInfo {
+///     name: "fc1", inputs: 4, outputs: 5, activation: "relu", kind: ActivationKind::Relu,
+/// };
 /// assert!(is_dead(&relu, -0.07_f32));
 /// assert!(is_dead(&relu, 0.0_f32));
 /// assert!(!is_dead(&relu, 0.38_f32));
-/// let sigmoid = LayerInfo { activation: "sigmoid", ..relu };
+/// let sigmoid = LayerInfo { activation: "sigmoid", kind: ActivationKind::Sigmoid, ..relu };
 /// assert!(!is_dead(&sigmoid, -3.0_f32));
 /// ```
 pub fn is_dead<T: Scalar>(layer: &LayerInfo, z: T) -> bool {
-    matches!(split_spelling(layer.activation).0, "relu" | "leaky_relu") && z <= T::zero()
+    layer.kind.can_die() && z <= T::zero()
 }
 
 /// The forward pass and, for every sample, the backward pass in scalar f64 arithmetic: what
@@ -531,8 +517,8 @@ fn backward_by_hand<N: Batched<B>, const B: usize>(
         };
         let layer = &layers[k];
         let delta = match layer.kind.0 {
-            Kind::Elementwise(derivative, _) => (0..upstream.len())
-                .map(|i| upstream[i] * derivative(layer.z[i], layer.a[i], layer.kind.1))
+            Kind::Elementwise(kind, _) => (0..upstream.len())
+                .map(|i| upstream[i] * derivative_of(kind, layer.z[i], layer.a[i]))
                 .collect(),
             Kind::Softmax => {
                 let dot: f64 = upstream.iter().zip(&layer.a).map(|(g, a)| g * a).sum();
@@ -617,9 +603,9 @@ fn delta_factors(layers: &[LayerSample], k: usize, i: usize, factors: &mut Vec<F
             });
         }
     }
-    if let Kind::Elementwise(derivative, name) = layer.kind.0 {
-        if name != "identity" {
-            let value = derivative(layer.z[i], layer.a[i], layer.kind.1);
+    if let Kind::Elementwise(kind, name) = layer.kind.0 {
+        if kind != ActivationKind::Identity {
+            let value = derivative_of(kind, layer.z[i], layer.a[i]);
             factors.push(Factor::new(format!("{name}'(z{number}[{i}])"), value));
         }
     }

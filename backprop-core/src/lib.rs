@@ -14,6 +14,7 @@
 extern crate alloc;
 
 pub mod activation;
+pub mod activation_kind;
 pub mod batched;
 pub mod buffers;
 #[cfg(feature = "std")]
@@ -41,6 +42,7 @@ pub mod target;
 pub mod train;
 
 pub use activation::{Activation, Elementwise};
+pub use activation_kind::ActivationKind;
 pub use batched::Batched;
 pub use buffers::{LayerBuffers, LayerView};
 #[cfg(feature = "alloc")]

@@ -4,10 +4,11 @@
 //! PyTorch's `state_dict` uses (`fc1.weight`, `fc1.bias`, ...). A gradient is a value of the same
 //! network type, so it has the same names.
 
+use crate::activation_kind::ActivationKind;
 use crate::scalar::Scalar;
 
 /// One layer of a network as declared: its field name, widths and activation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerInfo {
     /// The field name (`fc1`, or the name the declaration gave).
     pub name: &'static str,
@@ -17,6 +18,8 @@ pub struct LayerInfo {
     pub outputs: usize,
     /// The activation as written in the declaration (`relu`, `leaky_relu(0.2)`, `identity`).
     pub activation: &'static str,
+    /// The activation as data: its derivative, kinks and failure modes.
+    pub kind: ActivationKind,
 }
 
 /// A named parameter tensor, read-only. Values are column-major, as nalgebra stores them.

@@ -627,7 +627,8 @@ fn network_impl(network: &Network, name: &Ident, g: &Generics) -> TokenStream {
         let name = layer_name(layer);
         let (inputs, outputs) = (layer.inputs, layer.outputs);
         let activation = layer.activation.spelling();
-        quote!(#bp::LayerInfo { name: #name, inputs: #inputs, outputs: #outputs, activation: #activation })
+        let kind = activation_kind(&bp, layer.activation);
+        quote!(#bp::LayerInfo { name: #name, inputs: #inputs, outputs: #outputs, activation: #activation, kind: #kind })
     });
     // let (w1, b1) = self.fc1.tensors_mut(); (one borrow per layer, inline or on the heap)
     let params = |kind: &str| {
@@ -844,6 +845,29 @@ pub(crate) fn activation_value(bp: &TokenStream, t: &Ident, activation: Activati
         Activation::Gelu => quote!(#module::Gelu),
         Activation::Silu => quote!(#module::Silu),
         Activation::Softmax => quote!(#module::Softmax),
+    }
+}
+
+/// The typed description of the activation, such as `ActivationKind::LeakyRelu(0.2)`.
+fn activation_kind(bp: &TokenStream, activation: Activation) -> TokenStream {
+    let kind = quote!(#bp::ActivationKind);
+    match activation {
+        Activation::Identity => quote!(#kind::Identity),
+        Activation::Relu => quote!(#kind::Relu),
+        Activation::LeakyRelu(slope) => {
+            let slope = Literal::f64_suffixed(slope);
+            quote!(#kind::LeakyRelu(#slope))
+        }
+        Activation::Sigmoid => quote!(#kind::Sigmoid),
+        Activation::Tanh => quote!(#kind::Tanh),
+        Activation::Softplus => quote!(#kind::Softplus),
+        Activation::Elu(alpha) => {
+            let alpha = Literal::f64_suffixed(alpha);
+            quote!(#kind::Elu(#alpha))
+        }
+        Activation::Gelu => quote!(#kind::Gelu),
+        Activation::Silu => quote!(#kind::Silu),
+        Activation::Softmax => quote!(#kind::Softmax),
     }
 }
 

@@ -2,20 +2,16 @@
 
 use std::vec::Vec;
 
+use crate::activation_kind::ActivationKind;
 use crate::batched::Batched;
 use crate::network::LayerInfo;
 
-/// Pre-activation values where an activation is not twice differentiable, read from its declared
-/// spelling: 0 for `relu`, `leaky_relu` and `elu` (whose second derivative jumps there even when
-/// α = 1), and PyTorch's threshold 20 for `softplus` (above it softplus returns its input, a jump
-/// of about 2e-9). Smooth activations have none.
-pub fn activation_kinks(activation: &str) -> &'static [f64] {
-    let name = activation.split('(').next().unwrap_or(activation);
-    match name {
-        "relu" | "leaky_relu" | "elu" => &[0.0],
-        "softplus" => &[20.0],
-        _ => &[],
-    }
+/// Pre-activation values where an activation is not twice differentiable: 0 for `relu`,
+/// `leaky_relu` and `elu` (whose second derivative jumps there even when α = 1), and PyTorch's
+/// threshold 20 for `softplus` (above it softplus returns its input, a jump of about 2e-9).
+/// Smooth activations have none. The same as [`ActivationKind::kinks`].
+pub fn activation_kinks(activation: ActivationKind) -> &'static [f64] {
+    activation.kinks()
 }
 
 /// The side of every kink each pre-activation of a network was on after a forward pass.
@@ -31,7 +27,7 @@ impl Sides {
     pub fn of<N: Batched<B>, const B: usize>(ws: &N::Workspace) -> Self {
         let layers: Vec<(&'static str, &'static [f64])> = N::LAYERS
             .iter()
-            .map(|info: &LayerInfo| (info.name, activation_kinks(info.activation)))
+            .map(|info: &LayerInfo| (info.name, info.kind.kinks()))
             .filter(|(_, kinks)| !kinks.is_empty())
             .collect();
         let mut sides = Sides {

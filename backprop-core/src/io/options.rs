@@ -1,5 +1,6 @@
 //! How names map to a file's tensors ([`Rename`]), and the options of a load or a save.
 
+use crate::activation_kind::ActivationKind;
 use std::fmt;
 
 use crate::network::LayerInfo;
@@ -97,7 +98,11 @@ impl Rename<'_> {
                     if let Some(rest) = field_suffix(name, layer.name) {
                         return format!("{index}{rest}");
                     }
-                    index += if layer.activation == "identity" { 1 } else { 2 };
+                    index += if layer.kind == ActivationKind::Identity {
+                        1
+                    } else {
+                        2
+                    };
                 }
                 name.to_string()
             }
