@@ -86,3 +86,28 @@ fn jacobians_and_input_derivatives_allocate_nothing() {
         "allocations in Jacobians, JVPs, VJPs and input gradients"
     );
 }
+
+#[test]
+fn a_health_check_allocates_nothing_after_setup() {
+    use backprop::health::{HealthMonitor, HealthOptions};
+    let mut net = Mid::<f32>::init(4);
+    let inputs: Vec<SVector<f32, 64>> = (0..16)
+        .map(|k| SVector::<f32, 64>::from_fn(|r, _| ((r * 3 + k) % 7) as f32 * 0.1))
+        .collect();
+    let targets = vec![SVector::<f32, 10>::repeat(0.5); 16];
+    let options = HealthOptions::default();
+    let mut monitor = HealthMonitor::<Mid<f32>, SVector<f32, 10>>::new(&net);
+    let (mut ws, mut grad) = (net.workspace::<1>(), Mid::zeros());
+    net.backward(&inputs[0], &targets[0], &Mse, &mut ws, &mut grad);
+    let mut sgd = Sgd::new(0.1);
+    let count = allocations(|| {
+        for _ in 0..2 {
+            monitor.before_step(&net);
+            sgd.step(&mut net, &grad);
+            monitor.after_step(&net);
+            let report = monitor.observe(&net, &Mse, &inputs, &targets, &options).unwrap();
+            std::hint::black_box(report.findings.len());
+        }
+    });
+    assert_eq!(count, 0, "allocations in a health check");
+}

@@ -24,6 +24,8 @@ pub mod explain;
 pub mod gemm;
 #[cfg(feature = "std")]
 pub mod gradcheck;
+#[cfg(feature = "std")]
+pub mod health;
 pub mod heap;
 pub mod init;
 #[cfg(feature = "std")]
