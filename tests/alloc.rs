@@ -105,7 +105,9 @@ fn a_health_check_allocates_nothing_after_setup() {
             monitor.before_step(&net);
             sgd.step(&mut net, &grad);
             monitor.after_step(&net);
-            let report = monitor.observe(&net, &Mse, &inputs, &targets, &options).unwrap();
+            let report = monitor
+                .observe(&net, &Mse, &inputs, &targets, &options)
+                .unwrap();
             std::hint::black_box(report.findings.len());
         }
     });

@@ -52,9 +52,9 @@ pub struct HealthOptions {
     /// A layer is reported when at least this fraction of its units is dead or saturated
     /// (default 0.1).
     pub unit_fraction: f64,
-    /// A layer's gradient norm below this times the next layer's is vanishing (default 1e-2).
+    /// A layer's gradient norm below this times the last layer's is vanishing (default 1e-2).
     pub vanishing: f64,
-    /// A layer's gradient norm above this times the next layer's is exploding (default 1e2).
+    /// A layer's gradient norm above this times the last layer's is exploding (default 1e2).
     pub exploding: f64,
     /// An update-to-weight ratio below this is too small (default 1e-5).
     pub small_update: f64,
@@ -126,22 +126,22 @@ pub enum Finding {
         /// Whether it is the output layer of a probability output (sigmoid or softmax).
         output: bool,
     },
-    /// A layer's gradient is much smaller than the next layer's.
+    /// The first layer whose gradient is much smaller than the last layer's.
     Vanishing {
         /// The layer.
         layer: &'static str,
-        /// The layer after it.
-        next: &'static str,
-        /// Its gradient norm over the next layer's.
+        /// The last layer.
+        last: &'static str,
+        /// Its gradient norm over the last layer's.
         ratio: f64,
     },
-    /// A layer's gradient is much larger than the next layer's.
+    /// The first layer whose gradient is much larger than the last layer's.
     Exploding {
         /// The layer.
         layer: &'static str,
-        /// The layer after it.
-        next: &'static str,
-        /// Its gradient norm over the next layer's.
+        /// The last layer.
+        last: &'static str,
+        /// Its gradient norm over the last layer's.
         ratio: f64,
     },
     /// The last step changed the layer's weights by much less than 1e-3 of their size.
@@ -219,13 +219,13 @@ impl fmt::Display for Finding {
                  for most samples)",
                 kind_name(kind)
             ),
-            Finding::Vanishing { layer, next, ratio } => write!(
+            Finding::Vanishing { layer, last, ratio } => write!(
                 f,
-                "{layer}: its gradient is {ratio:.1e} of {next}'s (vanishing)"
+                "{layer}: its gradient is {ratio:.1e} of {last}'s (vanishing across depth)"
             ),
-            Finding::Exploding { layer, next, ratio } => write!(
+            Finding::Exploding { layer, last, ratio } => write!(
                 f,
-                "{layer}: its gradient is {ratio:.1e} times {next}'s (exploding)"
+                "{layer}: its gradient is {ratio:.1e} times {last}'s (exploding across depth)"
             ),
             Finding::SmallUpdates { layer, ratio } => write!(
                 f,
@@ -587,6 +587,7 @@ impl<N: Batched<1>, S: Target<<N as Batched<1>>::Output>> HealthMonitor<N, S> {
         let report = &mut self.report;
         report.findings.clear();
         let last = report.layers.len().saturating_sub(1);
+        let mut across_depth = false;
         for (index, layer) in report.layers.iter().enumerate() {
             let share = |count: usize| count as f64 >= options.unit_fraction * layer.units as f64;
             if layer.dead > 0 && share(layer.dead) {
@@ -605,17 +606,27 @@ impl<N: Batched<1>, S: Target<<N as Batched<1>>::Output>> HealthMonitor<N, S> {
                     output: index == last && layer.kind.gives_probabilities(),
                 });
             }
-            if let (Some(ratio), Some(next)) = (layer.ratio_to_next, report.layers.get(index + 1)) {
+            // Across depth: the first layer whose gradient is out of range against the last
+            // layer's (a gradual shrink of 0.1 per layer shows here, not between neighbours).
+            let last_layer = &report.layers[last];
+            if index < last && !across_depth {
+                let ratio = if last_layer.gradient_norm == 0.0 && layer.gradient_norm == 0.0 {
+                    1.0
+                } else {
+                    layer.gradient_norm / last_layer.gradient_norm
+                };
                 if ratio < options.vanishing {
+                    across_depth = true;
                     report.findings.push(Finding::Vanishing {
                         layer: layer.name,
-                        next: next.name,
+                        last: last_layer.name,
                         ratio,
                     });
                 } else if ratio > options.exploding {
+                    across_depth = true;
                     report.findings.push(Finding::Exploding {
                         layer: layer.name,
-                        next: next.name,
+                        last: last_layer.name,
                         ratio,
                     });
                 }
