@@ -113,7 +113,7 @@ fn gradient_norms_and_their_ratio_equal_the_hand_formula() {
             f,
             Finding::Vanishing {
                 layer: "fc1",
-                next: "fc2",
+                last: "fc2",
                 ..
             }
         )),
