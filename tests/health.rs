@@ -293,3 +293,21 @@ fn the_module_example_runs() {
     assert_eq!(report.layers.len(), 2);
     assert!(report.to_string().starts_with("health over 2 samples"));
 }
+
+/// The drawing and the page mark saturated units by the report's rule, sample by sample.
+#[test]
+fn pictures_mark_the_units_the_report_counts_as_saturated() {
+    use backprop::dot::to_dot;
+    use backprop::page::to_html;
+    let mut net = Sigmoid10::<f64>::zeros();
+    for unit in 0..10 {
+        net.fc1.weight[(unit, 0)] = if unit < 4 { 100.0 } else { 0.1 };
+    }
+    let (x, y) = (SVector::<f64, 1>::new(0.75), SVector::<f64, 1>::new(0.5));
+    let report = health(&net, &Mse, &[x], &[y], &HealthOptions::default()).unwrap();
+    assert_eq!(report.layer("fc1").unwrap().saturated, 4);
+    let dot = to_dot(&net, &x, &y, &Mse);
+    assert_eq!(dot.matches("saturated: f′ ≈ 0").count(), 4, "{dot}");
+    let page = to_html::<_, _, _, 1>(&net, &x, &y, &Mse, "saturation").unwrap();
+    assert_eq!(page.matches("class=\"unit saturated\"").count(), 4);
+}

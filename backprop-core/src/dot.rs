@@ -36,7 +36,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use crate::batched::Batched;
-use crate::explain::is_dead;
+use crate::explain::{is_dead, is_saturated};
 use crate::heap::{zeroed, InPlace};
 use crate::objective::Objective;
 use crate::scalar::to_f64;
@@ -208,10 +208,17 @@ where
         for unit in 0..info.outputs {
             let node = format!("{}_{unit}", info.name);
             let dead = is_dead(info, view.z[unit]);
+            let saturated = is_saturated(info, view.z[unit], view.a[unit]);
             let mut label = format!(
                 "{}[{unit}]{}\\nz {}   a {}\\nδ {}\\nbias {}   g {}",
                 info.name,
-                if dead { "  dead: z ≤ 0" } else { "" },
+                if dead {
+                    "  dead: z ≤ 0"
+                } else if saturated {
+                    "  saturated: f′ ≈ 0"
+                } else {
+                    ""
+                },
                 show(to_f64(view.z[unit])),
                 show(to_f64(view.a[unit])),
                 show(to_f64(view.delta[unit])),
@@ -229,6 +236,9 @@ where
                 format!(
                     ", style=\"rounded,filled,dashed\", fillcolor=\"#ececec\", color=\"{ZERO}\", fontcolor=\"#555555\""
                 )
+            } else if saturated {
+                ", style=\"rounded,filled,dashed\", fillcolor=\"#fff1cc\", color=\"#b7791f\""
+                    .to_string()
             } else {
                 String::new()
             };
@@ -352,7 +362,7 @@ fn legend(largest: f64) -> String {
 <tr><td align=\"left\"><font color=\"{NEGATIVE}\">━━ blue: g &lt; 0</font> (a step against g raises w)</td></tr>\
 <tr><td align=\"left\"><font color=\"{ZERO}\">╌╌ grey, dashed: g = 0</font></td></tr>\
 <tr><td align=\"left\">width grows with |g|; widest |g| = {largest:.4}</td></tr>\
-<tr><td align=\"left\"><font color=\"#555555\">grey dashed box: dead ReLU unit (z ≤ 0), no gradient flows back</font></td></tr>\
+<tr><td align=\"left\"><font color=\"#555555\">grey dashed box: dead ReLU unit (z ≤ 0), no gradient flows back</font></td></tr><tr><td align=\"left\"><font color=\"#b7791f\">amber dashed box: saturated unit (|f′(z)| &lt; 0.01), almost no gradient flows back</font></td></tr>\
 <tr><td align=\"left\">δ = ∂E/∂z; bias g = δ</td></tr>\
 </table>"
     )

@@ -346,6 +346,30 @@ pub fn is_dead<T: Scalar>(layer: &LayerInfo, z: T) -> bool {
     layer.kind.can_die() && z <= T::zero()
 }
 
+/// Whether a unit is saturated for a sample: a `sigmoid`, `tanh`, `softplus` or `elu` unit whose
+/// local derivative `|f'(z)|` is below [`health::SATURATION`](crate::health::SATURATION) (0.01),
+/// where almost no gradient flows back. The health report counts units by the same rule;
+/// pictures mark them.
+///
+/// ```
+/// use backprop_core::explain::is_saturated;
+/// use backprop_core::{ActivationKind, LayerInfo};
+///
+/// let sigmoid = LayerInfo {
+///     name: "fc1", inputs: 4, outputs: 5, activation: "sigmoid", kind: ActivationKind::Sigmoid,
+/// };
+/// let z = 8.0_f64;
+/// assert!(is_saturated(&sigmoid, z, 1.0 / (1.0 + (-z).exp())));
+/// assert!(!is_saturated(&sigmoid, 0.5_f64, 0.6225));
+/// ```
+pub fn is_saturated<T: Scalar>(layer: &LayerInfo, z: T, a: T) -> bool {
+    layer.kind.can_saturate()
+        && layer
+            .kind
+            .derivative(crate::scalar::to_f64(z), crate::scalar::to_f64(a))
+            .is_some_and(|slope| slope.abs() < crate::health::SATURATION)
+}
+
 /// The forward pass and, for every sample, the backward pass in scalar f64 arithmetic: what
 /// every entry's chain is read from.
 struct ByHand {

@@ -41,6 +41,10 @@ use crate::objective::Objective;
 use crate::scalar::{constant, to_f64};
 use crate::target::Target;
 
+/// The local derivative below which a unit counts as saturated for a sample, unless
+/// [`HealthOptions::saturation`] says otherwise: also the rule the pictures mark units with.
+pub const SATURATION: f64 = 0.01;
+
 /// The thresholds of a health report.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HealthOptions {
@@ -68,7 +72,7 @@ pub struct HealthOptions {
 impl Default for HealthOptions {
     fn default() -> Self {
         HealthOptions {
-            saturation: 0.01,
+            saturation: SATURATION,
             saturated_samples: 0.5,
             unit_fraction: 0.1,
             vanishing: 1e-2,

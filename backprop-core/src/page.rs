@@ -37,7 +37,7 @@ use std::vec::Vec;
 
 use crate::batched::Batched;
 use crate::dot::{gradient_colour, gradient_width, NEGATIVE, POSITIVE, ZERO};
-use crate::explain::{explain_all, is_dead, ExplainError, Explanation, Factor};
+use crate::explain::{explain_all, is_dead, is_saturated, ExplainError, Explanation, Factor};
 use crate::heap::{zeroed, InPlace};
 use crate::objective::Objective;
 use crate::scalar::{to_f64, Scalar};
@@ -103,6 +103,12 @@ where
             a: floats(view.a),
             delta: floats(view.delta),
             dead: view.z.iter().map(|z| is_dead(info, *z)).collect(),
+            saturated: view
+                .z
+                .iter()
+                .zip(view.a)
+                .map(|(z, a)| is_saturated(info, *z, *a))
+                .collect(),
             weight: weight(net),
             weight_grad: weight(&grad),
             bias: bias(net),
@@ -185,6 +191,8 @@ struct Layer {
     delta: Vec<f64>,
     /// Whether each unit is dead, sample by sample.
     dead: Vec<bool>,
+    /// Whether each unit is saturated, sample by sample.
+    saturated: Vec<bool>,
     /// weight[row][col], row-major.
     weight: Vec<Vec<f64>>,
     /// Its gradient.
@@ -388,6 +396,7 @@ fn svg(model: &Model, out: &mut String) {
             let (cx, cy) = (column_x(k), unit_y(i, layer.outputs, tallest));
             let (left, top) = (cx - UNIT_W / 2.0, cy - UNIT_H / 2.0);
             let dead = layer.dead[i];
+            let saturated = !dead && layer.saturated[i];
             let bias_entry = format!("{}.bias[{i}]", layer.name);
             let (b, bg) = (layer.bias[i][0], layer.bias_grad[i][0]);
             let _ = write!(
@@ -396,16 +405,25 @@ fn svg(model: &Model, out: &mut String) {
 <rect x=\"{left}\" y=\"{top}\" width=\"{UNIT_W}\" height=\"{UNIT_H}\" rx=\"9\"/>\
 <text class=\"name left\" x=\"{}\" y=\"{}\">{}[{i}]</text>\
 <text class=\"dead-tag\" x=\"{}\" y=\"{}\">dead: z ≤ 0</text>\
+<text class=\"saturated-tag\" x=\"{}\" y=\"{}\">saturated</text>\
 <text id=\"za-{k}-{i}\" data-fwd=\"{k}\" x=\"{cx}\" y=\"{}\">z {}\u{a0}\u{a0} a {}</text>\
 <text id=\"d-{k}-{i}\" data-bwd=\"{k}\" x=\"{cx}\" y=\"{}\">δ {}</text>\
 <g class=\"bias{}\" id=\"b-{k}-{i}\" data-entry=\"{}\" data-w=\"{b:?}\" data-g=\"{bg:?}\"><title>{}: b {}, g {}</title>\
 <rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"16\" rx=\"5\" stroke=\"{}\"/>\
 <text class=\"bias-text\" x=\"{cx}\" y=\"{}\"><tspan>bias {}</tspan>\u{a0}\u{a0} <tspan data-bwd=\"{k}\">g {}</tspan></text></g></g>",
-                if dead { " dead" } else { "" },
+                if dead {
+                    " dead"
+                } else if saturated {
+                    " saturated"
+                } else {
+                    ""
+                },
                 escape(layer.name),
                 left + 8.0,
                 top + 15.0,
                 escape(layer.name),
+                left + UNIT_W - 6.0,
+                top + 15.0,
                 left + UNIT_W - 6.0,
                 top + 15.0,
                 top + 31.0,
@@ -581,18 +599,11 @@ fn json<T: Scalar>(model: &Model, explanations: &[Explanation<T>], out: &mut Str
         json_samples(&layer.a, layer.outputs, out);
         out.push_str(",\"delta\":");
         json_samples(&layer.delta, layer.outputs, out);
-        out.push_str(",\"dead\":[");
-        for (s, chunk) in layer.dead.chunks(layer.outputs.max(1)).enumerate() {
-            if s > 0 {
-                out.push(',');
-            }
-            let flags: Vec<&str> = chunk
-                .iter()
-                .map(|d| if *d { "true" } else { "false" })
-                .collect();
-            let _ = write!(out, "[{}]", flags.join(","));
-        }
-        out.push_str("],\"weight\":");
+        out.push_str(",\"dead\":");
+        json_flags(&layer.dead, layer.outputs, out);
+        out.push_str(",\"saturated\":");
+        json_flags(&layer.saturated, layer.outputs, out);
+        out.push_str(",\"weight\":");
         json_matrix(&layer.weight, out);
         out.push_str(",\"weight_grad\":");
         json_matrix(&layer.weight_grad, out);
@@ -658,6 +669,9 @@ svg .unit.dead > rect { fill: #ececec; stroke: var(--zero); stroke-dasharray: 5 
 svg .unit.dead text { fill: #555; }
 svg .dead-tag { display: none; font-size: 9px; text-anchor: end; fill: #777 !important; }
 svg .unit.dead .dead-tag { display: inline; }
+svg .unit.saturated > rect { fill: #fff1cc; stroke: #b7791f; stroke-dasharray: 5 3; }
+svg .saturated-tag { display: none; font-size: 9px; text-anchor: end; fill: #9a6412 !important; }
+svg .unit.saturated .saturated-tag { display: inline; }
 svg .dead-sample { fill: #ececec; stroke: var(--zero); stroke-dasharray: 5 3; }
 svg .legend text { text-anchor: start; font-size: 11px; }
 svg .legend .strong { font-weight: 600; }
@@ -745,6 +759,7 @@ function showSample(s) {
       if (d) d.textContent = 'δ ' + f4(layer.delta[s][i]);
       const u = byId('u-' + (k + 1) + '-' + i);
       if (u) u.classList.toggle('dead', layer.dead[s][i]);
+      if (u) u.classList.toggle('saturated', !layer.dead[s][i] && layer.saturated[s][i]);
     }
   });
   const last = data.layers[L - 1];
@@ -988,3 +1003,19 @@ fromHash();
 document.body.dataset.ready = 'true';
 })();
 "#;
+
+/// Per-sample flags as JSON, `[[true,false,…],…]`, one list of `units` per sample.
+fn json_flags(flags: &[bool], units: usize, out: &mut String) {
+    out.push('[');
+    for (s, chunk) in flags.chunks(units.max(1)).enumerate() {
+        if s > 0 {
+            out.push(',');
+        }
+        let flags: Vec<&str> = chunk
+            .iter()
+            .map(|d| if *d { "true" } else { "false" })
+            .collect();
+        let _ = write!(out, "[{}]", flags.join(","));
+    }
+    out.push(']');
+}
