@@ -17,6 +17,7 @@ pub mod activation;
 pub mod activation_kind;
 pub mod batched;
 pub mod buffers;
+pub mod classify;
 #[cfg(feature = "std")]
 pub mod dot;
 #[cfg(feature = "std")]

@@ -1,0 +1,78 @@
+//! Helpers for classifiers: the predicted class of an output (`argmax`, as `torch.argmax`), of a
+//! sample (`predict`), and the accuracy over a labelled data set.
+//!
+//! ```text
+//! use backprop::classify::{accuracy, predict};
+//! use backprop::prelude::*;
+//!
+//! network! { struct Iris < 4 => relu 8 => 3 > }
+//!
+//! // This example runs as a test in tests/classify.rs.
+//! let net = Iris::<f32>::init(0);
+//! let x = SVector::<f32, 4>::new(5.1, 3.5, 1.4, 0.2);
+//! let class = predict(&net, &x);
+//! assert!(class < 3);
+//! assert_eq!(accuracy(&net, &[x], &[class]), 1.0);
+//! ```
+
+use crate::batched::Batched;
+use crate::heap::{zeroed, Owned};
+use crate::scalar::Scalar;
+
+/// The index of the largest entry, the first one on ties; a NaN counts as the largest, as
+/// `torch.argmax` treats it. `None` for an empty slice.
+///
+/// ```
+/// use backprop_core::classify::argmax;
+/// assert_eq!(argmax(&[0.1_f32, 0.7, 0.2]), Some(1));
+/// assert_eq!(argmax(&[2.0_f64, 2.0]), Some(0));
+/// assert_eq!(argmax(&[1.0_f64, f64::NAN, 3.0]), Some(1));
+/// assert_eq!(argmax::<f32>(&[]), None);
+/// ```
+pub fn argmax<T: Scalar>(values: &[T]) -> Option<usize> {
+    let mut best: Option<(usize, T)> = None;
+    for (index, &value) in values.iter().enumerate() {
+        match best {
+            None => best = Some((index, value)),
+            Some((_, top)) if is_nan(top) => {}
+            Some((_, top)) if is_nan(value) || value > top => best = Some((index, value)),
+            Some(_) => {}
+        }
+    }
+    best.map(|(index, _)| index)
+}
+
+/// Whether `value` is NaN (the only value unequal to itself).
+#[allow(clippy::eq_op)]
+fn is_nan<T: Scalar>(value: T) -> bool {
+    value != value
+}
+
+/// The class `net` predicts for one sample: the argmax of its output (`0` for a network whose
+/// output is empty, which the macro never generates).
+pub fn predict<N: Batched<1>>(net: &N, sample: &N::Sample) -> usize {
+    let mut x: Owned<N::Input> = zeroed();
+    N::set_sample(&mut x, 0, sample);
+    let mut ws = net.workspace();
+    argmax(N::output_values(net.forward_into(&x, &mut ws))).unwrap_or(0)
+}
+
+/// The fraction of `inputs` whose predicted class is the label at the same position (pairs
+/// beyond the shorter slice are ignored; `0.0` when there are none).
+pub fn accuracy<N: Batched<1>>(net: &N, inputs: &[N::Sample], labels: &[usize]) -> f64 {
+    let count = inputs.len().min(labels.len());
+    if count == 0 {
+        return 0.0;
+    }
+    let mut x: Owned<N::Input> = zeroed();
+    let mut ws = net.workspace();
+    let right = inputs
+        .iter()
+        .zip(labels)
+        .filter(|(sample, &label)| {
+            N::set_sample(&mut x, 0, sample);
+            argmax(N::output_values(net.forward_into(&x, &mut ws))) == Some(label)
+        })
+        .count();
+    right as f64 / count as f64
+}
