@@ -40,6 +40,7 @@ pub mod optim;
 pub mod page;
 pub mod sample;
 pub mod scalar;
+pub mod summary;
 pub mod target;
 #[cfg(feature = "std")]
 pub mod train;
