@@ -9,7 +9,6 @@
 #[macro_use]
 mod common;
 
-use std::sync::OnceLock;
 
 use backprop::activation::{
     Activation, Elementwise, Elu, Gelu, Identity, LeakyRelu, Relu, Sigmoid, Silu, Softmax,
@@ -411,14 +410,7 @@ fn bce_clamp_beyond_27_is_pytorch_not_the_derivative_and_the_check_sees_it() {
 
 /// The parity fixture case called `name`.
 fn case(name: &str) -> &'static Value {
-    static CASES: OnceLock<Value> = OnceLock::new();
-    let all = CASES.get_or_init(|| fixture("parity.json"));
-    all["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no case {name}"))
+    common::fixture_case("parity.json", name)
 }
 
 /// One parity architecture (declared as in `tests/parity.rs`) in f64 with the fixture's

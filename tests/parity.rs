@@ -6,33 +6,18 @@
 #[macro_use]
 mod common;
 
-use std::sync::OnceLock;
-
 use backprop::explain::explain;
 use backprop::prelude::*;
 use backprop::scalar::to_f64;
-use common::{assert_close, assert_params_close, columns, fixture, load_params, numbers, row};
+use common::{
+    assert_close, assert_params_close, columns, fixture, fixture_case, load_params, numbers, row,
+    tolerance,
+};
 use serde_json::Value;
-
-/// Relative and absolute tolerance for a fixture dtype.
-fn tolerance(dtype: &str) -> (f64, f64) {
-    match dtype {
-        "float64" => (1e-12, 1e-14),
-        "float32" => (1e-5, 1e-7),
-        other => panic!("unknown dtype {other}"),
-    }
-}
 
 /// The fixture case called `name`.
 fn case(name: &str) -> &'static Value {
-    static CASES: OnceLock<Value> = OnceLock::new();
-    let all = CASES.get_or_init(|| fixture("parity.json"));
-    all["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no case {name}"))
+    fixture_case("parity.json", name)
 }
 
 /// Compares a `[units × batch]` matrix with a `[batch][units]` JSON list.

@@ -33,6 +33,22 @@ pub enum ActivationKind {
 }
 
 impl ActivationKind {
+    /// The activation's name as a declaration spells it, without arguments (`leaky_relu`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ActivationKind::Identity => "identity",
+            ActivationKind::Relu => "relu",
+            ActivationKind::LeakyRelu(_) => "leaky_relu",
+            ActivationKind::Sigmoid => "sigmoid",
+            ActivationKind::Tanh => "tanh",
+            ActivationKind::Softplus => "softplus",
+            ActivationKind::Elu(_) => "elu",
+            ActivationKind::Gelu => "gelu",
+            ActivationKind::Silu => "silu",
+            ActivationKind::Softmax => "softmax",
+        }
+    }
+
     /// The local derivative `f'(z)` of an entry-by-entry activation at `z` (with `a = f(z)`), in
     /// `f64`, by the same formulas as the activation's backward pass; `None` for softmax, whose
     /// derivative is a matrix.

@@ -136,19 +136,10 @@ enum Kind {
 
 /// The activation `layer` declares, from its typed description (no spelling is parsed).
 fn kind(layer: &LayerInfo) -> Result<(Kind, f64), ExplainError> {
-    let name = match layer.kind {
-        ActivationKind::Identity => "identity",
-        ActivationKind::Relu => "relu",
-        ActivationKind::LeakyRelu(_) => "leaky_relu",
-        ActivationKind::Sigmoid => "sigmoid",
-        ActivationKind::Tanh => "tanh",
-        ActivationKind::Softplus => "softplus",
-        ActivationKind::Elu(_) => "elu",
-        ActivationKind::Gelu => "gelu",
-        ActivationKind::Silu => "silu",
-        ActivationKind::Softmax => return Ok((Kind::Softmax, 0.0)),
-    };
-    Ok((Kind::Elementwise(layer.kind, name), 0.0))
+    Ok(match layer.kind {
+        ActivationKind::Softmax => (Kind::Softmax, 0.0),
+        kind => (Kind::Elementwise(kind, kind.name()), 0.0),
+    })
 }
 
 /// `f'(z)` of an entry-by-entry activation, given `a = f(z)`.

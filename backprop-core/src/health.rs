@@ -221,7 +221,7 @@ impl fmt::Display for Finding {
                 f,
                 "{layer}: {saturated} of {units} {} units are saturated (local derivative near 0 \
                  for most samples)",
-                kind_name(kind)
+                kind.name()
             ),
             Finding::Vanishing { layer, last, ratio } => write!(
                 f,
@@ -246,22 +246,6 @@ impl fmt::Display for Finding {
                 "loss: {samples} of {of} samples have an exactly zero gradient"
             ),
         }
-    }
-}
-
-/// The activation's name for messages.
-fn kind_name(kind: ActivationKind) -> &'static str {
-    match kind {
-        ActivationKind::Identity => "identity",
-        ActivationKind::Relu => "relu",
-        ActivationKind::LeakyRelu(_) => "leaky_relu",
-        ActivationKind::Sigmoid => "sigmoid",
-        ActivationKind::Tanh => "tanh",
-        ActivationKind::Softplus => "softplus",
-        ActivationKind::Elu(_) => "elu",
-        ActivationKind::Gelu => "gelu",
-        ActivationKind::Silu => "silu",
-        ActivationKind::Softmax => "softmax",
     }
 }
 
@@ -317,7 +301,7 @@ impl fmt::Display for HealthReport {
                 f,
                 "  {:<10}  {:<11}  {:>5}  {:>4}  {:>9}  {:<9.3e}  {:<9}  {}",
                 layer.name,
-                kind_name(layer.kind),
+                layer.kind.name(),
                 layer.units,
                 layer.dead,
                 layer.saturated,

@@ -15,6 +15,36 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON: {e}"))
 }
 
+/// The case called `name` of the fixture `file` (a JSON object with a `cases` list), read once
+/// per file and test binary.
+pub fn fixture_case(file: &'static str, name: &str) -> &'static Value {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static FILES: OnceLock<Mutex<HashMap<&'static str, &'static Value>>> = OnceLock::new();
+    let all = *FILES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(file)
+        .or_insert_with(|| Box::leak(Box::new(fixture(file))));
+    all["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no case {name} in {file}"))
+}
+
+/// The parity tolerance of a fixture dtype: `(relative, absolute)`, 1e-12 in f64 and 1e-5 in
+/// f32, with an absolute floor for values near zero.
+pub fn tolerance(dtype: &str) -> (f64, f64) {
+    match dtype {
+        "float64" => (1e-12, 1e-14),
+        "float32" => (1e-5, 1e-7),
+        other => panic!("unknown dtype {other}"),
+    }
+}
+
 /// A JSON number or a (nested) list of numbers, flattened row by row.
 pub fn numbers(value: &Value) -> Vec<f64> {
     match value {
