@@ -9,7 +9,6 @@
 #[macro_use]
 mod common;
 
-
 use backprop::activation::{
     Activation, Elementwise, Elu, Gelu, Identity, LeakyRelu, Relu, Sigmoid, Silu, Softmax,
     Softplus, Tanh,
