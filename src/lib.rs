@@ -101,6 +101,67 @@ pub mod __private {
     pub use backprop_core::*;
     pub use nalgebra;
 
+    /// What the cost constants and `#[budget(...)]` checks of a generated network are made of.
+    pub mod cost {
+        /// Heap bytes behind an `Owned<X>` or a large layer: `X` itself with the `alloc` feature
+        /// (a `Heap` box), none without it (the value is inline, counted by `size_of`).
+        pub const fn owned_heap<X>() -> usize {
+            if cfg!(feature = "alloc") {
+                core::mem::size_of::<X>()
+            } else {
+                0
+            }
+        }
+
+        /// Heap bytes behind a `Boxed<X>` (optimizer state): as [`owned_heap`].
+        pub const fn boxed_heap<X>() -> usize {
+            owned_heap::<X>()
+        }
+
+        /// The layout of Adam's boxed state (first moment, second moment, AMSGrad's maximum),
+        /// field for field, so that its size can be counted.
+        #[allow(dead_code)]
+        pub struct Moments<N> {
+            mean: N,
+            square: N,
+            max_square: Option<N>,
+        }
+
+        /// How far `used` is over `limit` (0 when within).
+        pub const fn excess(used: usize, limit: usize) -> usize {
+            used.saturating_sub(limit)
+        }
+
+        /// A budget overrun of `BY` (bytes or multiply-adds); only `OverBy<0>` is within budget.
+        pub struct OverBy<const BY: usize>;
+
+        /// Holds when the network's RAM is within its `#[budget(ram = ...)]`.
+        #[diagnostic::on_unimplemented(
+            message = "the network needs more RAM than its `#[budget(ram = ...)]` allows: the excess in bytes is the number in `{Self}`",
+            label = "over this RAM budget",
+            note = "RAM counts a network value and a workspace for the budget's batch (only the workspace when the weights are compiled in with `#[weights]`), and for `train = ...` also a gradient and the optimizer's state: see the network's `NETWORK_BYTES`, `workspace_bytes`, `GRADIENT_BYTES`, `ADAM_BYTES`",
+            note = "raise the budget, or make the network, its batch or its optimizer smaller"
+        )]
+        pub trait WithinRam {}
+        impl WithinRam for OverBy<0> {}
+
+        /// Holds when a pass is within the `#[budget(macs = ...)]`.
+        #[diagnostic::on_unimplemented(
+            message = "a pass of the network needs more multiply-adds than its `#[budget(macs = ...)]` allows: the excess is the number in `{Self}`",
+            label = "over this multiply-add budget",
+            note = "a forward pass is one multiply-add per weight and sample (`FORWARD_MACS`); with `train = ...` a training step is counted (`TRAINING_MACS`)",
+            note = "raise the budget, or make the network or its batch smaller"
+        )]
+        pub trait WithinMacs {}
+        impl WithinMacs for OverBy<0> {}
+
+        /// Compiles when the RAM budget holds.
+        pub const fn ram_budget<X: WithinRam>() {}
+
+        /// Compiles when the multiply-add budget holds.
+        pub const fn macs_budget<X: WithinMacs>() {}
+    }
+
     /// Layers above 16 384 weights: stored on the heap (`Box`) and built there directly. The macro
     /// names their type and constructors only through this module, so that without the `alloc`
     /// feature a declaration with such a layer gets one readable error, on the layer's width,

@@ -281,7 +281,9 @@ fn mode_costs(network: &Network) -> (usize, usize) {
         .map(|layer| layer.inputs * layer.outputs)
         .sum();
     let forward = products * inputs + activations(inputs);
-    let first = layers.first().map_or(0, |layer| layer.inputs * layer.outputs);
+    let first = layers
+        .first()
+        .map_or(0, |layer| layer.inputs * layer.outputs);
     let reverse = (products + first) * outputs + activations(outputs);
     (forward, reverse)
 }
@@ -364,7 +366,10 @@ mod tests {
         // against (30 + 12)·5 + 6·5 = 240 reverse.
         assert_eq!(mode("struct W < 2 => tanh 6 => 5 >"), "forward");
         // The seed network: 12·4 + 8·4 = 80 forward against (12 + 20)·1 + 8 = 40 reverse.
-        assert_eq!(mode("struct S < 4 => relu 5 => relu 2 => sigmoid 1 >"), "reverse");
+        assert_eq!(
+            mode("struct S < 4 => relu 5 => relu 2 => sigmoid 1 >"),
+            "reverse"
+        );
         // 320·64 + 42·64 = 23 168 forward against (320 + 2048)·10 + 420 = 24 100 reverse.
         assert_eq!(mode("struct M < 64 => relu 32 => sigmoid 10 >"), "forward");
         // One output of a wide input: reverse by far.

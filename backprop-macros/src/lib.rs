@@ -7,6 +7,7 @@
 
 mod activation;
 mod ast;
+mod costs;
 mod derivatives;
 mod expand;
 mod names;
