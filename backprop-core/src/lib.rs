@@ -25,7 +25,6 @@ pub mod gemm;
 pub mod gradcheck;
 pub mod heap;
 pub mod init;
-#[cfg(feature = "std")]
 pub mod io;
 pub mod linear;
 pub mod loss;

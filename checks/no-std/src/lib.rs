@@ -35,3 +35,13 @@ pub fn train_step(
 pub fn classify(net: &Classifier<f64>, features: [f64; 4]) -> [f64; 3] {
     net.forward(&features).into()
 }
+
+/// Replaces the controller's weights with a safetensors file received over a link (state-dict
+/// names, F32/F64/F16/BF16), with no allocator: on error the controller is unchanged and the error,
+/// which borrows from `received`, names the tensor.
+pub fn receive_weights<'a>(
+    net: &mut Controller<f32>,
+    received: &'a [u8],
+) -> Result<(), backprop::io::slice::BytesError<'a>> {
+    backprop::io::slice::from_bytes(net, received, backprop::io::slice::Naming::StateDict)
+}
