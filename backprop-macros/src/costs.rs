@@ -254,6 +254,7 @@ pub fn budget_checks(network: &Network, name: &Ident) -> TokenStream {
     let mut checks = TokenStream::new();
     if let Some((limit, literal)) = &budget.ram {
         let used = match budget.train {
+            None if network.weights.is_some() => quote!(#net::flash_inference_ram::<#batch>()),
             None => quote!(#net::inference_ram::<#batch>()),
             Some(trainer) => {
                 let optimizer = match trainer {

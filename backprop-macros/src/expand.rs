@@ -197,6 +197,7 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
             layers: part.layers.clone(),
             parts: Vec::new(),
             budget: None,
+            weights: None,
         };
         items(&part_network, &ty)
     });
@@ -212,6 +213,10 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
     let storage_checks = storage_checks(network);
     let workspace_costs = crate::costs::workspace_constants(network, name, t, b);
     let budget_checks = crate::costs::budget_checks(network, name);
+    let weights = match &network.weights {
+        Some((attr, file)) => crate::weights::expand(network, name, file, attr),
+        None => TokenStream::new(),
+    };
 
     // #[doc = "..."] pub struct Net<T = f32> { pub fc1: Linear<T, 4, 5>, ... }
     // pub struct NetWorkspace<T = f32, const B: usize = 1> { pub fc1: LayerBuffers<T, 5, B>, ... }
@@ -261,6 +266,7 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
         #network_impl
         #storage_checks
         #budget_checks
+        #weights
     }
 }
 
@@ -743,7 +749,7 @@ pub(crate) fn is_boxed_layer(layer: &CheckedLayer) -> bool {
 
 /// Whether `layer` is stored on the heap.
 fn is_boxed(layer: &CheckedLayer) -> bool {
-    layer.inputs * layer.outputs > HEAP_WEIGHTS
+    layer.inputs * layer.outputs > HEAP_WEIGHTS && !layer.inline
 }
 
 /// The field type of a layer: `Linear<T, IN, OUT>`, boxed when large (the facade's

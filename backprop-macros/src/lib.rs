@@ -12,6 +12,7 @@ mod derivatives;
 mod expand;
 mod names;
 mod valid;
+mod weights;
 
 #[cfg(test)]
 mod fuzz;

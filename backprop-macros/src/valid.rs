@@ -16,6 +16,7 @@ use crate::activation::{suggest, Activation, Argument, NAMES};
 use crate::ast::{ActivationSpec, Architecture, Body, Declaration, Header, Layer, Part, Width};
 use crate::costs::{Budget, Trainer};
 use crate::names;
+use crate::weights::{Weights, WeightsAttr};
 
 /// The widest layer `network!` accepts: wider layers belong in a heap-allocated framework.
 pub const MAX_WIDTH: usize = 65_536;
@@ -44,6 +45,8 @@ pub struct Network {
     pub parts: Vec<CheckedPart>,
     /// The `#[budget(...)]` the build enforces, if any.
     pub budget: Option<Budget>,
+    /// The `#[weights("...")]` file, read and checked, if any.
+    pub weights: Option<(WeightsAttr, Weights)>,
 }
 
 /// One part of a chained network: a network of its own.
@@ -72,6 +75,9 @@ pub struct CheckedLayer {
     /// The span of the layer's width, for errors about the layer that only the compiler finds
     /// (a boxed layer without the `alloc` feature).
     pub span: Span,
+    /// Stored inline even when large: a network with compiled-in weights is one `const` value
+    /// (flash), so none of its layers is a heap box.
+    pub inline: bool,
 }
 
 /// Collects errors so they can be reported together, in the spirit of serde_derive's `Ctxt`.
@@ -121,8 +127,9 @@ pub fn check(declaration: Declaration) -> Result<Network, Failure> {
         cfgs,
         krate,
         budget,
+        weights,
     } = check_attributes(declaration.attrs, expression, &mut errors);
-    let (inputs, layers, parts) = match &declaration.body {
+    let (inputs, mut layers, mut parts) = match &declaration.body {
         Body::Layers(architecture) => {
             let (inputs, layers) = check_architecture(architecture, &mut errors);
             (inputs, layers, Vec::new())
@@ -131,6 +138,26 @@ pub fn check(declaration: Declaration) -> Result<Network, Failure> {
     };
     if let (Some(name), Body::Parts(parts)) = (&declaration.name, &declaration.body) {
         check_type_names(name, parts, &mut errors);
+    }
+    // The weight file is read only for a declaration without other errors (its layers known).
+    let mut loaded = None;
+    if let (Some(attr), true) = (weights, errors.errors.is_empty()) {
+        let shown = declaration
+            .name
+            .as_ref()
+            .map_or(String::new(), |n| n.unraw().to_string());
+        match crate::weights::read(&attr, &layers, &shown) {
+            Ok(file) => {
+                for layer in layers
+                    .iter_mut()
+                    .chain(parts.iter_mut().flat_map(|p| p.layers.iter_mut()))
+                {
+                    layer.inline = true;
+                }
+                loaded = Some((attr, file));
+            }
+            Err(error) => errors.errors.push(error),
+        }
     }
     if let Err(error) = errors.finish() {
         return Err(Failure {
@@ -152,6 +179,7 @@ pub fn check(declaration: Declaration) -> Result<Network, Failure> {
         layers,
         parts,
         budget,
+        weights: loaded,
     })
 }
 
@@ -166,6 +194,8 @@ struct Attributes {
     krate: Option<Path>,
     /// `#[budget(...)]`.
     budget: Option<Budget>,
+    /// `#[weights("path")]`, parsed (the file is read once the layers are checked).
+    weights: Option<WeightsAttr>,
 }
 
 /// The traits the macro derives for the struct itself; a user's derive of one is dropped.
@@ -179,10 +209,23 @@ fn check_attributes(attrs: Vec<Attribute>, expression: bool, errors: &mut Errors
         cfgs: Vec::new(),
         krate: None,
         budget: None,
+        weights: None,
     };
     for attr in attrs {
         if attr.path().is_ident("backprop") {
             check_options(&attr, &mut sorted.krate, errors);
+        } else if attr.path().is_ident("weights") && !expression {
+            if sorted.weights.is_some() {
+                errors.push_spanned(
+                    &attr,
+                    "`#[weights(...)]` is given twice; a network has one weight file",
+                );
+            } else {
+                match crate::weights::parse_attr(&attr) {
+                    Ok(parsed) => sorted.weights = Some(parsed),
+                    Err(error) => errors.errors.push(error),
+                }
+            }
         } else if attr.path().is_ident("budget") && !expression {
             if sorted.budget.is_some() {
                 errors.push_spanned(
@@ -662,6 +705,7 @@ fn check_architecture(
                     .width
                     .as_ref()
                     .map_or(arrow.spans[0], |width| width.token.span()),
+                inline: false,
             });
         }
         previous = outputs;
