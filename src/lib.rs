@@ -61,10 +61,10 @@
 //! - Declarations: the macro never panics, every declaration it accepts compiles, every one it
 //!   rejects gets a message on the offending token (the macro's fuzz suite, `tests/declarations.rs`,
 //!   `tests/ui/`).
-//! - Weight files: no file panics [`io::load`](crate::io::load), blocks it or makes it allocate
+//! - Weight files: no file panics [`io::load`], blocks it or makes it allocate
 //!   beyond a small bound over the file's real size; a failed load changes nothing; a save is
 //!   atomic (`tests/io_fuzz.rs`, `tests/io_files.rs`, `tests/io_save.rs`).
-//! - Training: [`train::train`](crate::train::train) never returns `Ok` with a non-finite weight;
+//! - Training: [`train::train`] never returns `Ok` with a non-finite weight;
 //!   bad hyper-parameters and targets are refused before the first step, and a step that would
 //!   write a non-finite value is not applied (`tests/train_safety.rs`, `tests/train.rs`).
 //! - The stack: no library operation puts a large network's data on the stack; `784 => relu 128

@@ -44,8 +44,11 @@ static SEQUENTIAL_F64: Sequential<f64> = Sequential::WEIGHTS_F64;
 static LARGE: Large<f32> = Large::WEIGHTS;
 static LARGE_F64: Large<f64> = Large::WEIGHTS_F64;
 
-/// torch's inputs and outputs for fixture `key`.
-fn expected(key: &str) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+/// Rows of numbers, one per sample.
+type Rows = Vec<Vec<f64>>;
+
+/// torch's inputs and outputs (f32, f64) for fixture `key`.
+fn expected(key: &str) -> (Rows, Rows, Rows) {
     let text = include_str!("fixtures/weights/expected.json");
     let all: serde_json::Value = serde_json::from_str(text).unwrap();
     let rows =

@@ -241,9 +241,9 @@ pub fn read(
             Names::StateDict if sequential => format!(
                 "; hint: the file has `nn.Sequential` names: write `#[weights(\"{relative}\", names = sequential)]`"
             ),
-            Names::Sequential if !sequential => format!(
-                "; hint: the file has state-dict names: remove `names = sequential`"
-            ),
+            Names::Sequential if !sequential => {
+                "; hint: the file has state-dict names: remove `names = sequential`".to_string()
+            }
             _ => String::new(),
         }
     };

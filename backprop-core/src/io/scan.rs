@@ -2,7 +2,7 @@
 //! dependency. [`split`] cuts a file into its header text and data, [`Entries`] walks the
 //! header's tensor entries one by one, each borrowed from the text.
 //!
-//! It serves the loader without an allocator ([`super::bytes`]) and, included by path, the
+//! It serves the loader without an allocator (`io::slice`) and, included by path, the
 //! `network!` macro's compile-time reading of weight files, so both read a file the same way. It
 //! is strict where it can be without memory: every entry must be an object with exactly `dtype`
 //! (a known element type), `shape` (at most [`MAX_RANK`] plain integers) and `data_offsets` (two

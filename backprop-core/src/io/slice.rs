@@ -13,7 +13,7 @@
 //!
 //! It reads the same files as [`super::from_bytes`] (`F32`, `F64`, `F16` or `BF16` tensors under
 //! state-dict or `nn.Sequential` names) and checks them completely before it writes one value:
-//! framing, header syntax (the allocation-free [`scan`](super::scan)), every tensor inside the
+//! framing, header syntax (the allocation-free `scan`), every tensor inside the
 //! data with exactly the bytes its shape and dtype need, the data covered without gap or overlap,
 //! each parameter's tensor present once with its shape and a float dtype, and no other tensor.
 //! Errors borrow from the slice and name the tensor, the expected and the found shape or dtype.
