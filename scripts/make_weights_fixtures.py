@@ -74,6 +74,28 @@ with torch.no_grad():
     save(large, "large.safetensors", torch.float32)
     record("large", large, inputs(3, 200, 3))
 
+    # A chain: encoder (6 => relu 4 => 2) and decoder (2 => tanh 4 => 6), as submodules with
+    # attributes fc1, fc2: tensors `encoder.fc1.weight`, ...
+    class Part(nn.Module):
+        def __init__(self, a, b, c, act):
+            super().__init__()
+            self.fc1, self.fc2, self.act = nn.Linear(a, b), nn.Linear(b, c), act
+
+        def forward(self, x):
+            return self.fc2(self.act(self.fc1(x)))
+
+    class Chain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder, self.decoder = Part(6, 4, 2, nn.ReLU()), Part(2, 4, 6, nn.Tanh())
+
+        def forward(self, x):
+            return self.decoder(self.encoder(x))
+
+    chain = Chain()
+    save(chain, "chain.safetensors", torch.float32)
+    record("chain", chain, inputs(4, 6, 4))
+
     # Broken files for the trybuild cases (declared as the seed network).
     good = {k: v.float().contiguous() for k, v in seed.state_dict().items()}
     missing = dict(good); del missing["fc2.bias"]

@@ -31,6 +31,17 @@ network! {
     pub struct Large < 200 => relu 100 => 3 >
 }
 
+network! {
+    /// A chain whose parts are submodules in PyTorch: `encoder.fc1.weight`, ...
+    #[weights("tests/fixtures/weights/chain.safetensors")]
+    pub struct Chain {
+        encoder: < 6 => relu 4 => 2 >,
+        decoder: < 2 => tanh 4 => 6 >,
+    }
+}
+
+static CHAIN: Chain<f32> = Chain::WEIGHTS;
+static CHAIN_F64: Chain<f64> = Chain::WEIGHTS_F64;
 static SEED32: Seed32<f32> = Seed32::WEIGHTS;
 static SEED32_F64: Seed32<f64> = Seed32::WEIGHTS_F64;
 static SEED64: Seed64<f64> = Seed64::WEIGHTS_F64;
@@ -108,6 +119,7 @@ fn f16_and_bf16_files_give_torch_outputs_for_the_up_converted_weights() {
 fn sequential_names_and_a_large_layer() {
     check!("sequential", SEQUENTIAL, SEQUENTIAL_F64, 3);
     check!("large", LARGE, LARGE_F64, 200);
+    check!("chain", CHAIN, CHAIN_F64, 6);
     // Stored inline, as a static: no box, the whole layer in the value.
     assert!(core::mem::size_of::<Large<f32>>() >= (200 * 100 + 100 + 100 * 3 + 3) * 4);
     assert_eq!(Large::<f32>::HEAP_BYTES, 0);
