@@ -50,7 +50,13 @@
 //!   a value of the same type whose fields are the gradients of the same parameters;
 //! - `cast::<U>()`, and an implementation of [`Network`]: named parameters (`"fc2.weight"`), layers;
 //! - `jacobian(&x)`, `jvp`, `vjp`, `input_gradient` and `input_gradient_of(&ws)`: derivatives with
-//!   respect to the input, straight-line and allocation-free.
+//!   respect to the input, straight-line and allocation-free;
+//! - cost constants, exact for the target and features: `PARAMETER_BYTES`, `NETWORK_BYTES`,
+//!   `GRADIENT_BYTES`, `workspace_bytes::<B>()`, `SGD_MOMENTUM_BYTES`, `ADAM_BYTES`,
+//!   `ADAMW_BYTES`, `FORWARD_MACS`, `TRAINING_MACS` (`tests/costs.rs` pins them to
+//!   `size_of` and a counting allocator); `#[budget(ram = ...)]` enforces a limit at build time;
+//! - with `#[weights("file.safetensors")]`, `WEIGHTS` and `WEIGHTS_F64`: the file's values as
+//!   `const` networks, checked against the declaration at compile time (`tests/weights.rs`).
 //!
 //! # What the library promises
 //!
