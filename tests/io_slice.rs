@@ -161,3 +161,63 @@ proptest! {
         prop_assert_eq!(bits(&ours), bits(&theirs));
     }
 }
+
+/// torch's outputs for a fixture of `scripts/make_weights_fixtures.py`: inputs, f32, f64 rows.
+fn torch_outputs(key: &str) -> [Vec<Vec<f64>>; 3] {
+    let all: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/weights/expected.json")).unwrap();
+    ["inputs", "f32", "f64"].map(|part| serde_json::from_value(all[key][part].clone()).unwrap())
+}
+
+#[test]
+fn torch_written_f16_and_bf16_files_load_at_run_time_and_give_torchs_outputs() {
+    for key in ["seed_f16", "seed_bf16"] {
+        let path = format!("tests/fixtures/weights/{key}.safetensors");
+        let bytes = std::fs::read(&path).unwrap();
+        let mut single = Seed::<f32>::zeros();
+        io::load(&mut single, &path).unwrap();
+        let mut from_slice = Seed::<f32>::zeros();
+        slice::from_bytes(&mut from_slice, &bytes, Naming::StateDict).unwrap();
+        assert_eq!(bits(&single), bits(&from_slice));
+        let mut double = Seed::<f64>::zeros();
+        io::load(&mut double, &path).unwrap();
+        let [inputs, f32_rows, f64_rows] = torch_outputs(key);
+        for (k, x) in inputs.iter().enumerate() {
+            let y32 = single.forward(&[x[0] as f32, x[1] as f32, x[2] as f32, x[3] as f32])[0];
+            let y64 = double.forward(&[x[0], x[1], x[2], x[3]])[0];
+            let (t32, t64) = (f32_rows[k][0], f64_rows[k][0]);
+            assert!(
+                (f64::from(y32) - t32).abs() <= 1e-6 * t32.abs(),
+                "{key} f32: {y32} vs {t32}"
+            );
+            assert!(
+                (y64 - t64).abs() <= 1e-12 * t64.abs(),
+                "{key} f64: {y64} vs {t64}"
+            );
+        }
+    }
+}
+
+#[test]
+fn saving_in_f16_and_bf16_rounds_as_torch_and_reloads() {
+    // Values whose nearest half and bfloat16 are known by hand: 1 + 2⁻¹¹ ties to 1 in f16;
+    // 1 + 3·2⁻¹¹ rounds up to 1 + 2⁻⁹; 1 + 2⁻⁸ ties to 1 in bf16.
+    let mut net = Plain::<f32>::zeros();
+    net.fc1.weight[(0, 0)] = 1.0 + 2f32.powi(-11);
+    net.fc1.weight[(1, 0)] = 1.0 + 3.0 * 2f32.powi(-11);
+    net.fc1.weight[(2, 0)] = 1.0 + 2f32.powi(-8);
+    for (dtype, expected) in [
+        (Dtype::F16, [1.0, 1.0 + 2f32.powi(-9), 1.0 + 2f32.powi(-8)]),
+        (Dtype::BF16, [1.0, 1.0, 1.0]),
+    ] {
+        let bytes = io::to_bytes(&net, &SaveOptions::new().dtype(dtype)).unwrap();
+        let mut back = Plain::<f32>::zeros();
+        slice::from_bytes(&mut back, &bytes, Naming::StateDict).unwrap();
+        let got = [
+            back.fc1.weight[(0, 0)],
+            back.fc1.weight[(1, 0)],
+            back.fc1.weight[(2, 0)],
+        ];
+        assert_eq!(got, expected, "{dtype}");
+    }
+}
