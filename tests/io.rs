@@ -608,8 +608,8 @@ fn a_wrong_shape_is_named_with_expected_and_found() {
 #[test]
 fn an_unsupported_dtype_is_named() {
     for (dtype, size, spelled) in [
-        (safetensors::Dtype::F16, 2, "found F16"),
-        (safetensors::Dtype::BF16, 2, "found BF16"),
+        (safetensors::Dtype::F8_E4M3, 1, "found F8_E4M3"),
+        (safetensors::Dtype::I16, 2, "found I16"),
         (safetensors::Dtype::I64, 8, "found I64"),
     ] {
         let bytes = edited(|t| {
@@ -626,7 +626,11 @@ fn an_unsupported_dtype_is_named() {
         ));
         assert_mentions(
             &message,
-            &["tensor `fc3.bias`", "expected F32 or F64", spelled],
+            &[
+                "tensor `fc3.bias`",
+                "expected F32, F64, F16 or BF16",
+                spelled,
+            ],
         );
     }
 }

@@ -29,7 +29,6 @@ pub mod gradcheck;
 pub mod health;
 pub mod heap;
 pub mod init;
-#[cfg(feature = "std")]
 pub mod io;
 pub mod linear;
 pub mod loss;

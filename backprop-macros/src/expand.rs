@@ -196,6 +196,8 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
             inputs: part.inputs,
             layers: part.layers.clone(),
             parts: Vec::new(),
+            budget: None,
+            weights: None,
         };
         items(&part_network, &ty)
     });
@@ -209,6 +211,12 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
     let batched = batched_impl(network, name, &workspace, &g);
     let network_impl = network_impl(network, name, &g);
     let storage_checks = storage_checks(network);
+    let workspace_costs = crate::costs::workspace_constants(network, name, t, b);
+    let budget_checks = crate::costs::budget_checks(network, name);
+    let weights = match &network.weights {
+        Some((attr, file)) => crate::weights::expand(network, name, file, attr),
+        None => TokenStream::new(),
+    };
 
     // #[doc = "..."] pub struct Net<T = f32> { pub fc1: Linear<T, 4, 5>, ... }
     // pub struct NetWorkspace<T = f32, const B: usize = 1> { pub fc1: LayerBuffers<T, 5, B>, ... }
@@ -239,6 +247,8 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
             pub fn layer(&self, name: &::core::primitive::str) -> ::core::option::Option<#bp::LayerView<'_, #t>> {
                 <#name<#t> as #bp::Batched<{ #b }>>::layer_values(self, name)
             }
+
+            #workspace_costs
         }
 
         // A user's #[deprecated] on the struct is for the user's code, not for these impls.
@@ -255,6 +265,8 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
         #[allow(deprecated)]
         #network_impl
         #storage_checks
+        #budget_checks
+        #weights
     }
 }
 
@@ -274,6 +286,7 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
     let outputs = network.layers.last().map_or(0, |layer| layer.outputs);
     let parameters = parameter_count(network);
     let derivation = derivation_text(network, name);
+    let costs = crate::costs::constants(network, name, t, b);
     let usize_ = quote!(::core::primitive::usize);
     let smatrix = quote!(#bp::nalgebra::SMatrix);
     let svector = quote!(#bp::nalgebra::SVector);
@@ -321,6 +334,8 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
             pub const PARAMETERS: #usize_ = #parameters;
             /// The backward pass of this architecture in delta-rule form, layer by layer.
             pub const DERIVATION: &'static ::core::primitive::str = #derivation;
+
+            #costs
 
             /// A network whose weights and biases are all zero; also a fresh gradient.
             pub fn zeros() -> Self {
@@ -728,9 +743,14 @@ fn network_impl(network: &Network, name: &Ident, g: &Generics) -> TokenStream {
 /// seed network or of `64 => 32 => 10` stays inline.
 pub const HEAP_WEIGHTS: usize = 16_384;
 
+/// Whether `layer` is stored on the heap (for the cost constants).
+pub(crate) fn is_boxed_layer(layer: &CheckedLayer) -> bool {
+    is_boxed(layer)
+}
+
 /// Whether `layer` is stored on the heap.
 fn is_boxed(layer: &CheckedLayer) -> bool {
-    layer.inputs * layer.outputs > HEAP_WEIGHTS
+    layer.inputs * layer.outputs > HEAP_WEIGHTS && !layer.inline
 }
 
 /// The field type of a layer: `Linear<T, IN, OUT>`, boxed when large (the facade's
@@ -767,7 +787,7 @@ fn storage_checks(network: &Network) -> TokenStream {
 }
 
 /// `tokens` with every span set to `span`, groups included.
-fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+pub(crate) fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
     tokens
         .into_iter()
         .map(|mut token| {

@@ -7,10 +7,12 @@
 
 mod activation;
 mod ast;
+mod costs;
 mod derivatives;
 mod expand;
 mod names;
 mod valid;
+mod weights;
 
 #[cfg(test)]
 mod fuzz;
@@ -40,6 +42,28 @@ use proc_macro2::TokenStream;
 ///   renamed (`bp = { package = "backprop", ... }` in Cargo.toml): `#[backprop(crate = ::bp)]`
 ///   (a string, `crate = "::bp"`, works too). The expression form takes it before the `<`:
 ///   `network!(#[backprop(crate = ::bp)] < 2 => 1 >)`, and no other attribute.
+/// - `#[weights("models/policy.safetensors")]` (path relative to the crate's manifest directory;
+///   `names = sequential` for `nn.Sequential`'s `0.weight`, `2.weight`, ...) reads a safetensors
+///   file at compile time, checks it against the declaration (every error on the path literal)
+///   and adds `Net::WEIGHTS` (`Net<f32>`) and `Net::WEIGHTS_F64`, `const` networks holding its
+///   values, converted as torch's `.to()` does from F32, F64, F16 or BF16. Such a network stores
+///   every layer inline, large ones too, so that it is one `const` value for a `static` in flash
+///   (no heap box); a RAM copy of a large one is then a large value (build it with `Box::new`
+///   in a release build, or keep it in a `static`). Cargo rebuilds when the file changes.
+/// - `#[budget(ram = bytes, macs = count, batch = B, scalar = f32 | f64, train = sgd |
+///   sgd_momentum | adam | adamw)]` fails the build, on the limit's literal, when the network is
+///   over: `ram` counts a network value and a workspace for `batch` (only the workspace with
+///   `#[weights]`: the weights are in flash), plus a gradient and the optimizer's state with
+///   `train`; `macs` counts a forward pass (a training step with `train`) at `batch`.
+///
+/// # Costs
+///
+/// Every network has, for its scalar `T` and the target it is built for: `PARAMETER_BYTES`,
+/// `HEAP_BYTES` (large layers' boxes), `NETWORK_BYTES` (inline + heap), `GRADIENT_BYTES`,
+/// `SGD_BYTES`, `SGD_MOMENTUM_BYTES`, `ADAM_BYTES`, `ADAMW_BYTES` (each optimizer's struct and
+/// prepared state), `FORWARD_MACS`, `TRAINING_MACS`, and `workspace_bytes::<B>()`,
+/// `forward_macs(b)`, `training_macs(b)`, `inference_ram::<B>()`, `flash_inference_ram::<B>()`,
+/// `training_ram::<B>(optimizer_bytes)`; the workspace type has `BYTES` and `HEAP_BYTES`.
 ///
 /// # Names
 ///

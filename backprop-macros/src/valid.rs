@@ -14,7 +14,9 @@ use syn::{Attribute, Ident, Lit, Meta, Path, Token, Visibility};
 
 use crate::activation::{suggest, Activation, Argument, NAMES};
 use crate::ast::{ActivationSpec, Architecture, Body, Declaration, Header, Layer, Part, Width};
+use crate::costs::{Budget, Trainer};
 use crate::names;
+use crate::weights::{Weights, WeightsAttr};
 
 /// The widest layer `network!` accepts: wider layers belong in a heap-allocated framework.
 pub const MAX_WIDTH: usize = 65_536;
@@ -41,6 +43,10 @@ pub struct Network {
     pub layers: Vec<CheckedLayer>,
     /// For a chained network, its parts in order; empty otherwise.
     pub parts: Vec<CheckedPart>,
+    /// The `#[budget(...)]` the build enforces, if any.
+    pub budget: Option<Budget>,
+    /// The `#[weights("...")]` file, read and checked, if any.
+    pub weights: Option<(WeightsAttr, Weights)>,
 }
 
 /// One part of a chained network: a network of its own.
@@ -69,6 +75,9 @@ pub struct CheckedLayer {
     /// The span of the layer's width, for errors about the layer that only the compiler finds
     /// (a boxed layer without the `alloc` feature).
     pub span: Span,
+    /// Stored inline even when large: a network with compiled-in weights is one `const` value
+    /// (flash), so none of its layers is a heap box.
+    pub inline: bool,
 }
 
 /// Collects errors so they can be reported together, in the spirit of serde_derive's `Ctxt`.
@@ -113,9 +122,14 @@ pub struct Failure {
 pub fn check(declaration: Declaration) -> Result<Network, Failure> {
     let mut errors = Errors::default();
     let expression = declaration.name.is_none();
-    let Attributes { kept, cfgs, krate } =
-        check_attributes(declaration.attrs, expression, &mut errors);
-    let (inputs, layers, parts) = match &declaration.body {
+    let Attributes {
+        kept,
+        cfgs,
+        krate,
+        budget,
+        weights,
+    } = check_attributes(declaration.attrs, expression, &mut errors);
+    let (inputs, mut layers, mut parts) = match &declaration.body {
         Body::Layers(architecture) => {
             let (inputs, layers) = check_architecture(architecture, &mut errors);
             (inputs, layers, Vec::new())
@@ -124,6 +138,26 @@ pub fn check(declaration: Declaration) -> Result<Network, Failure> {
     };
     if let (Some(name), Body::Parts(parts)) = (&declaration.name, &declaration.body) {
         check_type_names(name, parts, &mut errors);
+    }
+    // The weight file is read only for a declaration without other errors (its layers known).
+    let mut loaded = None;
+    if let (Some(attr), true) = (weights, errors.errors.is_empty()) {
+        let shown = declaration
+            .name
+            .as_ref()
+            .map_or(String::new(), |n| n.unraw().to_string());
+        match crate::weights::read(&attr, &layers, &shown) {
+            Ok(file) => {
+                for layer in layers
+                    .iter_mut()
+                    .chain(parts.iter_mut().flat_map(|p| p.layers.iter_mut()))
+                {
+                    layer.inline = true;
+                }
+                loaded = Some((attr, file));
+            }
+            Err(error) => errors.errors.push(error),
+        }
     }
     if let Err(error) = errors.finish() {
         return Err(Failure {
@@ -144,6 +178,8 @@ pub fn check(declaration: Declaration) -> Result<Network, Failure> {
         inputs: inputs.unwrap_or_default(),
         layers,
         parts,
+        budget,
+        weights: loaded,
     })
 }
 
@@ -156,6 +192,10 @@ struct Attributes {
     cfgs: Vec<Attribute>,
     /// `#[backprop(crate = path)]`.
     krate: Option<Path>,
+    /// `#[budget(...)]`.
+    budget: Option<Budget>,
+    /// `#[weights("path")]`, parsed (the file is read once the layers are checked).
+    weights: Option<WeightsAttr>,
 }
 
 /// The traits the macro derives for the struct itself; a user's derive of one is dropped.
@@ -168,10 +208,34 @@ fn check_attributes(attrs: Vec<Attribute>, expression: bool, errors: &mut Errors
         kept: Vec::new(),
         cfgs: Vec::new(),
         krate: None,
+        budget: None,
+        weights: None,
     };
     for attr in attrs {
         if attr.path().is_ident("backprop") {
             check_options(&attr, &mut sorted.krate, errors);
+        } else if attr.path().is_ident("weights") && !expression {
+            if sorted.weights.is_some() {
+                errors.push_spanned(
+                    &attr,
+                    "`#[weights(...)]` is given twice; a network has one weight file",
+                );
+            } else {
+                match crate::weights::parse_attr(&attr) {
+                    Ok(parsed) => sorted.weights = Some(parsed),
+                    Err(error) => errors.errors.push(error),
+                }
+            }
+        } else if attr.path().is_ident("budget") && !expression {
+            if sorted.budget.is_some() {
+                errors.push_spanned(
+                    &attr,
+                    "`#[budget(...)]` is given twice; put every limit in one, as in \
+                     `#[budget(ram = 16384, macs = 100000)]`",
+                );
+            } else {
+                sorted.budget = check_budget(&attr, errors);
+            }
         } else if expression {
             errors.push_spanned(
                 &attr,
@@ -287,6 +351,103 @@ fn check_options(attr: &Attribute, krate: &mut Option<Path>, errors: &mut Errors
     if let Err(error) = result {
         errors.errors.push(error);
     }
+}
+
+/// `#[budget(ram = N, macs = N, batch = B, scalar = f32 | f64, train = sgd | sgd_momentum |
+/// adam | adamw)]`: at least one of `ram` and `macs`; every mistake spanned on its token.
+fn check_budget(attr: &Attribute, errors: &mut Errors) -> Option<Budget> {
+    let mut budget = Budget {
+        ram: None,
+        macs: None,
+        batch: 1,
+        scalar: Ident::new("f32", Span::call_site()),
+        train: None,
+    };
+    let mut seen: Vec<String> = Vec::new();
+    let result = attr.parse_nested_meta(|meta| {
+        let key = meta
+            .path
+            .get_ident()
+            .map(|ident| ident.to_string())
+            .unwrap_or_default();
+        if seen.contains(&key) {
+            return Err(meta.error(format!("`{key}` is given twice in `#[budget(...)]`; keep one")));
+        }
+        let positive = |meta: &syn::meta::ParseNestedMeta, what: &str| -> syn::Result<(u64, syn::LitInt)> {
+            let literal: syn::LitInt = meta.value()?.parse().map_err(|error| {
+                syn::Error::new(
+                    error.span(),
+                    format!("expected a whole number of {what} after `=`, as in `{key} = 16384`"),
+                )
+            })?;
+            let value = literal.base10_parse::<u64>().map_err(|_| {
+                syn::Error::new(
+                    literal.span(),
+                    format!("expected a whole number of {what} that fits in 64 bits"),
+                )
+            })?;
+            Ok((value, literal))
+        };
+        match key.as_str() {
+            "ram" => budget.ram = Some(positive(&meta, "bytes")?),
+            "macs" => budget.macs = Some(positive(&meta, "multiply-adds")?),
+            "batch" => {
+                let (value, literal) = positive(&meta, "samples")?;
+                if value == 0 || value > 1 << 20 {
+                    return Err(syn::Error::new(
+                        literal.span(),
+                        format!("a batch of {value} samples cannot be budgeted; expected 1 to 1048576"),
+                    ));
+                }
+                budget.batch = value as usize;
+            }
+            "scalar" => {
+                let ident: Ident = meta.value()?.parse()?;
+                if ident != "f32" && ident != "f64" {
+                    return Err(syn::Error::new(
+                        ident.span(),
+                        format!("unknown scalar `{ident}` in `#[budget(...)]`; expected `f32` or `f64`"),
+                    ));
+                }
+                budget.scalar = ident;
+            }
+            "train" => {
+                let ident: Ident = meta.value()?.parse()?;
+                budget.train = Some(Trainer::from_name(&ident.to_string()).ok_or_else(|| {
+                    syn::Error::new(
+                        ident.span(),
+                        format!(
+                            "unknown optimizer `{ident}` in `#[budget(train = ...)]`; expected one of `{}`",
+                            Trainer::NAMES.join("`, `")
+                        ),
+                    )
+                })?);
+            }
+            _ => {
+                return Err(meta.error(format!(
+                    "unknown budget `{}`; expected `ram = bytes`, `macs = count`, `batch = samples`, \
+                     `scalar = f32`, or `train = adam` (or `sgd`, `sgd_momentum`, `adamw`)",
+                    quote::ToTokens::to_token_stream(&meta.path)
+                        .to_string()
+                        .replace(' ', "")
+                )))
+            }
+        }
+        seen.push(key);
+        Ok(())
+    });
+    if let Err(error) = result {
+        errors.errors.push(error);
+        return None;
+    }
+    if budget.ram.is_none() && budget.macs.is_none() {
+        errors.push_spanned(
+            attr,
+            "a budget needs a limit: `#[budget(ram = 16384)]` (bytes) or `#[budget(macs = 100000)]`",
+        );
+        return None;
+    }
+    Some(budget)
 }
 
 /// The attribute without `Clone`, `Debug` and `PartialEq` in its derive lists (the macro derives
@@ -544,6 +705,7 @@ fn check_architecture(
                     .width
                     .as_ref()
                     .map_or(arrow.spans[0], |width| width.token.span()),
+                inline: false,
             });
         }
         previous = outputs;

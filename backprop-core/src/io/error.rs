@@ -44,13 +44,13 @@ pub enum WeightsError {
         /// The tensor's shape in the file.
         found: Vec<usize>,
     },
-    /// A tensor's element type is neither `F32` nor `F64`.
+    /// A tensor's element type is not `F32`, `F64`, `F16` or `BF16`.
     Dtype {
         /// The tensor's name in the file.
         tensor: String,
         /// The network's own name for the parameter.
         param: &'static str,
-        /// The element type in the file (`BF16`, `I64`, ...).
+        /// The element type in the file (`I64`, `F8_E4M3`, ...).
         found: String,
     },
     /// Two parameters would read or write the same tensor name (a renaming that is not one to one).
@@ -223,7 +223,7 @@ impl fmt::Display for WeightsError {
                 ours(f, tensor, param)?;
                 write!(
                     f,
-                    " has an unsupported dtype: expected F32 or F64, found {found}"
+                    " has an unsupported dtype: expected F32, F64, F16 or BF16, found {found}"
                 )
             }
             Self::NameClash {

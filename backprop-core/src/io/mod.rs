@@ -24,11 +24,19 @@
 //! in `.bias`) is the one-dimensional tensor `[out]`. A [`Rename`] maps our names to other ones
 //! (`nn.Sequential`'s `0.weight`, a prefix, any function).
 //!
-//! Tensors may be `F32` or `F64` on disk, whatever the network's scalar type: values are converted
-//! (`F64` into an `f32` network rounds to nearest, as `tensor.float()` does; a value too large for
-//! `f32` becomes infinite). A save writes the network's own type (`F32` for `f32`, `F64` for `f64`)
-//! unless [`SaveOptions::dtype`] says otherwise, so a save then a load gives back the same bits.
-//! Other element types (`F16`, `BF16`, integers) are rejected, naming the tensor.
+//! Tensors may be `F32`, `F64`, `F16` or `BF16` on disk, whatever the network's scalar type:
+//! values are converted (`F64` into an `f32` network rounds to nearest, as `tensor.float()` does;
+//! a value too large for `f32` becomes infinite; the 16-bit types widen exactly, as `.to()` does).
+//! A save writes the network's own type (`F32` for `f32`, `F64` for `f64`) unless
+//! [`SaveOptions::dtype`] says otherwise (`F16` and `BF16` round to nearest, ties to even, from
+//! the value as `f32`), so a save then a load gives back the same bits. Other element types
+//! (integers, 8-bit floats) are rejected, naming the tensor.
+//!
+//! # Without `std`
+//!
+//! [`slice::from_bytes`] loads a whole file held in memory with neither `std` nor an allocator
+//! (the same checks, errors that borrow from the slice); [`scan`] is its allocation-free header
+//! reader, which the `network!` macro also uses to read weight files at compile time.
 //!
 //! # Failures
 //!
@@ -72,32 +80,56 @@
 //! whatever the target's name), and a save removes those that killed earlier saves of the same
 //! target left behind (named for it, of processes that no longer exist), nothing else.
 
+pub mod convert;
+pub mod scan;
+pub mod slice;
+
+#[cfg(feature = "std")]
 mod atomic;
+#[cfg(feature = "std")]
 mod error;
+#[cfg(feature = "std")]
 mod file;
+#[cfg(feature = "std")]
 mod header;
+#[cfg(feature = "std")]
 mod layout;
+#[cfg(feature = "std")]
 mod options;
+#[cfg(feature = "std")]
 mod plan;
+#[cfg(feature = "std")]
 mod prefix;
+#[cfg(feature = "std")]
 mod stream;
 
+#[cfg(feature = "std")]
 use std::any::Any;
+#[cfg(feature = "std")]
 use std::borrow::Cow;
+#[cfg(feature = "std")]
 use std::collections::{BTreeMap, HashMap};
+#[cfg(feature = "std")]
 use std::path::Path;
 
+#[cfg(feature = "std")]
 use safetensors::tensor::View;
 
+#[cfg(feature = "std")]
 use crate::network::{LayerInfo, Network, Param, ParamMut};
+#[cfg(feature = "std")]
 use crate::scalar::{self, Scalar};
 
+#[cfg(feature = "std")]
 pub use error::WeightsError;
+#[cfg(feature = "std")]
 pub use options::{Dtype, LoadOptions, Rename, SaveOptions};
 /// The safetensors crate, whose error [`WeightsError::Encode`] carries.
+#[cfg(feature = "std")]
 pub use safetensors;
 
 /// What a successful load found besides the parameters.
+#[cfg(feature = "std")]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Loaded {
@@ -111,11 +143,13 @@ pub struct Loaded {
 ///
 /// The file is replaced atomically (a temporary file beside it, then a rename); a read-only or
 /// non-regular target is an error, a symbolic link is followed (see the module's "Saving").
+#[cfg(feature = "std")]
 pub fn save<N: Network>(net: &N, path: impl AsRef<Path>) -> Result<(), WeightsError> {
     save_with(net, path, &SaveOptions::default())
 }
 
 /// Saves the network's parameters to `path` with a chosen dtype, renaming and metadata.
+#[cfg(feature = "std")]
 pub fn save_with<N: Network>(
     net: &N,
     path: impl AsRef<Path>,
@@ -128,6 +162,7 @@ pub fn save_with<N: Network>(
 /// Loads every parameter from the file at `path`, strictly, under the network's own names.
 ///
 /// On error the network is unchanged.
+#[cfg(feature = "std")]
 pub fn load<N: Network>(net: &mut N, path: impl AsRef<Path>) -> Result<Loaded, WeightsError> {
     load_with(net, path, &LoadOptions::default())
 }
@@ -137,6 +172,7 @@ pub fn load<N: Network>(net: &mut N, path: impl AsRef<Path>) -> Result<Loaded, W
 /// The header is checked against the file's length and the network before any data is read,
 /// and only the parameters' bytes are read. A path that is not a regular file is refused unless
 /// [`LoadOptions::allow_non_regular`]. On error the network is unchanged.
+#[cfg(feature = "std")]
 pub fn load_with<N: Network>(
     net: &mut N,
     path: impl AsRef<Path>,
@@ -147,6 +183,7 @@ pub fn load_with<N: Network>(
 }
 
 /// A new network (starting from [`Network::zeros`]) with every parameter read from `path`.
+#[cfg(feature = "std")]
 pub fn load_new<N: Network>(
     path: impl AsRef<Path>,
     options: &LoadOptions<'_>,
@@ -157,6 +194,7 @@ pub fn load_new<N: Network>(
 }
 
 /// The bytes of a safetensors file holding the network's parameters (what [`save_with`] writes).
+#[cfg(feature = "std")]
 pub fn to_bytes<N: Network>(net: &N, options: &SaveOptions<'_>) -> Result<Vec<u8>, WeightsError> {
     let dtype = options.dtype.unwrap_or_else(native::<N::Scalar>);
     let names = file_names(net.params().map(|p| p.name), N::LAYERS, &options.rename)?;
@@ -174,6 +212,7 @@ pub fn to_bytes<N: Network>(net: &N, options: &SaveOptions<'_>) -> Result<Vec<u8
 /// Loads every parameter from the bytes of a safetensors file (what [`load_with`] reads).
 ///
 /// Everything is checked before anything is written: on error the network is unchanged.
+#[cfg(feature = "std")]
 pub fn from_bytes<N: Network>(
     net: &mut N,
     bytes: &[u8],
@@ -221,6 +260,7 @@ pub fn from_bytes<N: Network>(
 /// header may be at most 64 KiB plus 256 bytes and six per byte of name for each parameter, the
 /// data at most the parameters in `F64` ([`WeightsError::TooLarge`] beyond), and the stream must
 /// end where the data does. On error the network is unchanged.
+#[cfg(feature = "std")]
 pub fn from_reader<N: Network>(
     net: &mut N,
     reader: impl std::io::Read,
@@ -230,6 +270,7 @@ pub fn from_reader<N: Network>(
 }
 
 /// Writes each parameter from its checked bytes (`chunks[i]` for parameter `i`): cannot fail.
+#[cfg(feature = "std")]
 fn apply<N: Network>(
     net: &mut N,
     plan: plan::Plan,
@@ -246,6 +287,7 @@ fn apply<N: Network>(
 }
 
 /// The file's name for each parameter, checking that no two parameters share one.
+#[cfg(feature = "std")]
 fn file_names(
     params: impl Iterator<Item = &'static str>,
     layers: &[LayerInfo],
@@ -268,6 +310,7 @@ fn file_names(
 }
 
 /// PyTorch's shape of a parameter: `[out]` for a bias, `[out, in]` for a weight.
+#[cfg(feature = "std")]
 fn torch_shape(name: &str, rows: usize, cols: usize) -> Vec<usize> {
     if name.ends_with(".bias") && cols == 1 {
         vec![rows]
@@ -277,6 +320,7 @@ fn torch_shape(name: &str, rows: usize, cols: usize) -> Vec<usize> {
 }
 
 /// The element type a network of scalar `T` saves by default.
+#[cfg(feature = "std")]
 fn native<T: Scalar>() -> Dtype {
     if (&T::zero() as &dyn Any).is::<f32>() {
         Dtype::F32
@@ -287,28 +331,31 @@ fn native<T: Scalar>() -> Dtype {
 
 /// Copies row-major values of `dtype` (exactly `rows · cols` of them) into the column-major
 /// parameter, converting to `T`.
+#[cfg(feature = "std")]
 fn copy_into<T: Scalar>(dtype: Dtype, bytes: &[u8], param: &mut ParamMut<'_, T>) {
     let (rows, cols) = (param.rows, param.cols);
+    let name = dtype_name(dtype);
     for (k, chunk) in bytes.chunks_exact(dtype.size()).enumerate() {
-        let value = match dtype {
-            Dtype::F32 => {
-                let mut b = [0; 4];
-                b.copy_from_slice(chunk);
-                from_f32::<T>(f32::from_le_bytes(b))
-            }
-            Dtype::F64 => {
-                let mut b = [0; 8];
-                b.copy_from_slice(chunk);
-                from_f64::<T>(f64::from_le_bytes(b))
-            }
-        };
         if let Some(slot) = param.values.get_mut(k / cols + (k % cols) * rows) {
-            *slot = value;
+            *slot = convert::element(name, chunk);
         }
     }
 }
 
+/// The header's name of `dtype`.
+#[cfg(feature = "std")]
+fn dtype_name(dtype: Dtype) -> &'static str {
+    match dtype {
+        Dtype::F32 => "F32",
+        Dtype::F64 => "F64",
+        Dtype::F16 => "F16",
+        Dtype::BF16 => "BF16",
+    }
+}
+
+#[cfg(feature = "std")]
 /// An owned tensor on its way to the file.
+#[cfg(feature = "std")]
 struct Tensor {
     dtype: Dtype,
     shape: Vec<usize>,
@@ -316,6 +363,7 @@ struct Tensor {
     data: Vec<u8>,
 }
 
+#[cfg(feature = "std")]
 impl Tensor {
     /// The parameter in PyTorch's layout (row-major `[out, in]`, or `[out]`) as `dtype`.
     fn from_param<T: Scalar>(param: &Param<'_, T>, dtype: Dtype) -> Self {
@@ -326,6 +374,12 @@ impl Tensor {
                 match dtype {
                     Dtype::F32 => data.extend_from_slice(&to_f32(value).to_le_bytes()),
                     Dtype::F64 => data.extend_from_slice(&to_f64(value).to_le_bytes()),
+                    Dtype::F16 => {
+                        data.extend_from_slice(&convert::f32_to_f16(to_f32(value)).to_le_bytes())
+                    }
+                    Dtype::BF16 => {
+                        data.extend_from_slice(&convert::f32_to_bf16(to_f32(value)).to_le_bytes())
+                    }
                 }
             }
         }
@@ -337,6 +391,7 @@ impl Tensor {
     }
 }
 
+#[cfg(feature = "std")]
 impl View for Tensor {
     fn dtype(&self) -> safetensors::Dtype {
         self.dtype.safetensors()
@@ -355,23 +410,8 @@ impl View for Tensor {
     }
 }
 
-/// `x` as `T`: the same bits when `T` is `f32`, otherwise through `f64` (exact).
-fn from_f32<T: Scalar>(x: f32) -> T {
-    match (&x as &dyn Any).downcast_ref::<T>() {
-        Some(&same) => same,
-        None => nalgebra::convert(f64::from(x)),
-    }
-}
-
-/// `x` as `T`: the same bits when `T` is `f64`, otherwise rounded to nearest.
-fn from_f64<T: Scalar>(x: f64) -> T {
-    match (&x as &dyn Any).downcast_ref::<T>() {
-        Some(&same) => same,
-        None => nalgebra::convert(x),
-    }
-}
-
 /// `value` as `f32`: the same bits when `T` is `f32`, otherwise rounded to nearest.
+#[cfg(feature = "std")]
 fn to_f32<T: Scalar>(value: T) -> f32 {
     match (&value as &dyn Any).downcast_ref::<f32>() {
         Some(&same) => same,
@@ -380,6 +420,7 @@ fn to_f32<T: Scalar>(value: T) -> f32 {
 }
 
 /// `value` as `f64`: the same bits when `T` is `f64`, otherwise exact (from `f32`).
+#[cfg(feature = "std")]
 fn to_f64<T: Scalar>(value: T) -> f64 {
     match (&value as &dyn Any).downcast_ref::<f64>() {
         Some(&same) => same,

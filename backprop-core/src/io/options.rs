@@ -5,21 +5,27 @@ use std::fmt;
 
 use crate::network::LayerInfo;
 
-/// The element type of the tensors in a file: PyTorch's `torch.float32` or `torch.float64`.
+/// The element type of the tensors in a file: PyTorch's `torch.float32`, `torch.float64`,
+/// `torch.float16` or `torch.bfloat16`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dtype {
     /// 32-bit IEEE floats (`F32`, `torch.float32`).
     F32,
     /// 64-bit IEEE floats (`F64`, `torch.float64`).
     F64,
+    /// 16-bit IEEE halves (`F16`, `torch.float16`): saved rounded to nearest (ties to even).
+    F16,
+    /// bfloat16 (`BF16`, `torch.bfloat16`): saved rounded to nearest (ties to even).
+    BF16,
 }
 
 impl Dtype {
-    /// Bytes per element: 4 or 8.
+    /// Bytes per element: 4, 8, or 2 for the 16-bit types.
     pub const fn size(self) -> usize {
         match self {
             Self::F32 => 4,
             Self::F64 => 8,
+            Self::F16 | Self::BF16 => 2,
         }
     }
 
@@ -28,6 +34,8 @@ impl Dtype {
         match self {
             Self::F32 => safetensors::Dtype::F32,
             Self::F64 => safetensors::Dtype::F64,
+            Self::F16 => safetensors::Dtype::F16,
+            Self::BF16 => safetensors::Dtype::BF16,
         }
     }
 }
@@ -37,6 +45,8 @@ impl fmt::Display for Dtype {
         f.write_str(match self {
             Self::F32 => "F32",
             Self::F64 => "F64",
+            Self::F16 => "F16",
+            Self::BF16 => "BF16",
         })
     }
 }

@@ -70,6 +70,8 @@ pub(crate) fn plan<N: Network>(
         let dtype = match entry.dtype {
             "F32" => Dtype::F32,
             "F64" => Dtype::F64,
+            "F16" => Dtype::F16,
+            "BF16" => Dtype::BF16,
             other => {
                 return Err(WeightsError::Dtype {
                     tensor: tensor.clone(),
