@@ -16,6 +16,7 @@ extern crate alloc;
 pub mod activation;
 pub mod batched;
 pub mod buffers;
+pub mod clip;
 #[cfg(feature = "std")]
 pub mod dot;
 #[cfg(feature = "std")]
@@ -50,6 +51,6 @@ pub use linear::Linear;
 pub use loss::Loss;
 pub use network::{LayerInfo, Network, Param, ParamMut};
 pub use objective::Objective;
-pub use optim::{Adam, AdamW, Optimizer, Sgd};
+pub use optim::{Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
 pub use sample::SampleFor;
 pub use scalar::{Scalar, SupersetOf};

@@ -110,6 +110,14 @@ impl<N: Network> Optimizer<N> for AdamW<N> {
     fn validate(&self) -> Result<(), OptimizerError> {
         self.0.validate()
     }
+
+    fn learning_rate(&self) -> f64 {
+        self.0.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.0.lr = lr;
+    }
 }
 
 impl<N> Adam<N> {
@@ -377,6 +385,14 @@ impl<N: Network> Optimizer<N> for Adam<N> {
             self.weight_decay,
             "a number ≥ 0",
         )
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
     }
 }
 

@@ -20,12 +20,20 @@
 //! state, step count) and returns a [`NonFiniteUpdate`] naming the parameter entry. The training
 //! loop steps this way.
 
+mod adagrad;
 mod adam;
+mod rmsprop;
+#[cfg(feature = "std")]
+pub mod schedule;
 mod sgd;
 
 use core::fmt;
 
+pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
+pub use rmsprop::RmsProp;
+#[cfg(feature = "std")]
+pub use schedule::{Schedule, ScheduleError};
 pub use sgd::Sgd;
 
 use crate::network::Network;
@@ -57,12 +65,18 @@ pub trait Optimizer<N: Network> {
     fn validate(&self) -> Result<(), OptimizerError> {
         Ok(())
     }
+
+    /// The learning rate the next step uses (torch's `param_groups[0]["lr"]`).
+    fn learning_rate(&self) -> f64;
+
+    /// Sets the learning rate the next steps use; a schedule steps through this.
+    fn set_learning_rate(&mut self, lr: f64);
 }
 
 /// A hyper-parameter [`Optimizer::validate`] rejects (PyTorch's checks, and non-finite values).
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptimizerError {
-    /// The optimizer (`SGD`, `Adam`, `AdamW`).
+    /// The optimizer (`SGD`, `Adam`, `AdamW`, `RMSprop`, `Adagrad`).
     pub optimizer: &'static str,
     /// The hyper-parameter.
     pub parameter: &'static str,
@@ -87,7 +101,7 @@ impl core::error::Error for OptimizerError {}
 /// A step [`Optimizer::try_step`] refused: it would have written a NaN or an infinity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NonFiniteUpdate {
-    /// The optimizer (`SGD`, `Adam`, `AdamW`).
+    /// The optimizer (`SGD`, `Adam`, `AdamW`, `RMSprop`, `Adagrad`).
     pub optimizer: &'static str,
     /// The parameter tensor, such as `fc2.weight`.
     pub parameter: &'static str,
@@ -96,7 +110,8 @@ pub struct NonFiniteUpdate {
     /// The entry's column (0 for a bias).
     pub col: usize,
     /// What would have become non-finite: `weight`, `momentum buffer`, `first moment`,
-    /// `second moment` or `largest second moment`.
+    /// `second moment`, `largest second moment`, `square average`, `gradient average` or
+    /// `sum of squares`.
     pub value: &'static str,
 }
 

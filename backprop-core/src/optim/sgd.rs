@@ -279,4 +279,11 @@ impl<N: Network> Optimizer<N> for Sgd<N> {
             "momentum > 0 and dampening 0",
         )
     }
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
 }
