@@ -85,3 +85,49 @@ fn new_optimizers_schedules_and_clipping_allocate_nothing_for_w1() {
 fn new_optimizers_schedules_and_clipping_allocate_nothing_for_w3() {
     assert_nothing_allocated(&mut *Box::new(W3::<f32>::init(0)));
 }
+
+/// The allocations of one `train_with` call over `epochs` epochs with every extra, setup included.
+fn loop_allocations(epochs: usize) -> usize {
+    use backprop::train::{train_with, Every, Fit, TrainOptions};
+    let inputs: Vec<SVector<f32, 4>> = (0..21)
+        .map(|i| SVector::from_fn(|r, _| ((r + i) % 5) as f32 / 5.0))
+        .collect();
+    let targets: Vec<SVector<f32, 1>> = (0..21).map(|i| SVector::repeat((i % 2) as f32)).collect();
+    let mut net = W1::<f32>::init(1);
+    let mut rmsprop = RmsProp::new(1e-3).momentum(0.5);
+    let mut schedule = Schedule::sequential(
+        vec![
+            Schedule::linear_lr(0.5, 1.0, 3),
+            Schedule::cosine_annealing_lr(10, 0.0),
+        ],
+        &[3],
+    );
+    allocations(|| {
+        let fit = Fit::new()
+            .schedule(&mut schedule, Every::Batch)
+            .clip(Clip::Norm {
+                max_norm: 1.0,
+                error_if_nonfinite: true,
+            })
+            .validation(&inputs[..7], &targets[..7])
+            .patience(100);
+        train_with::<_, _, _, _, 4>(
+            &mut net,
+            &mut rmsprop,
+            &Mse,
+            &inputs,
+            &targets,
+            TrainOptions::new(epochs, 0),
+            fit,
+            |_| std::ops::ControlFlow::Continue(()),
+        )
+        .unwrap();
+    })
+}
+
+#[test]
+fn training_epochs_with_every_extra_allocate_nothing_after_setup() {
+    let one = loop_allocations(1);
+    assert!(one > 0);
+    assert_eq!(loop_allocations(6), one);
+}
