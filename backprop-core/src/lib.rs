@@ -16,6 +16,8 @@ extern crate alloc;
 pub mod activation;
 pub mod batched;
 pub mod buffers;
+#[cfg(feature = "std")]
+pub mod checkpoint;
 pub mod clip;
 #[cfg(feature = "std")]
 pub mod dot;

@@ -244,3 +244,34 @@ impl<N: Network> Optimizer<N> for Adagrad<N> {
         self.lr = lr;
     }
 }
+
+#[cfg(feature = "std")]
+impl<N: Network> crate::optim::OptimizerState<N> for Adagrad<N> {
+    fn name(&self) -> &'static str {
+        "Adagrad"
+    }
+
+    fn counters(&self) -> std::vec::Vec<(&'static str, u64)> {
+        std::vec![("step", self.steps)]
+    }
+
+    fn set_counter(&mut self, name: &str, value: u64) -> bool {
+        match name {
+            "step" => self.steps = value,
+            _ => return false,
+        }
+        true
+    }
+
+    fn buffers(&self) -> std::vec::Vec<(&'static str, &N)> {
+        self.sum
+            .as_deref()
+            .map(|s| ("sum", s))
+            .into_iter()
+            .collect()
+    }
+
+    fn buffers_mut(&mut self) -> std::vec::Vec<(&'static str, &mut N)> {
+        std::vec![("sum", self.made())]
+    }
+}

@@ -31,6 +31,7 @@ use core::fmt;
 
 pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
+
 pub use rmsprop::RmsProp;
 #[cfg(feature = "std")]
 pub use schedule::{Schedule, ScheduleError};
@@ -71,6 +72,27 @@ pub trait Optimizer<N: Network> {
 
     /// Sets the learning rate the next steps use; a schedule steps through this.
     fn set_learning_rate(&mut self, lr: f64);
+}
+
+/// An optimizer's state as named values, for a [`checkpoint`](crate::checkpoint): its counters
+/// (steps taken) and its state buffers, under torch's state keys (`exp_avg`, `momentum_buffer`).
+#[cfg(feature = "std")]
+pub trait OptimizerState<N: Network>: Optimizer<N> + Clone {
+    /// torch's name for the optimizer (`SGD`, `Adam`, `AdamW`, `RMSprop`, `Adagrad`).
+    fn name(&self) -> &'static str;
+
+    /// The counters, by name (`step`; SGD's `started`).
+    fn counters(&self) -> std::vec::Vec<(&'static str, u64)>;
+
+    /// Sets the counter `name`; false if there is none of that name.
+    fn set_counter(&mut self, name: &str, value: u64) -> bool;
+
+    /// The state buffers that exist now, by name.
+    fn buffers(&self) -> std::vec::Vec<(&'static str, &N)>;
+
+    /// Every state buffer the current hyper-parameters use, made first if missing
+    /// ([`Optimizer::prepare`]), writable.
+    fn buffers_mut(&mut self) -> std::vec::Vec<(&'static str, &mut N)>;
 }
 
 /// A hyper-parameter [`Optimizer::validate`] rejects (PyTorch's checks, and non-finite values).

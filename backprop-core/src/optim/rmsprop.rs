@@ -355,3 +355,49 @@ impl<N: Network> Optimizer<N> for RmsProp<N> {
         self.lr = lr;
     }
 }
+
+#[cfg(feature = "std")]
+impl<N: Network> crate::optim::OptimizerState<N> for RmsProp<N> {
+    fn name(&self) -> &'static str {
+        "RMSprop"
+    }
+
+    fn counters(&self) -> std::vec::Vec<(&'static str, u64)> {
+        std::vec![("step", self.steps)]
+    }
+
+    fn set_counter(&mut self, name: &str, value: u64) -> bool {
+        match name {
+            "step" => self.steps = value,
+            _ => return false,
+        }
+        true
+    }
+
+    fn buffers(&self) -> std::vec::Vec<(&'static str, &N)> {
+        let mut out = std::vec::Vec::new();
+        if let Some(state) = self.state.as_deref() {
+            out.push(("square_avg", &state.square));
+            if let Some(mean) = state.mean.as_ref().filter(|_| self.centered) {
+                out.push(("grad_avg", mean));
+            }
+            if let Some(buffer) = state.buffer.as_ref().filter(|_| self.momentum > 0.0) {
+                out.push(("momentum_buffer", buffer));
+            }
+        }
+        out
+    }
+
+    fn buffers_mut(&mut self) -> std::vec::Vec<(&'static str, &mut N)> {
+        let (centered, momentum) = (self.centered, self.momentum > 0.0);
+        let state = self.made();
+        let mut out = std::vec![("square_avg", &mut state.square)];
+        if let Some(mean) = state.mean.as_mut().filter(|_| centered) {
+            out.push(("grad_avg", mean));
+        }
+        if let Some(buffer) = state.buffer.as_mut().filter(|_| momentum) {
+            out.push(("momentum_buffer", buffer));
+        }
+        out
+    }
+}
