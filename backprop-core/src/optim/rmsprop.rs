@@ -192,7 +192,11 @@ impl<N: Network> RmsProp<N> {
         let k = Coefficients::<N::Scalar>::of(self);
         let finite = finite_test::<N::Scalar>();
         let zero: N::Scalar = constant(0.0);
-        let state = self.state.as_deref();
+        // `Boxed` is a `Box` with `alloc` and the value itself without: deref either way.
+        let state: Option<&RmsState<N>> = self.state.as_ref().map(|s| {
+            let s: &RmsState<N> = s;
+            s
+        });
         let mut squares = state.map(|s| s.square.params());
         let mut means = state
             .and_then(|s| s.mean.as_ref())
