@@ -366,3 +366,66 @@ fn mismatched_checkpoints_are_refused_and_change_nothing() {
     assert_eq!(leftovers, 0);
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn rmsprop_and_adagrad_state_round_trips() {
+    let (x, y) = data();
+    let path = scratch("round-trip.ckpt");
+    fn check<O: OptimizerState<Net<f64>> + Dump>(
+        mut optimizer: O,
+        fresh: O,
+        path: &Path,
+        x: &[SVector<f64, 4>],
+        y: &[SVector<f64, 3>],
+    ) {
+        let mut net = Net::<f64>::init(9);
+        let mut schedule = Schedule::step_lr(1, 0.7);
+        train_with::<_, _, _, _, 8>(
+            &mut net,
+            &mut optimizer,
+            &Mse,
+            x,
+            y,
+            TrainOptions::new(2, 3),
+            Fit::new().schedule(&mut schedule, Every::Epoch),
+            |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+        checkpoint::save(path, &net, &optimizer, Some(&schedule), 2, Some(3)).unwrap();
+        let (mut loaded_net, mut loaded, mut loaded_schedule) =
+            (Net::<f64>::zeros(), fresh, Schedule::step_lr(1, 0.7));
+        checkpoint::load(
+            path,
+            &mut loaded_net,
+            &mut loaded,
+            Some(&mut loaded_schedule),
+        )
+        .unwrap();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        optimizer.dump(&mut a);
+        loaded.dump(&mut b);
+        assert_eq!(a, b, "{}", optimizer.name());
+        assert!(
+            optimizer.counters().iter().any(|&(_, v)| v == 12),
+            "{:?}",
+            optimizer.counters()
+        );
+        assert_eq!(loaded_net, net);
+        assert_eq!(loaded_schedule, schedule);
+    }
+    check(
+        RmsProp::new(0.01).momentum(0.5).centered(true),
+        RmsProp::new(0.01).momentum(0.5).centered(true),
+        &path,
+        &x,
+        &y,
+    );
+    check(
+        Adagrad::new(0.1).initial_accumulator_value(0.2),
+        Adagrad::new(0.1).initial_accumulator_value(0.2),
+        &path,
+        &x,
+        &y,
+    );
+    std::fs::remove_file(&path).unwrap();
+}

@@ -6,8 +6,8 @@
 //! optimizer buffer under `optimizer.<torch's state key>.` (`optimizer.exp_avg.fc1.weight`), in
 //! the network's scalar type (written and read by [`io::to_bytes`] and [`io::from_bytes`]).
 //! The metadata holds the rest as text: the architecture (every parameter's name and shape, and
-//! the scalar), the optimizer's name, counters and learning rate, the schedule's name and
-//! position, the next epoch and the shuffling seed; floats as their bit patterns, so nothing is
+//! the scalar), the optimizer's name, counters and learning rate, the schedule's kind,
+//! hyper-parameters and position, the next epoch and the shuffling seed; floats as their bit patterns, so nothing is
 //! rounded. [`load`] checks the architecture, the optimizer and the schedule before reading any
 //! tensor and refuses a mismatch with an error that names both sides; on any error nothing is
 //! changed.
@@ -163,7 +163,7 @@ pub fn save<N: Network, O: OptimizerState<N>>(
         Some(schedule) => {
             let mut state = Vec::new();
             schedule.state(&mut state);
-            metadata.insert("schedule".into(), schedule.name().into());
+            metadata.insert("schedule".into(), schedule.describe());
             let state: Vec<String> = state.into_iter().map(hex).collect();
             metadata.insert("schedule.state".into(), state.join(","));
         }
@@ -242,9 +242,11 @@ fn malformed(key: &str) -> CheckpointError {
 }
 
 /// Loads a checkpoint [`save`] wrote into `net`, `optimizer` and `schedule` (which must be the
-/// same kinds: same architecture, optimizer, buffers and schedule, else
-/// [`CheckpointError::Mismatch`]); returns the epoch to resume from and the seed. On error
-/// nothing is changed.
+/// same kinds: same architecture, optimizer, buffers and schedule with the same
+/// hyper-parameters, else [`CheckpointError::Mismatch`]); returns the epoch to resume from and
+/// the seed. The optimizer's state, step counts and learning rate come from the file; its other
+/// hyper-parameters (betas, momentum, ...) stay as the caller built them. On error nothing is
+/// changed.
 pub fn load<N: Network, O: OptimizerState<N>>(
     path: impl AsRef<Path>,
     net: &mut N,
@@ -283,12 +285,8 @@ pub fn load<N: Network, O: OptimizerState<N>>(
         entry(&metadata, "optimizer")?,
         optimizer.name().into(),
     )?;
-    let expected_schedule = schedule.as_ref().map_or("none", |s| s.name());
-    mismatch(
-        "schedule",
-        entry(&metadata, "schedule")?,
-        expected_schedule.into(),
-    )?;
+    let expected_schedule = schedule.as_ref().map_or("none".into(), |s| s.describe());
+    mismatch("schedule", entry(&metadata, "schedule")?, expected_schedule)?;
 
     // Everything into copies first; committed only when all of it has been read.
     let mut new_net = boxed(|| net.clone());

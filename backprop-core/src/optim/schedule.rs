@@ -26,6 +26,7 @@
 //! (run as `schedule_runs_as_documented` in `tests/training_optim.rs`)
 
 use core::fmt;
+use std::string::String;
 use std::vec::Vec;
 
 use crate::network::Network;
@@ -234,6 +235,47 @@ impl Schedule {
             Kind::Linear { .. } => "LinearLR",
             Kind::OneCycle(_) => "OneCycleLR",
             Kind::Sequential { .. } => "SequentialLR",
+        }
+    }
+
+    /// The schedule's kind and hyper-parameters as text (no position), such as
+    /// `StepLR(step_size=3, gamma=0.5)`: a checkpoint refuses a schedule that describes otherwise.
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            Kind::Step { step_size, gamma } => {
+                std::format!("StepLR(step_size={step_size}, gamma={gamma:?})")
+            }
+            Kind::MultiStep { milestones, gamma } => {
+                std::format!("MultiStepLR(milestones={milestones:?}, gamma={gamma:?})")
+            }
+            Kind::Exponential { gamma } => std::format!("ExponentialLR(gamma={gamma:?})"),
+            Kind::Cosine { t_max, eta_min } => {
+                std::format!("CosineAnnealingLR(T_max={t_max}, eta_min={eta_min:?})")
+            }
+            Kind::Linear { start, end, total } => std::format!(
+                "LinearLR(start_factor={start:?}, end_factor={end:?}, total_iters={total})"
+            ),
+            Kind::OneCycle(one) => std::format!(
+                "OneCycleLR(max_lr={:?}, total_steps={}, pct_start={:?}, anneal_strategy={}, \
+                 div_factor={:?}, final_div_factor={:?}, three_phase={})",
+                one.max_lr,
+                one.total_steps,
+                one.pct_start,
+                if one.cos { "cos" } else { "linear" },
+                one.div_factor,
+                one.final_div_factor,
+                one.three_phase
+            ),
+            Kind::Sequential {
+                schedules,
+                milestones,
+            } => {
+                let inner: Vec<String> = schedules.iter().map(Schedule::describe).collect();
+                std::format!(
+                    "SequentialLR([{}], milestones={milestones:?})",
+                    inner.join(", ")
+                )
+            }
         }
     }
 
