@@ -8,7 +8,8 @@ does, every case hands torch fixed gradients for parameters shaped like the seed
 - "optimizers": RMSprop and Adagrad with every option, 10 steps, float64 and float32, values as
   hexadecimal bit patterns (row-major, as PyTorch stores them);
 - "schedules": StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR (past T_max, through its
-  restart branch), LinearLR, OneCycleLR (cos and linear, two and three phases, cycle_momentum=False)
+  restart branch), LinearLR, OneCycleLR (cos and linear, two and three phases, with and without
+  momentum cycling)
   and SequentialLR, each with SGD (momentum) and with Adam, 14 steps in float64 (bit patterns
   too: serde_json's default float parsing is not correctly rounded): the learning rate
   after construction and after every scheduler.step(), and the parameters after every
@@ -69,6 +70,12 @@ def bits(tensor):
     return [f"{v & 0xFFFFFFFF:08x}" for v in flat.view(torch.int32).tolist()]
 
 
+def momentum_of(optimizer):
+    """SGD's momentum or Adam's beta1."""
+    group = optimizer.param_groups[0]
+    return group["betas"][0] if "betas" in group else group["momentum"]
+
+
 def rate_bits(rate):
     """A Python float's bit pattern, hexadecimal."""
     return f"{struct.unpack('<Q', struct.pack('<d', rate))[0]:016x}"
@@ -121,6 +128,11 @@ SCHEDULES = {
     "one_cycle_linear_three_phase": lambda o, lr: S.OneCycleLR(
         o, max_lr=5 * lr, total_steps=14, pct_start=0.4, anneal_strategy="linear", div_factor=10.0,
         final_div_factor=100.0, three_phase=True, cycle_momentum=False,
+    ),
+    # torch's default cycle_momentum=True: SGD's momentum, Adam's beta1 between 0.85 and 0.95.
+    "one_cycle_momentum": lambda o, lr: S.OneCycleLR(o, max_lr=5 * lr, total_steps=14),
+    "one_cycle_momentum_three_phase": lambda o, lr: S.OneCycleLR(
+        o, max_lr=5 * lr, total_steps=14, three_phase=True, base_momentum=0.8, max_momentum=0.9,
     ),
     "sequential_warmup_cosine": lambda o, lr: S.SequentialLR(
         o, [S.LinearLR(o, start_factor=0.1, end_factor=1.0, total_iters=3), S.CosineAnnealingLR(o, T_max=8, eta_min=0.0)],
@@ -176,6 +188,7 @@ for index, (name, make_schedule) in enumerate(SCHEDULES.items()):
             "initial": as_dict(params, bits),
             "gradients": [as_dict(g, bits) for g in gradients],
             "lrs": [rate_bits(optimizer.param_groups[0]["lr"])],
+            "momenta": [rate_bits(momentum_of(optimizer))],
             "after": [],
         }
         for grads in gradients:
@@ -185,6 +198,7 @@ for index, (name, make_schedule) in enumerate(SCHEDULES.items()):
             case["after"].append(as_dict(params, bits))
             scheduler.step()
             case["lrs"].append(rate_bits(optimizer.param_groups[0]["lr"]))
+            case["momenta"].append(rate_bits(momentum_of(optimizer)))
         document["schedules"].append(case)
 
 for dtype_name, dtype in [("f64", torch.float64), ("f32", torch.float32)]:

@@ -429,3 +429,39 @@ fn rmsprop_and_adagrad_state_round_trips() {
     );
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn a_cycled_momentum_is_restored() {
+    let (x, y) = data();
+    let path = scratch("momentum.ckpt");
+    let mut net = Net::<f64>::init(2);
+    let mut sgd = Sgd::new(0.1).momentum(0.9);
+    let mut schedule = Schedule::one_cycle_lr(0.1, 30).cycle_momentum(0.85, 0.95);
+    train_with::<_, _, _, _, 8>(
+        &mut net,
+        &mut sgd,
+        &Mse,
+        &x,
+        &y,
+        TrainOptions::new(2, 3),
+        Fit::new().schedule(&mut schedule, Every::Batch),
+        |_| ControlFlow::Continue(()),
+    )
+    .unwrap();
+    // Twelve steps into the cycle, the momentum is neither the built 0.9 nor an end.
+    assert!(sgd.momentum != 0.9 && sgd.momentum > 0.85 && sgd.momentum < 0.95);
+    checkpoint::save(&path, &net, &sgd, Some(&schedule), 2, Some(3)).unwrap();
+    let mut loaded = Sgd::new(0.1).momentum(0.9);
+    let mut loaded_schedule = Schedule::one_cycle_lr(0.1, 30).cycle_momentum(0.85, 0.95);
+    checkpoint::load(
+        &path,
+        &mut Net::<f64>::zeros(),
+        &mut loaded,
+        Some(&mut loaded_schedule),
+    )
+    .unwrap();
+    assert_eq!(loaded.momentum.to_bits(), sgd.momentum.to_bits());
+    assert_eq!(loaded.lr.to_bits(), sgd.lr.to_bits());
+    assert_eq!(loaded_schedule, schedule);
+    std::fs::remove_file(&path).unwrap();
+}

@@ -1,7 +1,7 @@
 //! Issue 16's training tools against PyTorch (`tests/fixtures/training.json`, from
 //! `scripts/gen_training_fixtures.py`): RMSprop and Adagrad with every option over 10 steps (f64
-//! and f32), every learning-rate schedule over 14 steps with SGD and with Adam (the rates and the
-//! parameters after every step), and clipping by norm and by value over 5 steps; f64 to 1e-12
+//! and f32), every learning-rate schedule over 14 steps with SGD and with Adam (the rates, the
+//! momentum or beta1 OneCycleLR cycles, and the parameters after every step), and clipping by norm and by value over 5 steps; f64 to 1e-12
 //! relative, f32 to 1e-5. Also their hyper-parameter checks, their checked steps, and the doc
 //! examples run.
 
@@ -167,6 +167,10 @@ fn schedule(name: &str, lr: f64) -> Schedule {
         "one_cycle_linear_three_phase" => {
             Schedule::one_cycle_lr(5.0 * lr, 14).one_cycle_options(0.4, false, 10.0, 100.0, true)
         }
+        "one_cycle_momentum" => Schedule::one_cycle_lr(5.0 * lr, 14).cycle_momentum(0.85, 0.95),
+        "one_cycle_momentum_three_phase" => Schedule::one_cycle_lr(5.0 * lr, 14)
+            .one_cycle_options(0.3, true, 25.0, 1e4, true)
+            .cycle_momentum(0.8, 0.9),
         "sequential_warmup_cosine" => Schedule::sequential(
             vec![
                 Schedule::linear_lr(0.1, 1.0, 3),
@@ -203,7 +207,7 @@ fn assert_rate(found: f64, want: f64, what: &str) {
 fn schedules_equal_torch_lr_scheduler_step_for_step() {
     let all = fixture("training.json");
     let cases = all["schedules"].as_array().unwrap();
-    assert_eq!(cases.len(), 18);
+    assert_eq!(cases.len(), 22);
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let mut net = seed_from::<f64>(&case["initial"]);
@@ -217,9 +221,15 @@ fn schedules_equal_torch_lr_scheduler_step_for_step() {
             .map(|v| f64::from_hex(v.as_str().unwrap()))
             .collect();
         assert_eq!(rates.len(), 15);
-        let mut lr = optimizer.learning_rate();
-        schedule.start_rate(&mut lr).unwrap();
-        optimizer.set_learning_rate(lr);
+        let momenta: Vec<f64> = case["momenta"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| f64::from_hex(v.as_str().unwrap()))
+            .collect();
+        schedule.start::<Seed<f64>, _>(&mut *optimizer).unwrap();
+        let what = format!("{name} after start (momentum)");
+        assert_rate(optimizer.momentum().unwrap(), momenta[0], &what);
         assert_rate(
             optimizer.learning_rate(),
             rates[0],
@@ -241,13 +251,17 @@ fn schedules_equal_torch_lr_scheduler_step_for_step() {
                 &seed_from::<f64>(after),
                 &format!("{name} step {}", step + 1),
             );
-            let mut lr = optimizer.learning_rate();
-            schedule.step_rate(&mut lr).unwrap();
-            optimizer.set_learning_rate(lr);
+            schedule.step::<Seed<f64>, _>(&mut *optimizer).unwrap();
+            let lr = optimizer.learning_rate();
             assert_rate(
                 lr,
                 rates[step + 1],
                 &format!("{name} after step {}", step + 1),
+            );
+            assert_rate(
+                optimizer.momentum().unwrap(),
+                momenta[step + 1],
+                &format!("{name} after step {} (momentum)", step + 1),
             );
             assert_eq!(schedule.last_lr(), lr);
         }
@@ -484,6 +498,16 @@ fn schedule_hyper_parameters_are_checked() {
     ))
     .unwrap()
     .contains("increase"));
+    // Momentum cycling needs an optimizer with a momentum.
+    let mut adagrad: Adagrad<Seed<f64>> = Adagrad::new(0.1);
+    let error = Schedule::one_cycle_lr(0.1, 10)
+        .cycle_momentum(0.85, 0.95)
+        .start(&mut adagrad)
+        .unwrap_err();
+    assert!(error.problem.contains("momentum"), "{error}");
+    assert!(
+        schedule_problem(Schedule::one_cycle_lr(0.1, 10).cycle_momentum(f64::NAN, 0.9)).is_some()
+    );
     // A refused schedule does not touch the optimizer's rate.
     let mut sgd: Sgd<Seed<f64>> = Sgd::new(0.1);
     assert!(Schedule::linear_lr(0.0, 1.0, 3).start(&mut sgd).is_err());

@@ -6,7 +6,7 @@
 //! optimizer buffer under `optimizer.<torch's state key>.` (`optimizer.exp_avg.fc1.weight`), in
 //! the network's scalar type (written and read by [`io::to_bytes`] and [`io::from_bytes`]).
 //! The metadata holds the rest as text: the architecture (every parameter's name and shape, and
-//! the scalar), the optimizer's name, counters and learning rate, the schedule's kind,
+//! the scalar), the optimizer's name, counters, learning rate and momentum, the schedule's kind,
 //! hyper-parameters and position, the next epoch and the shuffling seed; floats as their bit patterns, so nothing is
 //! rounded. [`load`] checks the architecture, the optimizer and the schedule before reading any
 //! tensor and refuses a mismatch with an error that names both sides; on any error nothing is
@@ -156,6 +156,10 @@ pub fn save<N: Network, O: OptimizerState<N>>(
         .collect();
     metadata.insert("optimizer.counters".into(), counters.join(","));
     metadata.insert("optimizer.lr".into(), hex(optimizer.learning_rate()));
+    if let Some(momentum) = optimizer.momentum() {
+        // OneCycleLR may have cycled it.
+        metadata.insert("optimizer.momentum".into(), hex(momentum));
+    }
     let buffers = optimizer.buffers();
     let names: Vec<&str> = buffers.iter().map(|(name, _)| *name).collect();
     metadata.insert("optimizer.buffers".into(), names.join(","));
@@ -244,8 +248,9 @@ fn malformed(key: &str) -> CheckpointError {
 /// Loads a checkpoint [`save`] wrote into `net`, `optimizer` and `schedule` (which must be the
 /// same kinds: same architecture, optimizer, buffers and schedule with the same
 /// hyper-parameters, else [`CheckpointError::Mismatch`]); returns the epoch to resume from and
-/// the seed. The optimizer's state, step counts and learning rate come from the file; its other
-/// hyper-parameters (betas, momentum, ...) stay as the caller built them. On error nothing is
+/// the seed. The optimizer's state, step counts, learning rate and momentum (or beta1, which
+/// OneCycleLR may cycle) come from the file; its other hyper-parameters stay as the caller built
+/// them. On error nothing is
 /// changed.
 pub fn load<N: Network, O: OptimizerState<N>>(
     path: impl AsRef<Path>,
@@ -330,6 +335,10 @@ pub fn load<N: Network, O: OptimizerState<N>>(
     }
     let lr = unhex(entry(&metadata, "optimizer.lr")?).ok_or_else(|| malformed("optimizer.lr"))?;
     new_optimizer.set_learning_rate(lr);
+    if let Some(momentum) = metadata.get("optimizer.momentum") {
+        let momentum = unhex(momentum).ok_or_else(|| malformed("optimizer.momentum"))?;
+        new_optimizer.set_momentum(momentum);
+    }
     let new_schedule = match schedule.as_deref() {
         Some(schedule) => {
             let state: Option<Vec<f64>> = entry(&metadata, "schedule.state")?

@@ -118,6 +118,14 @@ impl<N: Network> Optimizer<N> for AdamW<N> {
     fn set_learning_rate(&mut self, lr: f64) {
         self.0.lr = lr;
     }
+
+    fn momentum(&self) -> Option<f64> {
+        Some(self.0.betas.0)
+    }
+
+    fn set_momentum(&mut self, momentum: f64) {
+        self.0.betas.0 = momentum;
+    }
 }
 
 impl<N> Adam<N> {
@@ -393,6 +401,14 @@ impl<N: Network> Optimizer<N> for Adam<N> {
 
     fn set_learning_rate(&mut self, lr: f64) {
         self.lr = lr;
+    }
+
+    fn momentum(&self) -> Option<f64> {
+        Some(self.betas.0)
+    }
+
+    fn set_momentum(&mut self, momentum: f64) {
+        self.betas.0 = momentum;
     }
 }
 

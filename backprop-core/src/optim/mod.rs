@@ -72,6 +72,15 @@ pub trait Optimizer<N: Network> {
 
     /// Sets the learning rate the next steps use; a schedule steps through this.
     fn set_learning_rate(&mut self, lr: f64);
+
+    /// The momentum OneCycleLR cycles: SGD's and RMSprop's `momentum`, Adam's and AdamW's `beta1`;
+    /// `None` for an optimizer without one (Adagrad).
+    fn momentum(&self) -> Option<f64> {
+        None
+    }
+
+    /// Sets the momentum [`Optimizer::momentum`] reads (nothing without one).
+    fn set_momentum(&mut self, _momentum: f64) {}
 }
 
 /// An optimizer's state as named values, for a [`checkpoint`](crate::checkpoint): its counters

@@ -358,6 +358,14 @@ impl<N: Network> Optimizer<N> for RmsProp<N> {
     fn set_learning_rate(&mut self, lr: f64) {
         self.lr = lr;
     }
+
+    fn momentum(&self) -> Option<f64> {
+        Some(self.momentum)
+    }
+
+    fn set_momentum(&mut self, momentum: f64) {
+        self.momentum = momentum;
+    }
 }
 
 #[cfg(feature = "std")]

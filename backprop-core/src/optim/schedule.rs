@@ -7,8 +7,9 @@
 //! rates are computed as torch computes them, in the same order of `f64` operations: the
 //! chainable forms (StepLR, ExponentialLR, CosineAnnealingLR and LinearLR multiply the optimizer's
 //! current rate) and, where SequentialLR switches to a schedule at a milestone, that schedule's
-//! closed form at epoch 0. OneCycleLR does not cycle momentum or `beta1` here (torch's
-//! `cycle_momentum=False`); SequentialLR holds plain schedules (no nested SequentialLR or
+//! closed form at epoch 0. OneCycleLR cycles the optimizer's momentum or `beta1` only when asked
+//! ([`Schedule::cycle_momentum`]; torch's default `cycle_momentum=True` is not ours); SequentialLR
+//! holds plain schedules (no nested SequentialLR or
 //! OneCycleLR). A step allocates nothing.
 //!
 //! ```text
@@ -71,6 +72,8 @@ struct OneCycle {
     final_div_factor: f64,
     /// Three phases instead of two.
     three_phase: bool,
+    /// Cycle the optimizer's momentum (or beta1) between these `(base, max)` values.
+    momentum: Option<(f64, f64)>,
 }
 
 /// A learning-rate schedule: one of torch's schedulers, with its position.
@@ -180,7 +183,8 @@ impl Schedule {
     }
 
     /// `OneCycleLR(max_lr, total_steps)` with torch's defaults: `pct_start` 0.3, cosine
-    /// annealing, `div_factor` 25, `final_div_factor` 1e4, two phases; no momentum cycling.
+    /// annealing, `div_factor` 25, `final_div_factor` 1e4, two phases; no momentum cycling
+    /// unless [`Schedule::cycle_momentum`] (torch's `cycle_momentum=False`).
     pub fn one_cycle_lr(max_lr: f64, total_steps: u64) -> Self {
         Self::of(Kind::OneCycle(OneCycle {
             max_lr,
@@ -190,7 +194,22 @@ impl Schedule {
             div_factor: 25.0,
             final_div_factor: 1e4,
             three_phase: false,
+            momentum: None,
         }))
+    }
+
+    /// OneCycleLR with momentum cycling (torch's `cycle_momentum=True`): the optimizer's momentum
+    /// (SGD, RMSprop) or beta1 (Adam, AdamW) goes from `max_momentum` down to `base_momentum`
+    /// while the rate rises, and back. torch's defaults are 0.85 and 0.95. Other schedules are
+    /// returned unchanged.
+    pub fn cycle_momentum(self, base_momentum: f64, max_momentum: f64) -> Self {
+        match self.kind {
+            Kind::OneCycle(one) => Self::of(Kind::OneCycle(OneCycle {
+                momentum: Some((base_momentum, max_momentum)),
+                ..one
+            })),
+            _ => self,
+        }
     }
 
     /// OneCycleLR with these options (`cos`: cosine annealing, else linear); other schedules are
@@ -257,14 +276,15 @@ impl Schedule {
             ),
             Kind::OneCycle(one) => std::format!(
                 "OneCycleLR(max_lr={:?}, total_steps={}, pct_start={:?}, anneal_strategy={}, \
-                 div_factor={:?}, final_div_factor={:?}, three_phase={})",
+                 div_factor={:?}, final_div_factor={:?}, three_phase={}, momentum={:?})",
                 one.max_lr,
                 one.total_steps,
                 one.pct_start,
                 if one.cos { "cos" } else { "linear" },
                 one.div_factor,
                 one.final_div_factor,
-                one.three_phase
+                one.three_phase,
+                one.momentum
             ),
             Kind::Sequential {
                 schedules,
@@ -345,6 +365,16 @@ impl Schedule {
                     "max_lr must be a finite number ≥ 0",
                     one.max_lr,
                 )?;
+                if let Some((base, max)) = one.momentum {
+                    for value in [base, max] {
+                        require(
+                            value.is_finite() && value >= 0.0,
+                            name,
+                            "base_momentum and max_momentum must be finite numbers ≥ 0",
+                            value,
+                        )?;
+                    }
+                }
                 for (problem, value) in [
                     ("div_factor must be finite and non-zero", one.div_factor),
                     (
@@ -397,29 +427,53 @@ impl Schedule {
     /// Attaches the schedule to `optimizer` as constructing the torch scheduler does (its base
     /// rate is the optimizer's rate, or OneCycleLR's `max_lr / div_factor`) and takes the initial
     /// step, which sets the optimizer's rate. Validates first; restarts a started schedule.
-    pub fn start<N: Network, O: Optimizer<N>>(
+    pub fn start<N: Network, O: Optimizer<N> + ?Sized>(
         &mut self,
         optimizer: &mut O,
     ) -> Result<(), ScheduleError> {
+        if let Kind::OneCycle(OneCycle {
+            momentum: Some(_), ..
+        }) = self.kind
+        {
+            require(
+                optimizer.momentum().is_some(),
+                "OneCycleLR",
+                "optimizer must support momentum or beta1 with `cycle_momentum` option enabled",
+                0.0,
+            )?;
+        }
         let mut lr = optimizer.learning_rate();
         self.start_rate(&mut lr)?;
         optimizer.set_learning_rate(lr);
+        self.cycle(optimizer);
         Ok(())
+    }
+
+    /// OneCycleLR's momentum at the current step, set on the optimizer (if it cycles).
+    fn cycle<N: Network, O: Optimizer<N> + ?Sized>(&self, optimizer: &mut O) {
+        if let Kind::OneCycle(one) = &self.kind {
+            if let Some((base, max)) = one.momentum {
+                optimizer
+                    .set_momentum(one.anneal(self.last_epoch, [max, base, base, max, max, max]));
+            }
+        }
     }
 
     /// torch's `scheduler.step()`: the next rate, set on `optimizer`. Call it after the
     /// optimizer's step. Fails (changing nothing) only past OneCycleLR's `total_steps`.
-    pub fn step<N: Network, O: Optimizer<N>>(
+    pub fn step<N: Network, O: Optimizer<N> + ?Sized>(
         &mut self,
         optimizer: &mut O,
     ) -> Result<(), ScheduleError> {
         let mut lr = optimizer.learning_rate();
         self.step_rate(&mut lr)?;
         optimizer.set_learning_rate(lr);
+        self.cycle(optimizer);
         Ok(())
     }
 
-    /// [`Schedule::start`] on a bare rate, the optimizer's `param_groups[0]["lr"]`.
+    /// [`Schedule::start`] on a bare rate, the optimizer's `param_groups[0]["lr"]` (OneCycleLR's
+    /// momentum cycling needs the optimizer: [`Schedule::start`]).
     pub fn start_rate(&mut self, lr: &mut f64) -> Result<(), ScheduleError> {
         self.validate()?;
         let initial_lr = match &self.kind {
@@ -640,29 +694,38 @@ impl Schedule {
 impl OneCycle {
     /// The rate at step `step`, from `initial_lr` (`get_lr`).
     fn rate(&self, initial_lr: f64, step: i64) -> f64 {
-        let max_lr = self.max_lr;
         let min_lr = initial_lr / self.final_div_factor;
+        let max_lr = self.max_lr;
+        if self.three_phase {
+            self.anneal(
+                step,
+                [initial_lr, max_lr, max_lr, initial_lr, initial_lr, min_lr],
+            )
+        } else {
+            self.anneal(step, [initial_lr, max_lr, max_lr, min_lr, 0.0, 0.0])
+        }
+    }
+
+    /// The value at step `step` of a quantity that goes from `ends[2i]` to `ends[2i + 1]` over
+    /// phase `i`, annealed as torch's `_anneal_func` does.
+    fn anneal(&self, step: i64, ends: [f64; 6]) -> f64 {
         let total = self.total_steps as f64;
-        let first = self.pct_start * total - 1.0;
-        let phases: [(f64, f64, f64); 3] = if self.three_phase {
+        let ends_at: [f64; 3] = if self.three_phase {
             [
-                (first, initial_lr, max_lr),
-                (2.0 * self.pct_start * total - 2.0, max_lr, initial_lr),
-                (total - 1.0, initial_lr, min_lr),
+                self.pct_start * total - 1.0,
+                2.0 * self.pct_start * total - 2.0,
+                total - 1.0,
             ]
         } else {
-            [
-                (first, initial_lr, max_lr),
-                (total - 1.0, max_lr, min_lr),
-                (f64::NAN, 0.0, 0.0),
-            ]
+            [self.pct_start * total - 1.0, total - 1.0, f64::NAN]
         };
         let count = if self.three_phase { 3 } else { 2 };
         let step = step as f64;
         let mut start_step = 0.0;
-        for (i, &(end_step, start, end)) in phases[..count].iter().enumerate() {
+        for (i, &end_step) in ends_at[..count].iter().enumerate() {
             if step <= end_step || i == count - 1 {
                 let pct = (step - start_step) / (end_step - start_step);
+                let (start, end) = (ends[2 * i], ends[2 * i + 1]);
                 return if self.cos {
                     let cos_out = (core::f64::consts::PI * pct).cos() + 1.0;
                     end + (start - end) / 2.0 * cos_out
@@ -672,6 +735,6 @@ impl OneCycle {
             }
             start_step = end_step;
         }
-        initial_lr
+        ends[0]
     }
 }
