@@ -93,11 +93,15 @@ pub use nalgebra;
 /// The names most programs need: the macro, the traits, the losses, the optimizers and nalgebra's
 /// static matrix types.
 pub mod prelude {
+    pub use crate::clip::{clip_grad_norm, clip_grad_value, Clip};
     pub use crate::loss::{
         Bce, BceWithLogits, ClassTargets, CrossEntropy, HalfSse, Huber, Mse, Sse, L1,
     };
+    #[cfg(feature = "std")]
+    pub use crate::optim::Schedule;
     pub use crate::{
-        network, Adam, AdamW, Batched, Loss, Network, Objective, Optimizer, Scalar, Sgd,
+        network, Adagrad, Adam, AdamW, Batched, Loss, Network, Objective, Optimizer, RmsProp,
+        Scalar, Sgd,
     };
     pub use nalgebra::{SMatrix, SVector};
 }

@@ -19,6 +19,9 @@ pub mod batched;
 pub mod buffers;
 pub mod classify;
 #[cfg(feature = "std")]
+pub mod checkpoint;
+pub mod clip;
+#[cfg(feature = "std")]
 pub mod dot;
 #[cfg(feature = "std")]
 pub mod explain;
@@ -55,6 +58,6 @@ pub use linear::Linear;
 pub use loss::Loss;
 pub use network::{LayerInfo, Network, Param, ParamMut};
 pub use objective::Objective;
-pub use optim::{Adam, AdamW, Optimizer, Sgd};
+pub use optim::{Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
 pub use sample::SampleFor;
 pub use scalar::{Scalar, SupersetOf};

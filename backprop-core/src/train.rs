@@ -20,6 +20,25 @@
 //! ([`TrainError::NonFinite`] naming the parameter) or an update that overflows
 //! ([`TrainError::NonFiniteUpdate`]) stops the loop with the network, and the optimizer's state,
 //! exactly as the last good step left them. So `train` never returns `Ok` with a non-finite weight.
+//!
+//! [`train_with`] takes the same arguments and a [`Fit`]: a learning-rate [`Schedule`] stepped
+//! per epoch or per batch (torch's order: after the optimizer's step; per epoch, after the
+//! validation), gradient [`Clip`]ping before each step, a validation set scored after every
+//! epoch (mean loss per sample, and accuracy for classifiers), early stopping with patience that
+//! restores the best weights, and a first epoch other than 0 (to resume from a
+//! [`checkpoint`](crate::checkpoint)). [`train`] is `train_with` and `Fit::new()`.
+//!
+//! ```text
+//! let mut schedule = Schedule::cosine_annealing_lr(30, 0.0);
+//! let fit = Fit::new()
+//!     .schedule(&mut schedule, Every::Epoch)
+//!     .clip(Clip::Norm { max_norm: 1.0, error_if_nonfinite: true })
+//!     .validation(&val_x, &val_y)
+//!     .patience(5);
+//! let history = train_with::<_, _, _, _, 32>(&mut net, &mut adam, &CrossEntropy, &x, &y,
+//!     TrainOptions::new(30, 0), fit, |epoch| ControlFlow::Continue(()))?;
+//! ```
+//! (run as `train_with_runs_as_documented` in `tests/training_loop.rs`)
 
 use core::fmt;
 use core::ops::ControlFlow;
@@ -28,12 +47,13 @@ use std::vec::Vec;
 use rand::Rng;
 
 use crate::batched::Batched;
+use crate::clip::{Clip, ClipError};
 use crate::heap::{boxed, zeroed};
 use crate::init::seeded_rng;
 use crate::loss::{write_classes, ClassIndexError, Reduction};
 use crate::network::Network;
 use crate::objective::Objective;
-use crate::optim::{NonFiniteUpdate, Optimizer, OptimizerError};
+use crate::optim::{NonFiniteUpdate, Optimizer, OptimizerError, Schedule, ScheduleError};
 use crate::scalar::{constant, to_f64};
 use crate::target::Target;
 
@@ -73,6 +93,143 @@ pub struct Epoch<'a, N> {
     pub loss: f64,
     /// The network after the epoch.
     pub net: &'a N,
+    /// The learning rate of the epoch's last step.
+    pub lr: f64,
+    /// The validation set's score after the epoch, if [`Fit::validation`] gave one.
+    pub validation: Option<Score>,
+    /// The epoch with the best validation loss so far (this one, if it improved on them).
+    pub best_epoch: Option<usize>,
+    /// Early stopping ends training after this epoch (the best weights are restored after the
+    /// callback).
+    pub stopping: bool,
+}
+
+/// A data set's score: the mean loss per sample, and the accuracy for a classifier.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Score {
+    /// The mean loss per sample (as the training loss is reported).
+    pub loss: f64,
+    /// The fraction of samples whose largest output is the target class (class-index targets,
+    /// or vector targets of more than one entry, scored by their largest entry); `None` for one
+    /// output.
+    pub accuracy: Option<f64>,
+}
+
+/// When a [`Fit`]'s schedule steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Every {
+    /// After every epoch (after its validation).
+    Epoch,
+    /// After every optimizer step.
+    Batch,
+}
+
+/// The extras of [`train_with`]: a schedule, clipping, validation, early stopping, a first epoch.
+#[derive(Debug)]
+pub struct Fit<'a, X, S> {
+    /// The learning-rate schedule and when it steps; started on the optimizer (torch's
+    /// construction) unless it already was, as one from a checkpoint is.
+    pub schedule: Option<(&'a mut Schedule, Every)>,
+    /// Clipping of every batch's gradient before the step.
+    pub clip: Option<Clip>,
+    /// Validation inputs and targets, scored after every epoch.
+    pub validation: Option<(&'a [X], &'a [S])>,
+    /// Stop after this many epochs without a better validation loss, and restore the weights of
+    /// the best epoch.
+    pub patience: Option<usize>,
+    /// The first epoch (0; a checkpoint's epoch to resume). The sample order of epoch `e`
+    /// depends only on the seed and `e` (the earlier epochs' shuffles are replayed), so a resumed
+    /// run visits the samples as an unbroken one does.
+    pub start_epoch: usize,
+}
+
+impl<X, S> Default for Fit<'_, X, S> {
+    fn default() -> Self {
+        Fit {
+            schedule: None,
+            clip: None,
+            validation: None,
+            patience: None,
+            start_epoch: 0,
+        }
+    }
+}
+
+impl<'a, X, S> Fit<'a, X, S> {
+    /// No schedule, clipping or validation, from epoch 0: what [`train`] does.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With this schedule, stepped every epoch or every batch.
+    pub fn schedule(self, schedule: &'a mut Schedule, every: Every) -> Self {
+        Fit {
+            schedule: Some((schedule, every)),
+            ..self
+        }
+    }
+
+    /// With gradient clipping.
+    pub fn clip(self, clip: Clip) -> Self {
+        Fit {
+            clip: Some(clip),
+            ..self
+        }
+    }
+
+    /// With a validation set.
+    pub fn validation(self, inputs: &'a [X], targets: &'a [S]) -> Self {
+        Fit {
+            validation: Some((inputs, targets)),
+            ..self
+        }
+    }
+
+    /// With early stopping after `patience` epochs without improvement (needs a validation set).
+    pub fn patience(self, patience: usize) -> Self {
+        Fit {
+            patience: Some(patience),
+            ..self
+        }
+    }
+
+    /// Starting at epoch `epoch` (resuming).
+    pub fn start_epoch(self, epoch: usize) -> Self {
+        Fit {
+            start_epoch: epoch,
+            ..self
+        }
+    }
+}
+
+/// Whether a network's output matches a target's class, for accuracy.
+pub trait Classify {
+    /// `Some(true)` if the largest of `outputs` is the target's class; `None` where a target has
+    /// no class (one output).
+    fn matches<T: crate::scalar::Scalar>(&self, outputs: &[T]) -> Option<bool>;
+}
+
+/// The index of the largest value (the first of equals).
+fn argmax<T: PartialOrd + Copy>(values: impl Iterator<Item = T>) -> Option<usize> {
+    let mut best: Option<(usize, T)> = None;
+    for (i, v) in values.enumerate() {
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+impl Classify for usize {
+    fn matches<T: crate::scalar::Scalar>(&self, outputs: &[T]) -> Option<bool> {
+        Some(argmax(outputs.iter().copied()) == Some(*self))
+    }
+}
+
+impl<U: crate::scalar::Scalar, const K: usize> Classify for nalgebra::SVector<U, K> {
+    fn matches<T: crate::scalar::Scalar>(&self, outputs: &[T]) -> Option<bool> {
+        (K > 1).then(|| argmax(outputs.iter().copied()) == argmax(self.iter().copied()))
+    }
 }
 
 /// Why training stopped early.
@@ -92,6 +249,19 @@ pub enum TrainError {
     InvalidTarget(ClassIndexError),
     /// A hyper-parameter of the optimizer is invalid. Found before any step.
     Optimizer(OptimizerError),
+    /// The schedule is invalid, or too short for the steps asked (OneCycleLR's `total_steps`).
+    /// Found before any step.
+    Schedule(ScheduleError),
+    /// The clipping threshold is invalid. Found before any step.
+    Clip(ClipError),
+    /// The validation set is empty or its lengths differ, or patience was asked without one.
+    /// Found before any step.
+    Validation {
+        /// Validation inputs.
+        inputs: usize,
+        /// Validation targets.
+        targets: usize,
+    },
     /// A weight of the network given to `train` is NaN or infinite. Found before any step.
     NonFiniteWeight {
         /// The parameter tensor holding it.
@@ -144,6 +314,13 @@ impl fmt::Display for TrainError {
                 write!(f, "; no step was taken")
             }
             TrainError::Optimizer(error) => write!(f, "{error}; no step was taken"),
+            TrainError::Schedule(error) => write!(f, "{error}; no step was taken"),
+            TrainError::Clip(error) => write!(f, "{error}; no step was taken"),
+            TrainError::Validation { inputs, targets } => write!(
+                f,
+                "the validation set has {inputs} inputs and {targets} targets; give at least one \
+                 sample and one target per input (patience needs a validation set); no step was taken"
+            ),
             TrainError::NonFiniteWeight { parameter } => write!(
                 f,
                 "the network to train has a NaN or infinite weight in `{parameter}`; no step was taken"
@@ -180,6 +357,10 @@ impl std::error::Error for TrainError {}
 pub struct History {
     /// The mean loss per sample of each epoch.
     pub losses: Vec<f64>,
+    /// The validation score after each epoch (empty without a validation set).
+    pub validation: Vec<Score>,
+    /// The epoch of the best validation loss, whose weights early stopping restored.
+    pub best_epoch: Option<usize>,
 }
 
 /// Trains `net` on `inputs` and `targets` in batches of `B`, calling `on_epoch` after each epoch
@@ -198,12 +379,57 @@ pub fn train<N, O, L, S, const B: usize>(
     inputs: &[<N as Batched<B>>::Sample],
     targets: &[S],
     options: TrainOptions,
+    on_epoch: impl FnMut(&Epoch<'_, N>) -> ControlFlow<()>,
+) -> Result<History, TrainError>
+where
+    N: Batched<B> + Batched<1, Sample = <N as Batched<B>>::Sample>,
+    O: Optimizer<N>,
+    S: Target<<N as Batched<B>>::Output> + Target<<N as Batched<1>>::Output> + Classify,
+    L: Objective<
+            N::Scalar,
+            <N as Batched<B>>::Output,
+            <S as Target<<N as Batched<B>>::Output>>::Batch,
+        > + Objective<
+            N::Scalar,
+            <N as Batched<1>>::Output,
+            <S as Target<<N as Batched<1>>::Output>>::Batch,
+        >,
+{
+    train_with::<N, O, L, S, B>(
+        net,
+        optimizer,
+        loss,
+        inputs,
+        targets,
+        options,
+        Fit::new(),
+        on_epoch,
+    )
+}
+
+/// [`train`] with a [`Fit`]'s schedule, clipping, validation, early stopping and first epoch.
+///
+/// Everything is checked before the first step, the schedule, the clipping threshold and the
+/// validation set too. Epochs run from `fit.start_epoch` to `options.epochs`. With patience,
+/// training stops after `patience` epochs in a row without a validation loss below the best
+/// one, and the network gets the weights of the best epoch back (also when the epochs run out);
+/// the history's `best_epoch` names it. Validation allocates nothing per epoch; keeping the best
+/// weights is one network-shaped buffer made during setup.
+#[allow(clippy::too_many_arguments)]
+pub fn train_with<N, O, L, S, const B: usize>(
+    net: &mut N,
+    optimizer: &mut O,
+    loss: &L,
+    inputs: &[<N as Batched<B>>::Sample],
+    targets: &[S],
+    options: TrainOptions,
+    fit: Fit<'_, <N as Batched<B>>::Sample, S>,
     mut on_epoch: impl FnMut(&Epoch<'_, N>) -> ControlFlow<()>,
 ) -> Result<History, TrainError>
 where
     N: Batched<B> + Batched<1, Sample = <N as Batched<B>>::Sample>,
     O: Optimizer<N>,
-    S: Target<<N as Batched<B>>::Output> + Target<<N as Batched<1>>::Output>,
+    S: Target<<N as Batched<B>>::Output> + Target<<N as Batched<1>>::Output> + Classify,
     L: Objective<
             N::Scalar,
             <N as Batched<B>>::Output,
@@ -220,6 +446,13 @@ where
             "train: the batch size B must be at least 1 (`train::<_, _, _, _, B>` with B = 0)"
         )
     };
+    let Fit {
+        mut schedule,
+        clip,
+        validation,
+        patience,
+        start_epoch,
+    } = fit;
     let reduction = <L as Objective<
         N::Scalar,
         <N as Batched<1>>::Output,
@@ -236,6 +469,45 @@ where
     }
     optimizer.validate().map_err(TrainError::Optimizer)?;
     <S as Target<<N as Batched<B>>::Output>>::check(targets).map_err(TrainError::InvalidTarget)?;
+    if let Some(clip) = clip {
+        clip.validate().map_err(TrainError::Clip)?;
+    }
+    match validation {
+        Some((x, y)) if x.len() != y.len() || x.is_empty() => {
+            return Err(TrainError::Validation {
+                inputs: x.len(),
+                targets: y.len(),
+            })
+        }
+        Some((_, y)) => {
+            <S as Target<<N as Batched<1>>::Output>>::check(y).map_err(TrainError::InvalidTarget)?
+        }
+        None if patience.is_some() => {
+            return Err(TrainError::Validation {
+                inputs: 0,
+                targets: 0,
+            })
+        }
+        None => {}
+    }
+    let epochs = options.epochs.saturating_sub(start_epoch);
+    if let Some((schedule, every)) = schedule.as_ref().map(|(s, e)| (&**s, *e)) {
+        schedule.validate().map_err(TrainError::Schedule)?;
+        if let Some(total) = schedule.total_steps() {
+            let steps = match every {
+                Every::Epoch => epochs as u64,
+                Every::Batch => (epochs as u64).saturating_mul(inputs.len().div_ceil(B) as u64),
+            };
+            let done = schedule.last_epoch().max(0) as u64;
+            if done.saturating_add(steps) > total {
+                return Err(TrainError::Schedule(ScheduleError {
+                    schedule: "OneCycleLR",
+                    problem: "total_steps is fewer than the steps training takes",
+                    value: total as f64,
+                }));
+            }
+        }
+    }
     if let Some(param) = net
         .params()
         .find(|p| p.values.iter().any(|v| !to_f64(*v).is_finite()))
@@ -243,6 +515,12 @@ where
         return Err(TrainError::NonFiniteWeight {
             parameter: param.name,
         });
+    }
+    if let Some((schedule, _)) = schedule.as_mut() {
+        if schedule.last_epoch() < 0 {
+            // Validated above: starting cannot fail.
+            schedule.start(optimizer).map_err(TrainError::Schedule)?;
+        }
     }
     optimizer.prepare();
     // Everything a step needs, made once.
@@ -255,15 +533,29 @@ where
     let mut sample_grad = boxed(N::zeros);
     let mut target = zeroed::<<S as Target<<N as Batched<B>>::Output>>::Batch>();
     let mut target1 = zeroed::<<S as Target<<N as Batched<1>>::Output>>::Batch>();
+    let mut best = patience.map(|_| boxed(|| net.clone()));
+    let mut best_loss = f64::INFINITY;
+    let mut since_best = 0usize;
+    let reserved = epochs.min(HISTORY_RESERVED);
     let mut history = History {
-        losses: Vec::with_capacity(options.epochs.min(HISTORY_RESERVED)),
+        losses: Vec::with_capacity(reserved),
+        validation: Vec::with_capacity(if validation.is_some() { reserved } else { 0 }),
+        best_epoch: None,
     };
 
-    for epoch in 0..options.epochs {
+    // Each epoch shuffles the previous epoch's order: a resumed run replays the shuffles of the
+    // epochs before its first (the order is the only state of the shuffling).
+    if let Some(seed) = options.shuffle_seed {
+        for epoch in 0..start_epoch.min(options.epochs) {
+            shuffle(&mut order, seed, epoch);
+        }
+    }
+    for epoch in start_epoch..options.epochs {
         if let Some(seed) = options.shuffle_seed {
             shuffle(&mut order, seed, epoch);
         }
         let mut total = 0.0;
+        let mut lr = optimizer.learning_rate();
         for (batch, indices) in order.chunks(B).enumerate() {
             let batch_loss = if indices.len() == B {
                 for (column, &index) in indices.iter().enumerate() {
@@ -303,6 +595,18 @@ where
                     parameter: None,
                 });
             }
+            if let Some(clip) = clip {
+                if clip.apply(&mut *grad).is_err() {
+                    // Only a non-finite norm is refused here (the threshold was checked).
+                    return Err(TrainError::NonFinite {
+                        epoch,
+                        batch,
+                        loss: batch_loss,
+                        parameter: first_non_finite(&*grad),
+                    });
+                }
+            }
+            lr = optimizer.learning_rate();
             if let Err(update) = optimizer.try_step(net, &*grad) {
                 // Nothing was written. Name the cause: a non-finite gradient, or the update.
                 return Err(match first_non_finite(&*grad) {
@@ -319,6 +623,10 @@ where
                     },
                 });
             }
+            if let Some((schedule, Every::Batch)) = schedule.as_mut() {
+                // The length was checked against OneCycleLR's total_steps.
+                schedule.step(optimizer).map_err(TrainError::Schedule)?;
+            }
             // A mean-reduced batch loss weighs its samples; a summed one already is their sum.
             total += match reduction {
                 Reduction::Mean => batch_loss * indices.len() as f64,
@@ -326,21 +634,100 @@ where
             };
         }
         let mean = total / inputs.len() as f64;
-        if history.losses.try_reserve(1).is_err() {
+        if history.losses.try_reserve(1).is_err()
+            || (validation.is_some() && history.validation.try_reserve(1).is_err())
+        {
             return Err(TrainError::HistoryTooLong { epochs: epoch + 1 });
         }
         history.losses.push(mean);
-        if on_epoch(&Epoch {
+        let score = validation.map(|(x, y)| {
+            score::<N, L, S>(net, loss, x, y, (&mut x1, &mut target1, &mut sample_ws))
+        });
+        let mut stopping = false;
+        if let Some(score) = score {
+            history.validation.push(score);
+            if score.loss < best_loss {
+                best_loss = score.loss;
+                since_best = 0;
+                history.best_epoch = Some(epoch);
+                if let Some(best) = best.as_mut() {
+                    copy_params(net, &mut **best);
+                }
+            } else {
+                since_best += 1;
+                stopping = patience.is_some_and(|p| since_best >= p);
+            }
+        }
+        if let Some((schedule, Every::Epoch)) = schedule.as_mut() {
+            schedule.step(optimizer).map_err(TrainError::Schedule)?;
+        }
+        let flow = on_epoch(&Epoch {
             index: epoch,
             loss: mean,
             net,
-        })
-        .is_break()
-        {
+            lr,
+            validation: score,
+            best_epoch: history.best_epoch,
+            stopping,
+        });
+        if stopping || flow.is_break() {
             break;
         }
     }
+    if let (Some(best), Some(_)) = (best.as_ref(), history.best_epoch) {
+        copy_params(&**best, net);
+    }
     Ok(history)
+}
+
+/// Copies every parameter of `from` into `to` (no allocation).
+fn copy_params<N: Network>(from: &N, to: &mut N) {
+    for (to, from) in to.params_mut().zip(from.params()) {
+        to.values.copy_from_slice(from.values);
+    }
+}
+
+/// The score of `net` on a validation set, one sample at a time: the mean loss per sample and
+/// the accuracy.
+fn score<N, L, S>(
+    net: &N,
+    loss: &L,
+    inputs: &[<N as Batched<1>>::Sample],
+    targets: &[S],
+    (x1, target, ws): (
+        &mut <N as Batched<1>>::Input,
+        &mut <S as Target<<N as Batched<1>>::Output>>::Batch,
+        &mut <N as Batched<1>>::Workspace,
+    ),
+) -> Score
+where
+    N: Batched<1>,
+    S: Target<<N as Batched<1>>::Output> + Classify,
+    L: Objective<
+        N::Scalar,
+        <N as Batched<1>>::Output,
+        <S as Target<<N as Batched<1>>::Output>>::Batch,
+    >,
+{
+    let (mut total, mut correct, mut classified) = (0.0, 0usize, true);
+    for (index, (sample, y)) in inputs.iter().zip(targets).enumerate() {
+        N::set_sample(x1, 0, sample);
+        // Checked before the first step: the gather cannot fail.
+        if S::gather_into(target, targets, &[index]).is_err() {
+            continue;
+        }
+        let output = <N as Batched<1>>::forward_into(net, x1, ws);
+        total += to_f64(loss.value(output, target));
+        match y.matches(N::output_values(output)) {
+            Some(hit) => correct += usize::from(hit),
+            None => classified = false,
+        }
+    }
+    let n = inputs.len() as f64;
+    Score {
+        loss: total / n,
+        accuracy: classified.then(|| correct as f64 / n),
+    }
 }
 
 /// The gradient of a batch of fewer than `B` samples, from one-sample passes: their gradients

@@ -110,6 +110,22 @@ impl<N: Network> Optimizer<N> for AdamW<N> {
     fn validate(&self) -> Result<(), OptimizerError> {
         self.0.validate()
     }
+
+    fn learning_rate(&self) -> f64 {
+        self.0.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.0.lr = lr;
+    }
+
+    fn momentum(&self) -> Option<f64> {
+        Some(self.0.betas.0)
+    }
+
+    fn set_momentum(&mut self, momentum: f64) {
+        self.0.betas.0 = momentum;
+    }
 }
 
 impl<N> Adam<N> {
@@ -377,6 +393,22 @@ impl<N: Network> Optimizer<N> for Adam<N> {
             self.weight_decay,
             "a number ≥ 0",
         )
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn momentum(&self) -> Option<f64> {
+        Some(self.betas.0)
+    }
+
+    fn set_momentum(&mut self, momentum: f64) {
+        self.betas.0 = momentum;
     }
 }
 
@@ -651,5 +683,72 @@ fn power(base: f64, exponent: f64) -> f64 {
     #[cfg(not(feature = "std"))]
     {
         libm::pow(base, exponent)
+    }
+}
+
+#[cfg(feature = "std")]
+impl<N: Network> crate::optim::OptimizerState<N> for Adam<N> {
+    fn name(&self) -> &'static str {
+        Adam::name(self)
+    }
+
+    fn counters(&self) -> std::vec::Vec<(&'static str, u64)> {
+        std::vec![("step", self.steps)]
+    }
+
+    fn set_counter(&mut self, name: &str, value: u64) -> bool {
+        match name {
+            "step" => self.steps = value,
+            _ => return false,
+        }
+        true
+    }
+
+    fn buffers(&self) -> std::vec::Vec<(&'static str, &N)> {
+        let mut out = std::vec::Vec::new();
+        if let Some(state) = self.state.as_deref() {
+            out.push(("exp_avg", &state.mean));
+            out.push(("exp_avg_sq", &state.square));
+            if let Some(max) = state.max_square.as_ref().filter(|_| self.amsgrad) {
+                out.push(("max_exp_avg_sq", max));
+            }
+        }
+        out
+    }
+
+    fn buffers_mut(&mut self) -> std::vec::Vec<(&'static str, &mut N)> {
+        let amsgrad = self.amsgrad;
+        let state = Moments::made(&mut self.state, amsgrad);
+        let mut out = std::vec![
+            ("exp_avg", &mut state.mean),
+            ("exp_avg_sq", &mut state.square)
+        ];
+        if let Some(max) = state.max_square.as_mut().filter(|_| amsgrad) {
+            out.push(("max_exp_avg_sq", max));
+        }
+        out
+    }
+}
+
+#[cfg(feature = "std")]
+impl<N: Network> crate::optim::OptimizerState<N> for AdamW<N> {
+    fn name(&self) -> &'static str {
+        "AdamW"
+    }
+
+    fn counters(&self) -> std::vec::Vec<(&'static str, u64)> {
+        self.0.counters()
+    }
+
+    fn set_counter(&mut self, name: &str, value: u64) -> bool {
+        self.0.set_counter(name, value)
+    }
+
+    fn buffers(&self) -> std::vec::Vec<(&'static str, &N)> {
+        self.0.buffers()
+    }
+
+    fn buffers_mut(&mut self) -> std::vec::Vec<(&'static str, &mut N)> {
+        self.0.buffers_mut()
     }
 }

@@ -20,12 +20,21 @@
 //! state, step count) and returns a [`NonFiniteUpdate`] naming the parameter entry. The training
 //! loop steps this way.
 
+mod adagrad;
 mod adam;
+mod rmsprop;
+#[cfg(feature = "std")]
+pub mod schedule;
 mod sgd;
 
 use core::fmt;
 
+pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
+
+pub use rmsprop::RmsProp;
+#[cfg(feature = "std")]
+pub use schedule::{Schedule, ScheduleError};
 pub use sgd::Sgd;
 
 use crate::network::Network;
@@ -57,12 +66,48 @@ pub trait Optimizer<N: Network> {
     fn validate(&self) -> Result<(), OptimizerError> {
         Ok(())
     }
+
+    /// The learning rate the next step uses (torch's `param_groups[0]["lr"]`).
+    fn learning_rate(&self) -> f64;
+
+    /// Sets the learning rate the next steps use; a schedule steps through this.
+    fn set_learning_rate(&mut self, lr: f64);
+
+    /// The momentum OneCycleLR cycles: SGD's and RMSprop's `momentum`, Adam's and AdamW's `beta1`;
+    /// `None` for an optimizer without one (Adagrad).
+    fn momentum(&self) -> Option<f64> {
+        None
+    }
+
+    /// Sets the momentum [`Optimizer::momentum`] reads (nothing without one).
+    fn set_momentum(&mut self, _momentum: f64) {}
+}
+
+/// An optimizer's state as named values, for a [`checkpoint`](crate::checkpoint): its counters
+/// (steps taken) and its state buffers, under torch's state keys (`exp_avg`, `momentum_buffer`).
+#[cfg(feature = "std")]
+pub trait OptimizerState<N: Network>: Optimizer<N> + Clone {
+    /// torch's name for the optimizer (`SGD`, `Adam`, `AdamW`, `RMSprop`, `Adagrad`).
+    fn name(&self) -> &'static str;
+
+    /// The counters, by name (`step`; SGD's `started`).
+    fn counters(&self) -> std::vec::Vec<(&'static str, u64)>;
+
+    /// Sets the counter `name`; false if there is none of that name.
+    fn set_counter(&mut self, name: &str, value: u64) -> bool;
+
+    /// The state buffers that exist now, by name.
+    fn buffers(&self) -> std::vec::Vec<(&'static str, &N)>;
+
+    /// Every state buffer the current hyper-parameters use, made first if missing
+    /// ([`Optimizer::prepare`]), writable.
+    fn buffers_mut(&mut self) -> std::vec::Vec<(&'static str, &mut N)>;
 }
 
 /// A hyper-parameter [`Optimizer::validate`] rejects (PyTorch's checks, and non-finite values).
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptimizerError {
-    /// The optimizer (`SGD`, `Adam`, `AdamW`).
+    /// The optimizer (`SGD`, `Adam`, `AdamW`, `RMSprop`, `Adagrad`).
     pub optimizer: &'static str,
     /// The hyper-parameter.
     pub parameter: &'static str,
@@ -87,7 +132,7 @@ impl core::error::Error for OptimizerError {}
 /// A step [`Optimizer::try_step`] refused: it would have written a NaN or an infinity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NonFiniteUpdate {
-    /// The optimizer (`SGD`, `Adam`, `AdamW`).
+    /// The optimizer (`SGD`, `Adam`, `AdamW`, `RMSprop`, `Adagrad`).
     pub optimizer: &'static str,
     /// The parameter tensor, such as `fc2.weight`.
     pub parameter: &'static str,
@@ -96,7 +141,8 @@ pub struct NonFiniteUpdate {
     /// The entry's column (0 for a bias).
     pub col: usize,
     /// What would have become non-finite: `weight`, `momentum buffer`, `first moment`,
-    /// `second moment` or `largest second moment`.
+    /// `second moment`, `largest second moment`, `square average`, `gradient average` or
+    /// `sum of squares`.
     pub value: &'static str,
 }
 

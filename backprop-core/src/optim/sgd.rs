@@ -279,4 +279,58 @@ impl<N: Network> Optimizer<N> for Sgd<N> {
             "momentum > 0 and dampening 0",
         )
     }
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn momentum(&self) -> Option<f64> {
+        Some(self.momentum)
+    }
+
+    fn set_momentum(&mut self, momentum: f64) {
+        self.momentum = momentum;
+    }
+}
+
+#[cfg(feature = "std")]
+impl<N: Network> crate::optim::OptimizerState<N> for Sgd<N> {
+    fn name(&self) -> &'static str {
+        "SGD"
+    }
+
+    fn counters(&self) -> std::vec::Vec<(&'static str, u64)> {
+        std::vec![("started", u64::from(self.started))]
+    }
+
+    fn set_counter(&mut self, name: &str, value: u64) -> bool {
+        match name {
+            "started" => self.started = value != 0,
+            _ => return false,
+        }
+        true
+    }
+
+    fn buffers(&self) -> std::vec::Vec<(&'static str, &N)> {
+        self.buffer
+            .as_deref()
+            .filter(|_| self.momentum != 0.0)
+            .map(|b| ("momentum_buffer", b))
+            .into_iter()
+            .collect()
+    }
+
+    fn buffers_mut(&mut self) -> std::vec::Vec<(&'static str, &mut N)> {
+        self.prepare();
+        let momentum = self.momentum;
+        self.buffer
+            .as_deref_mut()
+            .filter(|_| momentum != 0.0)
+            .map(|b| ("momentum_buffer", b))
+            .into_iter()
+            .collect()
+    }
 }
