@@ -4,7 +4,7 @@
 //! `Net::WEIGHTS_F64`, `const` networks holding its values (for a `static` in flash).
 //!
 //! The file is read with the same allocation-free header scanner as the run-time loader without
-//! std (`backprop-core/src/io/scan.rs`, included by path), so both accept the same files. Every
+//! std (the `backprop-scan` crate), so both accept the same files. Every
 //! problem with the file is a compile error on the path literal naming the tensor with the
 //! expected and found shapes (or the file and the reason). Values are converted to each scalar as
 //! torch's `.to()` does: `F16`/`BF16` widen exactly, `F64` into `f32` rounds to nearest.
@@ -25,8 +25,7 @@ use crate::names::part_type;
 use crate::valid::{CheckedLayer, Network};
 
 #[allow(dead_code, clippy::all)]
-#[path = "../../backprop-core/src/io/scan.rs"]
-mod scan;
+use backprop_scan as scan;
 
 /// How layer names map to the file's tensor names.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
