@@ -113,3 +113,53 @@ fn a_health_check_allocates_nothing_after_setup() {
     });
     assert_eq!(count, 0, "allocations in a health check");
 }
+
+/// With the health report on, the training loop allocates only during setup: one epoch and four
+/// epochs make the same allocations; with it off, as many as before this option existed (the
+/// report's buffers are not made).
+#[test]
+fn training_with_health_allocates_per_call_not_per_epoch() {
+    use backprop::health::HealthOptions;
+    use backprop::train::{train_with, Fit, TrainOptions};
+    use std::ops::ControlFlow;
+    let inputs: Vec<SVector<f32, 4>> = (0..40)
+        .map(|k| SVector::<f32, 4>::from_fn(|r, _| ((k + r) % 5) as f32 * 0.2))
+        .collect();
+    let targets = vec![SVector::<f32, 1>::new(0.5); inputs.len()];
+    let run = |epochs: usize, health: bool| {
+        let mut net = Seed::<f32>::init(2);
+        let mut sgd = Sgd::new(0.05);
+        allocations(|| {
+            let fit = if health {
+                Fit::new().health(HealthOptions::default())
+            } else {
+                Fit::new()
+            };
+            train_with::<_, _, _, _, 8>(
+                &mut net,
+                &mut sgd,
+                &Mse,
+                &inputs,
+                &targets,
+                TrainOptions::new(epochs, 0),
+                fit,
+                |_| ControlFlow::Continue(()),
+            )
+            .unwrap();
+        })
+    };
+    assert_eq!(
+        run(1, true),
+        run(4, true),
+        "allocations per epoch with the report on"
+    );
+    assert_eq!(
+        run(1, false),
+        run(4, false),
+        "allocations per epoch with it off"
+    );
+    assert!(
+        run(1, false) < run(1, true),
+        "the report's buffers are made only when asked"
+    );
+}

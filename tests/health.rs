@@ -311,3 +311,67 @@ fn pictures_mark_the_units_the_report_counts_as_saturated() {
     let page = to_html::<_, _, _, 1>(&net, &x, &y, &Mse, "saturation").unwrap();
     assert_eq!(page.matches("class=\"unit saturated\"").count(), 4);
 }
+
+/// The training loop hands the callback a report per epoch when asked: the same report a
+/// standalone check gives for the network after the epoch, with the epoch's last step's update
+/// ratio; none when not asked.
+#[test]
+fn the_training_loop_reports_health_per_epoch_when_asked() {
+    use backprop::train::{train_with, Fit, TrainOptions};
+    use std::ops::ControlFlow;
+    let inputs: Vec<SVector<f64, 2>> = (0..24)
+        .map(|k| SVector::<f64, 2>::new((k as f64 * 0.37).sin(), (k as f64 * 0.11).cos()))
+        .collect();
+    let targets: Vec<SVector<f64, 1>> = inputs
+        .iter()
+        .map(|x| SVector::<f64, 1>::new(x[0] * x[1]))
+        .collect();
+    let options = HealthOptions::default();
+    let mut net = Relu6::<f64>::init(5);
+    let mut reports = Vec::new();
+    let mut nets = Vec::new();
+    train_with::<_, _, _, _, 8>(
+        &mut net,
+        &mut Sgd::new(0.1),
+        &Mse,
+        &inputs,
+        &targets,
+        TrainOptions::new(3, 1),
+        Fit::new().health(options),
+        |epoch| {
+            reports.push(epoch.health.expect("a report each epoch").clone());
+            nets.push(epoch.net.clone());
+            ControlFlow::Continue(())
+        },
+    )
+    .unwrap();
+    assert_eq!(reports.len(), 3);
+    for (report, net) in reports.iter().zip(&nets) {
+        let standalone = health(net, &Mse, &inputs, &targets, &options).unwrap();
+        for (a, b) in report.layers.iter().zip(&standalone.layers) {
+            assert_eq!((a.dead, a.saturated), (b.dead, b.saturated));
+            assert_eq!(a.gradient_norm, b.gradient_norm);
+        }
+        for layer in &report.layers {
+            let ratio = layer.update_ratio.expect("the epoch's last step was seen");
+            assert!(ratio > 0.0 && ratio.is_finite(), "{report}");
+        }
+    }
+    let mut seen = false;
+    train_with::<_, _, _, _, 8>(
+        &mut net,
+        &mut Sgd::new(0.1),
+        &Mse,
+        &inputs,
+        &targets,
+        TrainOptions::new(1, 1),
+        Fit::new(),
+        |epoch| {
+            seen = true;
+            assert!(epoch.health.is_none());
+            ControlFlow::Continue(())
+        },
+    )
+    .unwrap();
+    assert!(seen);
+}

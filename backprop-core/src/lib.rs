@@ -17,9 +17,9 @@ pub mod activation;
 pub mod activation_kind;
 pub mod batched;
 pub mod buffers;
-pub mod classify;
 #[cfg(feature = "std")]
 pub mod checkpoint;
+pub mod classify;
 pub mod clip;
 #[cfg(feature = "std")]
 pub mod dot;

@@ -48,6 +48,7 @@ use rand::Rng;
 
 use crate::batched::Batched;
 use crate::clip::{Clip, ClipError};
+use crate::health::{HealthError, HealthMonitor, HealthOptions, HealthReport};
 use crate::heap::{boxed, zeroed};
 use crate::init::seeded_rng;
 use crate::loss::{write_classes, ClassIndexError, Reduction};
@@ -102,6 +103,9 @@ pub struct Epoch<'a, N> {
     /// Early stopping ends training after this epoch (the best weights are restored after the
     /// callback).
     pub stopping: bool,
+    /// The training set's health after the epoch, if [`Fit::health`] asked for it: dead and
+    /// saturated units, gradient norms across depth, the update ratio of the epoch's last step.
+    pub health: Option<&'a HealthReport>,
 }
 
 /// A data set's score: the mean loss per sample, and the accuracy for a classifier.
@@ -141,6 +145,9 @@ pub struct Fit<'a, X, S> {
     /// depends only on the seed and `e` (the earlier epochs' shuffles are replayed), so a resumed
     /// run visits the samples as an unbroken one does.
     pub start_epoch: usize,
+    /// A health report of the training set after every epoch, under these thresholds (off by
+    /// default: then nothing is made and nothing is computed).
+    pub health: Option<HealthOptions>,
 }
 
 impl<X, S> Default for Fit<'_, X, S> {
@@ -151,6 +158,7 @@ impl<X, S> Default for Fit<'_, X, S> {
             validation: None,
             patience: None,
             start_epoch: 0,
+            health: None,
         }
     }
 }
@@ -189,6 +197,15 @@ impl<'a, X, S> Fit<'a, X, S> {
     pub fn patience(self, patience: usize) -> Self {
         Fit {
             patience: Some(patience),
+            ..self
+        }
+    }
+
+    /// With a health report of the training set after every epoch, handed to the callback
+    /// ([`Epoch::health`]); its buffers are made once, before the first epoch.
+    pub fn health(self, options: HealthOptions) -> Self {
+        Fit {
+            health: Some(options),
             ..self
         }
     }
@@ -295,6 +312,9 @@ pub enum TrainError {
         /// The entry, and what would have become non-finite.
         update: NonFiniteUpdate,
     },
+    /// The per-epoch health report could not run (the data set was checked before the first
+    /// step, so this does not happen with the loop's own data).
+    Health(HealthError),
 }
 
 impl fmt::Display for TrainError {
@@ -325,6 +345,7 @@ impl fmt::Display for TrainError {
                 f,
                 "the network to train has a NaN or infinite weight in `{parameter}`; no step was taken"
             ),
+            TrainError::Health(error) => write!(f, "the health report failed: {error}"),
             TrainError::HistoryTooLong { epochs } => write!(
                 f,
                 "out of memory for the loss history after {epochs} epochs; training stopped with \
@@ -452,6 +473,7 @@ where
         validation,
         patience,
         start_epoch,
+        health,
     } = fit;
     let reduction = <L as Objective<
         N::Scalar,
@@ -534,6 +556,7 @@ where
     let mut target = zeroed::<<S as Target<<N as Batched<B>>::Output>>::Batch>();
     let mut target1 = zeroed::<<S as Target<<N as Batched<1>>::Output>>::Batch>();
     let mut best = patience.map(|_| boxed(|| net.clone()));
+    let mut monitor = health.map(|_| HealthMonitor::<N, S>::new(net));
     let mut best_loss = f64::INFINITY;
     let mut since_best = 0usize;
     let reserved = epochs.min(HISTORY_RESERVED);
@@ -556,6 +579,7 @@ where
         }
         let mut total = 0.0;
         let mut lr = optimizer.learning_rate();
+        let batches = inputs.len().div_ceil(B);
         for (batch, indices) in order.chunks(B).enumerate() {
             let batch_loss = if indices.len() == B {
                 for (column, &index) in indices.iter().enumerate() {
@@ -607,6 +631,10 @@ where
                 }
             }
             lr = optimizer.learning_rate();
+            let last_batch = batch + 1 == batches;
+            if let (Some(monitor), true) = (monitor.as_mut(), last_batch) {
+                monitor.before_step(net);
+            }
             if let Err(update) = optimizer.try_step(net, &*grad) {
                 // Nothing was written. Name the cause: a non-finite gradient, or the update.
                 return Err(match first_non_finite(&*grad) {
@@ -622,6 +650,9 @@ where
                         update,
                     },
                 });
+            }
+            if let (Some(monitor), true) = (monitor.as_mut(), last_batch) {
+                monitor.after_step(net);
             }
             if let Some((schedule, Every::Batch)) = schedule.as_mut() {
                 // The length was checked against OneCycleLR's total_steps.
@@ -661,6 +692,14 @@ where
         if let Some((schedule, Every::Epoch)) = schedule.as_mut() {
             schedule.step(optimizer).map_err(TrainError::Schedule)?;
         }
+        let report = match (monitor.as_mut(), health.as_ref()) {
+            (Some(monitor), Some(options)) => Some(
+                monitor
+                    .observe(net, loss, inputs, targets, options)
+                    .map_err(TrainError::Health)?,
+            ),
+            _ => None,
+        };
         let flow = on_epoch(&Epoch {
             index: epoch,
             loss: mean,
@@ -669,6 +708,7 @@ where
             validation: score,
             best_epoch: history.best_epoch,
             stopping,
+            health: report,
         });
         if stopping || flow.is_break() {
             break;
