@@ -111,6 +111,7 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
     let cfgs = &network.cfgs;
     let summary = architecture_text(network);
     let shown = name.unraw();
+    let shown_name = shown.to_string();
     let default_doc = if attrs.iter().any(|attr| attr.path().is_ident("doc")) {
         quote!()
     } else {
@@ -227,9 +228,29 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
         #(#cfgs)*
         #(#attrs)*
         #default_doc
-        #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::cmp::PartialEq)]
+        #[derive(::core::clone::Clone, ::core::cmp::PartialEq)]
         #vis struct #name<#t: #bp::Scalar = ::core::primitive::f32> {
             #(#layer_fields,)*
+        }
+
+        // impl Debug for Net<T>: "Net<4 => relu 5 => 1> { 31 parameters; fc1.weight 5×4 ... }"
+        // impl Default for Net<T>: Net::zeros()
+        #(#cfgs)*
+        #[allow(deprecated)]
+        impl<#t: #bp::Scalar> ::core::fmt::Debug for #name<#t> {
+            /// The architecture and a line per tensor (shape, range, norm); `{:#?}` prints every value.
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                #bp::summary::debug_network(self, f, #shown_name, #summary)
+            }
+        }
+
+        #(#cfgs)*
+        #[allow(deprecated)]
+        impl<#t: #bp::Scalar> ::core::default::Default for #name<#t> {
+            /// A network whose weights and biases are all zero, as `zeros()`.
+            fn default() -> Self {
+                Self::zeros()
+            }
         }
 
         #(#cfgs)*

@@ -198,8 +198,9 @@ struct Attributes {
     weights: Option<WeightsAttr>,
 }
 
-/// The traits the macro derives for the struct itself; a user's derive of one is dropped.
-pub const DERIVED: &[&str] = &["Clone", "Debug", "PartialEq"];
+/// The traits the macro implements for the struct itself (`Debug` as a summary, `Default` as
+/// `zeros()`); a user's derive of one is dropped.
+pub const DERIVED: &[&str] = &["Clone", "Debug", "PartialEq", "Default"];
 
 /// Sorts the user's attributes; drops the derives the macro makes anyway (also inside
 /// `cfg_attr`); reads `#[backprop(crate = path)]`. The expression form takes only that one.
@@ -523,7 +524,6 @@ fn underivable(path: &Path) -> Option<String> {
     let name = std_trait(path)?;
     let why = match name.as_str() {
         "Copy" => ": large layers live on the heap; copy a network with `.clone()`",
-        "Default" => "; make one with `zeros()` or `init(seed)`",
         "Eq" | "Hash" | "Ord" => {
             ": its weights are floating point, which has no total equality, hash or order; \
              `PartialEq` is derived already"
