@@ -66,8 +66,9 @@ impl Entry<'_> {
     }
 }
 
-/// The element types a header may name, with their widths in bits.
-const DTYPES: [(&str, u64); 22] = [
+/// The element types a header may name, with their widths in bits (the safetensors crate's
+/// `Dtype::bitsize`).
+pub const DTYPES: [(&str, u64); 22] = [
     ("BOOL", 8),
     ("F4", 4),
     ("F6_E2M3", 6),

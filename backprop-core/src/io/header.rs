@@ -10,35 +10,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The most dimensions a tensor may have: numpy 2's `NPY_MAXDIMS`. It bounds the memory one
-/// shape takes, whatever a header claims.
-pub(crate) const MAX_RANK: usize = 64;
-
-/// The safetensors element types with their widths in bits (the crate's `Dtype::bitsize`).
-const DTYPES: [(&str, u64); 22] = [
-    ("BOOL", 8),
-    ("F4", 4),
-    ("F6_E2M3", 6),
-    ("F6_E3M2", 6),
-    ("U8", 8),
-    ("I8", 8),
-    ("F8_E5M2", 8),
-    ("F8_E4M3", 8),
-    ("F8_E8M0", 8),
-    ("F8_E4M3FNUZ", 8),
-    ("F8_E5M2FNUZ", 8),
-    ("I16", 16),
-    ("U16", 16),
-    ("F16", 16),
-    ("BF16", 16),
-    ("I32", 32),
-    ("U32", 32),
-    ("F32", 32),
-    ("C64", 64),
-    ("F64", 64),
-    ("I64", 64),
-    ("U64", 64),
-];
+// The most dimensions a tensor may have (numpy 2's `NPY_MAXDIMS`, bounding the memory one shape
+// takes whatever a header claims) and the element types with their widths: the scanner's, so the
+// std parser and the allocation-free one accept the same files.
+pub(crate) use backprop_scan::{DTYPES, MAX_RANK};
 
 /// One tensor as the header describes it (not yet checked against the data).
 #[derive(Debug)]
