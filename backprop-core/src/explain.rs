@@ -125,23 +125,6 @@ impl fmt::Display for ExplainError {
 
 impl std::error::Error for ExplainError {}
 
-/// The activation of a layer as the explanation needs it.
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    /// An entry-by-entry activation with its derivative.
-    Elementwise(ActivationKind, &'static str),
-    /// Softmax: a Jacobian, not a factor per unit.
-    Softmax,
-}
-
-/// The activation `layer` declares, from its typed description (no spelling is parsed).
-fn kind(layer: &LayerInfo) -> Result<(Kind, f64), ExplainError> {
-    Ok(match layer.kind {
-        ActivationKind::Softmax => (Kind::Softmax, 0.0),
-        kind => (Kind::Elementwise(kind, kind.name()), 0.0),
-    })
-}
-
 /// `f'(z)` of an entry-by-entry activation, given `a = f(z)`.
 fn derivative_of(kind: ActivationKind, z: f64, a: f64) -> f64 {
     kind.derivative(z, a).unwrap_or(f64::NAN)
@@ -151,8 +134,8 @@ fn derivative_of(kind: ActivationKind, z: f64, a: f64) -> f64 {
 struct LayerSample {
     /// The layer as declared.
     info: LayerInfo,
-    /// Its activation and argument.
-    kind: (Kind, f64),
+    /// Its activation.
+    kind: ActivationKind,
     /// Pre-activation z.
     z: Vec<f64>,
     /// Output a.
@@ -508,7 +491,7 @@ fn backward_by_hand<N: Batched<B>, const B: usize>(
         };
         layers.push(LayerSample {
             info: *info,
-            kind: kind(info)?,
+            kind: info.kind,
             z: column(view.z),
             a: column(view.a),
             upstream: Vec::new(),
@@ -531,11 +514,8 @@ fn backward_by_hand<N: Batched<B>, const B: usize>(
                 .collect()
         };
         let layer = &layers[k];
-        let delta = match layer.kind.0 {
-            Kind::Elementwise(kind, _) => (0..upstream.len())
-                .map(|i| upstream[i] * derivative_of(kind, layer.z[i], layer.a[i]))
-                .collect(),
-            Kind::Softmax => {
+        let delta = match layer.kind {
+            ActivationKind::Softmax => {
                 let dot: f64 = upstream.iter().zip(&layer.a).map(|(g, a)| g * a).sum();
                 upstream
                     .iter()
@@ -543,6 +523,9 @@ fn backward_by_hand<N: Batched<B>, const B: usize>(
                     .map(|(g, a)| a * (g - dot))
                     .collect()
             }
+            kind => (0..upstream.len())
+                .map(|i| upstream[i] * derivative_of(kind, layer.z[i], layer.a[i]))
+                .collect(),
         };
         layers[k].upstream = upstream;
         layers[k].delta = delta;
@@ -581,7 +564,7 @@ fn chain(
 fn delta_factors(layers: &[LayerSample], k: usize, i: usize, factors: &mut Vec<Factor<f64>>) {
     let layer = &layers[k];
     let number = k + 1;
-    if let Kind::Softmax = layer.kind.0 {
+    if layer.kind == ActivationKind::Softmax {
         // Softmax mixes its units: δ[i] = a[i] · (g[i] − Σ_j a[j] g[j]), one factor.
         factors.push(Factor::new(
             format!("softmax'ᵀ·∂E/∂a{number} [{i}]"),
@@ -618,11 +601,10 @@ fn delta_factors(layers: &[LayerSample], k: usize, i: usize, factors: &mut Vec<F
             });
         }
     }
-    if let Kind::Elementwise(kind, name) = layer.kind.0 {
-        if kind != ActivationKind::Identity {
-            let value = derivative_of(kind, layer.z[i], layer.a[i]);
-            factors.push(Factor::new(format!("{name}'(z{number}[{i}])"), value));
-        }
+    if layer.kind != ActivationKind::Identity {
+        let value = derivative_of(layer.kind, layer.z[i], layer.a[i]);
+        let name = layer.kind.name();
+        factors.push(Factor::new(format!("{name}'(z{number}[{i}])"), value));
     }
 }
 
