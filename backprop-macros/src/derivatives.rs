@@ -193,7 +193,9 @@ pub fn inherent_impl(
             }
 
             /// The Jacobian at one sample by forward mode: a tangent per input pushed through
-            /// the layers (`J = J_fL · W_L · … · J_f1 · W_1`, first factor first).
+            /// the layers (`J = J_fL · W_L · … · J_f1 · W_1`, first factor first). Its tangents
+            /// are local values of `width × INPUTS` per layer (the first is a copy of `W_1`):
+            /// for a wide first layer call [`Self::jacobian`], which then picks reverse mode.
             pub fn jacobian_forward_mode<#x_: #sample>(&self, x: &#x_) -> #smatrix<#t, #outputs, #inputs> {
                 let x = <#x_ as #sample>::to_vector(x);
                 #(#one_sample_values)*
@@ -203,6 +205,7 @@ pub fn inherent_impl(
 
             /// The Jacobian at one sample by reverse mode: a cotangent per output pulled back
             /// through the layers (`Jᵀ = W_1ᵀ · J_f1 · … · W_Lᵀ · J_fL`, last factor first).
+            /// Its cotangents are local values of `width × OUTPUTS` per layer.
             pub fn jacobian_reverse_mode<#x_: #sample>(&self, x: &#x_) -> #smatrix<#t, #outputs, #inputs> {
                 let x = <#x_ as #sample>::to_vector(x);
                 #(#one_sample_values)*
