@@ -33,13 +33,13 @@ fn epoch(c: &mut Criterion) {
     let mut net = Mid::<f32>::init(1);
     group.bench_function("train", |b| {
         b.iter(|| {
-            train::<_, _, _, _, 32>(
+            train(
                 &mut net,
                 &mut Sgd::new(1e-3),
                 &Mse,
                 black_box(&inputs),
                 &targets,
-                TrainOptions::new(1, 0),
+                TrainOptions::new(1, 0).batch::<32>(),
                 |_| ControlFlow::Continue(()),
             )
             .unwrap()
@@ -47,13 +47,13 @@ fn epoch(c: &mut Criterion) {
     });
     group.bench_function("health_off", |b| {
         b.iter(|| {
-            train_with::<_, _, _, _, 32>(
+            train_with(
                 &mut net,
                 &mut Sgd::new(1e-3),
                 &Mse,
                 black_box(&inputs),
                 &targets,
-                TrainOptions::new(1, 0),
+                TrainOptions::new(1, 0).batch::<32>(),
                 Fit::new(),
                 |_| ControlFlow::Continue(()),
             )
@@ -62,13 +62,13 @@ fn epoch(c: &mut Criterion) {
     });
     group.bench_function("health_on", |b| {
         b.iter(|| {
-            train_with::<_, _, _, _, 32>(
+            train_with(
                 &mut net,
                 &mut Sgd::new(1e-3),
                 &Mse,
                 black_box(&inputs),
                 &targets,
-                TrainOptions::new(1, 0),
+                TrainOptions::new(1, 0).batch::<32>(),
                 Fit::new().health(HealthOptions::default()),
                 |epoch| {
                     black_box(epoch.health.map(|h| h.findings.len()));

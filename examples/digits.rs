@@ -148,13 +148,13 @@ fn run(
         None => fit.validation(data.val_x, &val_targets).patience(PATIENCE),
     };
     let start = Instant::now();
-    let history = train_with::<_, _, _, _, 32>(
+    let history = train_with(
         &mut net,
         &mut adam,
         &CrossEntropy,
         train_x,
         &targets,
-        TrainOptions::new(stop.unwrap_or(recipe.epochs), recipe.seed),
+        TrainOptions::new(stop.unwrap_or(recipe.epochs), recipe.seed).batch::<32>(),
         fit,
         |epoch| {
             if table {

@@ -91,13 +91,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut net = Dynamics::<f64>::init(1);
     let mut adam = Adam::new(3e-3);
-    let history = train::<_, _, _, _, 32>(
+    let history = train(
         &mut net,
         &mut adam,
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(epochs, 0),
+        TrainOptions::new(epochs, 0).batch::<32>(),
         |_| ControlFlow::Continue(()),
     )?;
     println!(

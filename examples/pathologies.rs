@@ -102,13 +102,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 2. ReLUs killed by a learning rate far too large.
     let mut net = Relus::<f32>::init(2);
-    train::<_, _, _, _, 16>(
+    train(
         &mut net,
         &mut Sgd::new(0.6),
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(3, 0),
+        TrainOptions::new(3, 0).batch::<16>(),
         |_| ControlFlow::Continue(()),
     )
     .ok();
@@ -117,13 +117,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let found = show("2. relu after 3 epochs of SGD at lr 0.6", &before, dead);
     let mut net = Relus::<f32>::init(2);
     kaiming_normal(&mut net, 2);
-    train::<_, _, _, _, 16>(
+    train(
         &mut net,
         &mut Sgd::new(0.01),
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(3, 0),
+        TrainOptions::new(3, 0).batch::<16>(),
         |_| ControlFlow::Continue(()),
     )?;
     let after = health(&net, &Mse, &inputs, &targets, &options)?;

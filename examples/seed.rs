@@ -119,8 +119,8 @@ fn main() {
 
     println!("The seed post's two hand computations, factor by factor:\n");
     for (name, row, col) in [("fc3.weight", 0, 1), ("fc2.weight", 1, 0)] {
-        let explanation = explain::<_, _, _, 1>(&net, &x, &target, &Mse, name, row, col)
-            .expect("a parameter of Net");
+        let explanation =
+            explain(&net, &x, &target, &Mse, name, row, col).expect("a parameter of Net");
         println!("{explanation}");
     }
 
@@ -139,7 +139,7 @@ fn main() {
     }
 
     if let Some(path) = html {
-        let page = to_html::<_, _, _, 1>(
+        let page = to_html(
             &net,
             &x,
             &target,

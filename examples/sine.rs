@@ -47,13 +47,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     bar.set_style(ProgressStyle::with_template(
         "{bar:40} {pos}/{len} epochs  loss {msg}",
     )?);
-    let history = train_with::<_, _, _, _, 32>(
+    let history = train_with(
         &mut net,
         &mut adam,
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(epochs, 0),
+        TrainOptions::new(epochs, 0).batch::<32>(),
         Fit::new().schedule(&mut schedule, Every::Epoch),
         |epoch| {
             bar.set_message(format!("{:.5}", epoch.loss));

@@ -20,13 +20,13 @@ fn main() {
 
     let mut net = Xor::<f32>::init(1);
     let mut adam = Adam::new(0.05);
-    let history = train::<_, _, _, _, 4>(
+    let history = train(
         &mut net,
         &mut adam,
         &Bce,
         &inputs,
         &targets,
-        TrainOptions::new(500, 0),
+        TrainOptions::new(500, 0).batch::<4>(),
         |_| ControlFlow::Continue(()),
     )
     .expect("training succeeds");

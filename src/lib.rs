@@ -100,8 +100,7 @@ pub mod prelude {
     #[cfg(feature = "std")]
     pub use crate::optim::Schedule;
     pub use crate::{
-        network, Adagrad, Adam, AdamW, Batched, Loss, Network, Objective, Optimizer, RmsProp,
-        Scalar, Sgd,
+        network, Adagrad, Adam, AdamW, Loss, Model, Network, Optimizer, RmsProp, Scalar, Sgd,
     };
     pub use nalgebra::{SMatrix, SVector};
 }

@@ -96,7 +96,7 @@ fn a_health_check_allocates_nothing_after_setup() {
         .collect();
     let targets = vec![SVector::<f32, 10>::repeat(0.5); 16];
     let options = HealthOptions::default();
-    let mut monitor = HealthMonitor::<Mid<f32>, SVector<f32, 10>>::new(&net);
+    let mut monitor = HealthMonitor::new(&net);
     let (mut ws, mut grad) = (net.workspace::<1>(), Mid::zeros());
     net.backward(&inputs[0], &targets[0], &Mse, &mut ws, &mut grad);
     let mut sgd = Sgd::new(0.1);
@@ -135,13 +135,13 @@ fn training_with_health_allocates_per_call_not_per_epoch() {
             } else {
                 Fit::new()
             };
-            train_with::<_, _, _, _, 8>(
+            train_with(
                 &mut net,
                 &mut sgd,
                 &Mse,
                 &inputs,
                 &targets,
-                TrainOptions::new(epochs, 0),
+                TrainOptions::new(epochs, 0).batch::<8>(),
                 fit,
                 |_| ControlFlow::Continue(()),
             )

@@ -38,13 +38,13 @@ macro_rules! training_allocations {
         let mut net = <$net>::init(1);
         let mut adam = Adam::new(1e-3);
         allocations(|| {
-            train::<_, _, _, _, $batch>(
+            train(
                 &mut net,
                 &mut adam,
                 &Mse,
                 $inputs,
                 $targets,
-                TrainOptions::new($epochs, 0),
+                TrainOptions::new($epochs, 0).batch::<$batch>(),
                 |_| ControlFlow::Continue(()),
             )
             .unwrap();

@@ -111,13 +111,13 @@ fn loop_allocations(epochs: usize) -> usize {
             })
             .validation(&inputs[..7], &targets[..7])
             .patience(100);
-        train_with::<_, _, _, _, 4>(
+        train_with(
             &mut net,
             &mut rmsprop,
             &Mse,
             &inputs,
             &targets,
-            TrainOptions::new(epochs, 0),
+            TrainOptions::new(epochs, 0).batch::<4>(),
             fit,
             |_| std::ops::ControlFlow::Continue(()),
         )

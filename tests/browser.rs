@@ -264,7 +264,7 @@ fn a_softmax_page_opens_on_its_entry_with_every_sample() {
     common::load_params(&mut net, &case["params"]);
     let x: SMatrix<f64, 4, 3> = common::columns(&SMatrix::zeros(), &case["input"]);
     let y: SMatrix<f64, 3, 3> = common::columns(&SMatrix::zeros(), &case["target"]);
-    let html = to_html::<_, _, _, 3>(
+    let html = to_html(
         &net,
         &x,
         &y,

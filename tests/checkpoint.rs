@@ -62,23 +62,23 @@ impl Run {
         let (x, y) = data();
         let options = TrainOptions::new(to, 11);
         match self {
-            Run::Sgd(sgd) => train_with::<_, _, _, _, 8>(
+            Run::Sgd(sgd) => train_with(
                 net,
                 sgd,
                 &Mse,
                 &x,
                 &y,
-                options,
+                options.batch::<8>(),
                 Fit::new().start_epoch(from),
                 |_| ControlFlow::Continue(()),
             ),
-            Run::Adam(adam, schedule) => train_with::<_, _, _, _, 8>(
+            Run::Adam(adam, schedule) => train_with(
                 net,
                 adam,
                 &Mse,
                 &x,
                 &y,
-                options,
+                options.batch::<8>(),
                 Fit::new()
                     .schedule(schedule, Every::Batch)
                     .clip(Clip::Norm {
@@ -380,13 +380,13 @@ fn rmsprop_and_adagrad_state_round_trips() {
     ) {
         let mut net = Net::<f64>::init(9);
         let mut schedule = Schedule::step_lr(1, 0.7);
-        train_with::<_, _, _, _, 8>(
+        train_with(
             &mut net,
             &mut optimizer,
             &Mse,
             x,
             y,
-            TrainOptions::new(2, 3),
+            TrainOptions::new(2, 3).batch::<8>(),
             Fit::new().schedule(&mut schedule, Every::Epoch),
             |_| ControlFlow::Continue(()),
         )
@@ -437,13 +437,13 @@ fn a_cycled_momentum_is_restored() {
     let mut net = Net::<f64>::init(2);
     let mut sgd = Sgd::new(0.1).momentum(0.9);
     let mut schedule = Schedule::one_cycle_lr(0.1, 30).cycle_momentum(0.85, 0.95);
-    train_with::<_, _, _, _, 8>(
+    train_with(
         &mut net,
         &mut sgd,
         &Mse,
         &x,
         &y,
-        TrainOptions::new(2, 3),
+        TrainOptions::new(2, 3).batch::<8>(),
         Fit::new().schedule(&mut schedule, Every::Batch),
         |_| ControlFlow::Continue(()),
     )

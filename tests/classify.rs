@@ -34,7 +34,7 @@ fn accuracy_counts_right_predictions() {
         *label = (*label + 1) % 3;
     }
     assert!((accuracy(&net, &inputs, &labels) - 0.7).abs() < 1e-12);
-    assert_eq!(accuracy(&net, &[], &[]), 0.0);
+    assert_eq!(accuracy(&net, &[] as &[[f32; 4]], &[]), 0.0);
 }
 
 /// The example in the `classify` module's documentation.

@@ -158,16 +158,19 @@ fn widths_through_macro_rules() {
 }
 
 /// Exercises one network: zeros, init, forward, backward and cast.
-fn exercise<N>(net: &N)
+fn exercise<N, const I: usize, const O: usize>(net: &N)
 where
-    N: Network<Scalar = f32> + Batched<1> + Clone,
+    N: Model<I, O, Scalar = f32>,
 {
     let mut grad = N::zeros();
-    let mut ws = Batched::<1>::workspace(net);
-    let x = <N as Batched<1>>::zero_input();
+    let mut ws = net.workspace::<1>();
+    let x = SVector::<f32, I>::zeros();
     let output = net.forward_into(&x, &mut ws);
-    assert!(N::output_values(output).iter().all(|v| v.is_finite()));
-    let _ = &mut grad;
+    assert!(output.iter().all(|v| v.is_finite()));
+    net.backward(&x, &SVector::<f32, O>::zeros(), &Mse, &mut ws, &mut grad);
+    assert!(grad
+        .params()
+        .all(|p| p.values.iter().all(|v| v.is_finite())));
     assert_eq!(net.params().count(), 2 * N::LAYERS.len());
 }
 

@@ -21,7 +21,7 @@ fn seed() -> (
 #[test]
 fn fc3_weight_grad_0_1_is_the_seed_posts_product() {
     let (net, x, y, fixture) = seed();
-    let e = explain::<_, _, _, 1>(&net, &x, &y, &Mse, "fc3.weight", 0, 1).unwrap();
+    let e = explain(&net, &x, &y, &Mse, "fc3.weight", 0, 1).unwrap();
     let labels: Vec<&str> = e.samples[0]
         .factors
         .iter()
@@ -59,7 +59,7 @@ fn fc3_weight_grad_0_1_is_the_seed_posts_product() {
 #[test]
 fn fc2_weight_grad_1_0_is_the_seed_posts_product() {
     let (net, x, y, fixture) = seed();
-    let e = explain::<_, _, _, 1>(&net, &x, &y, &Mse, "fc2.weight", 1, 0).unwrap();
+    let e = explain(&net, &x, &y, &Mse, "fc2.weight", 1, 0).unwrap();
     let labels: Vec<&str> = e.samples[0]
         .factors
         .iter()
@@ -102,7 +102,7 @@ fn fc2_weight_grad_1_0_is_the_seed_posts_product() {
 fn several_paths_are_shown_as_a_delta_sum() {
     let (net, x, y, fixture) = seed();
     // fc1.weight[0][1] reaches the loss through both units of fc2: a sum of two δ terms.
-    let e = explain::<_, _, _, 1>(&net, &x, &y, &Mse, "fc1.weight", 0, 1).unwrap();
+    let e = explain(&net, &x, &y, &Mse, "fc1.weight", 0, 1).unwrap();
     let sum = e.samples[0]
         .factors
         .iter()
@@ -129,12 +129,12 @@ fn several_paths_are_shown_as_a_delta_sum() {
 #[test]
 fn bad_entries_are_errors_that_say_why() {
     let (net, x, y, _) = seed();
-    let unknown = explain::<_, _, _, 1>(&net, &x, &y, &Mse, "fc4.weight", 0, 0).unwrap_err();
+    let unknown = explain(&net, &x, &y, &Mse, "fc4.weight", 0, 0).unwrap_err();
     assert!(
         unknown.to_string().contains("no parameter `fc4.weight`"),
         "{unknown}"
     );
-    let outside = explain::<_, _, _, 1>(&net, &x, &y, &Mse, "fc3.weight", 0, 2).unwrap_err();
+    let outside = explain(&net, &x, &y, &Mse, "fc3.weight", 0, 2).unwrap_err();
     assert_eq!(
         outside.to_string(),
         "`fc3.weight` has shape 1×2: entry [0][2] is outside it"

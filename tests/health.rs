@@ -232,7 +232,7 @@ fn the_update_ratio_of_an_sgd_step_is_the_hand_value() {
     let (x, y) = (SVector::<f64, 1>::new(0.7), SVector::<f64, 1>::new(-0.3));
     let (mut ws, mut grad) = (net.workspace(), Chain::zeros());
     net.backward(&x, &y, &Mse, &mut ws, &mut grad);
-    let mut monitor = HealthMonitor::<Chain<f64>, SVector<f64, 1>>::new(&net);
+    let mut monitor = HealthMonitor::new(&net);
     monitor.before_step(&net);
     let lr = 0.05;
     Sgd::new(lr).step(&mut net, &grad);
@@ -263,7 +263,13 @@ fn bad_data_is_an_error() {
     let net = Line::<f64>::zeros();
     let one = [SVector::<f64, 1>::new(1.0)];
     assert_eq!(
-        health::<_, _, SVector<f64, 1>>(&net, &Mse, &one, &[], &HealthOptions::default()),
+        health(
+            &net,
+            &Mse,
+            &one,
+            &[] as &[SVector<f64, 1>],
+            &HealthOptions::default()
+        ),
         Err(HealthError::LengthMismatch {
             inputs: 1,
             targets: 0
@@ -286,7 +292,7 @@ fn the_module_example_runs() {
         SVector::<f64, 2>::new(1.0, 0.25),
     ];
     let targets = vec![SVector::<f64, 1>::new(1.0), SVector::<f64, 1>::new(0.0)];
-    let mut monitor = HealthMonitor::<Net<f64>, SVector<f64, 1>>::new(&net);
+    let mut monitor = HealthMonitor::new(&net);
     let report = monitor
         .observe(&net, &Mse, &inputs, &targets, &HealthOptions::default())
         .unwrap();
@@ -308,7 +314,7 @@ fn pictures_mark_the_units_the_report_counts_as_saturated() {
     assert_eq!(report.layer("fc1").unwrap().saturated, 4);
     let dot = to_dot(&net, &x, &y, &Mse);
     assert_eq!(dot.matches("saturated: f′ ≈ 0").count(), 4, "{dot}");
-    let page = to_html::<_, _, _, 1>(&net, &x, &y, &Mse, "saturation").unwrap();
+    let page = to_html(&net, &x, &y, &Mse, "saturation").unwrap();
     assert_eq!(page.matches("class=\"unit saturated\"").count(), 4);
 }
 
@@ -330,13 +336,13 @@ fn the_training_loop_reports_health_per_epoch_when_asked() {
     let mut net = Relu6::<f64>::init(5);
     let mut reports = Vec::new();
     let mut nets = Vec::new();
-    train_with::<_, _, _, _, 8>(
+    train_with(
         &mut net,
         &mut Sgd::new(0.1),
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(3, 1),
+        TrainOptions::new(3, 1).batch::<8>(),
         Fit::new().health(options),
         |epoch| {
             reports.push(epoch.health.expect("a report each epoch").clone());
@@ -358,13 +364,13 @@ fn the_training_loop_reports_health_per_epoch_when_asked() {
         }
     }
     let mut seen = false;
-    train_with::<_, _, _, _, 8>(
+    train_with(
         &mut net,
         &mut Sgd::new(0.1),
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(1, 1),
+        TrainOptions::new(1, 1).batch::<8>(),
         Fit::new(),
         |epoch| {
             seen = true;

@@ -205,7 +205,7 @@ fn every_jacobian_entry_is_explained_as_chain_rule_factors() {
         x: &SVector<f64, I>,
         jacobian: &SMatrix<f64, O, I>,
     ) where
-        N: Batched<1, Scalar = f64, Input = SMatrix<f64, I, 1>>,
+        N: Model<I, O, Scalar = f64>,
     {
         for o in 0..O {
             for i in 0..I {

@@ -62,17 +62,17 @@ fn largest_errors<N: Network<Scalar = f64>>(net: &N, expected: &Value) -> (f64, 
 /// Runs one case: three steps of backward and the optimizer, compared after each; returns the
 /// largest relative and absolute differences over the three steps. `prepared`: the optimizer's
 /// state is made before the first step (`prepare`) rather than by it.
-fn run<N, L, Y, const B: usize>(
+fn run<N, L, Y, const I: usize, const O: usize, const B: usize>(
     case: &Value,
     net: &mut N,
-    x: &N::Input,
+    x: &SMatrix<f64, I, B>,
     target: &Y,
     loss: &L,
     prepared: bool,
 ) -> (f64, f64)
 where
-    N: Batched<B, Scalar = f64> + 'static,
-    L: Objective<f64, N::Output, Y>,
+    N: Model<I, O, Scalar = f64> + 'static,
+    L: Loss<f64, O, B, Y>,
 {
     let mut optimizer = optimizer::<N>(case["optimizer"].as_str().unwrap());
     optimizer.validate().unwrap();
@@ -110,7 +110,7 @@ fn every_optimizer_matches_torch_optim_step_for_step() {
                 load_params(&mut net, &case["initial"]);
                 let x = SMatrix::<f64, 4, 3>::from_fn(|r, c| row(&case["input"], c)[r]);
                 let y = SMatrix::<f64, 1, 3>::from_fn(|r, c| row(&case["target"], c)[r]);
-                run::<_, _, _, 3>(case, &mut net, &x, &y, &Mse, prepared)
+                run(case, &mut net, &x, &y, &Mse, prepared)
             }
             "deep" => {
                 let mut net = Deep::<f64>::zeros();
@@ -121,7 +121,7 @@ fn every_optimizer_matches_torch_optim_step_for_step() {
                     .map(|c| c as usize)
                     .collect();
                 let y = ClassTargets::<3, 4>::new(classes.try_into().unwrap()).unwrap();
-                run::<_, _, _, 4>(case, &mut net, &x, &y, &CrossEntropy, prepared)
+                run(case, &mut net, &x, &y, &CrossEntropy, prepared)
             }
             other => panic!("unknown architecture {other}"),
         };

@@ -91,16 +91,16 @@ fn assert_layer<T: Scalar>(name: &str, found: &[T], json: &Value, dtype: &str) {
 
 /// For seeded random entries, the chain-rule explanation's value equals the backward pass's
 /// gradient: the explanation recomputes every δ by hand in f64, so this is a naive control.
-fn assert_explanations_match<N, L, Y, const B: usize>(
+fn assert_explanations_match<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
-    x: &N::Input,
+    x: &SMatrix<N::Scalar, I, B>,
     target: &Y,
     loss: &L,
     grad: &N,
     dtype: &str,
 ) where
-    N: Batched<B>,
-    L: Objective<N::Scalar, N::Output, Y>,
+    N: Model<I, O>,
+    L: Loss<N::Scalar, O, B, Y>,
 {
     let (rtol, atol) = tolerance(dtype);
     let names: Vec<&str> = net.params().map(|p| p.name).collect();
@@ -116,7 +116,7 @@ fn assert_explanations_match<N, L, Y, const B: usize>(
         let name = names[next(names.len())];
         let param = grad.param(name).unwrap();
         let (row, col) = (next(param.rows), next(param.cols));
-        let explanation = explain::<N, L, Y, B>(net, x, target, loss, name, row, col).unwrap();
+        let explanation = explain(net, x, target, loss, name, row, col).unwrap();
         let product: f64 = explanation.samples.iter().map(|s| to_f64(s.value)).sum();
         assert_close(
             &format!("explanation of {}", explanation.entry),
@@ -168,7 +168,7 @@ macro_rules! parity {
             let (rtol, atol) = tolerance(dtype);
             assert_close("loss", to_f64(loss), case["loss_value"].as_f64().unwrap(), rtol, atol);
             assert_params_close(&grad, &case["grads"], "gradient", rtol, atol);
-            assert_explanations_match::<Net<$scalar>, _, _, $batch>(&net, &x, &target, &$loss, &grad, dtype);
+            assert_explanations_match(&net, &x, &target, &$loss, &grad, dtype);
         }
     };
     (@target matrix, $output:expr, $json:expr) => { columns($output, $json) };

@@ -220,7 +220,7 @@ fn explain_all_lists_every_entry_in_state_dict_order() {
         SVector::<f64, 2>::new(0.5, -1.0),
         SVector::<f64, 1>::new(1.0),
     );
-    let all = explain_all::<_, _, _, 1>(&net, &x, &y, &Mse).unwrap();
+    let all = explain_all(&net, &x, &y, &Mse).unwrap();
     assert_eq!(all.len(), Tiny::<f64>::PARAMETERS);
     let names: Vec<&str> = all.iter().map(|e| e.entry.as_str()).collect();
     assert_eq!(
@@ -246,7 +246,7 @@ fn explain_all_lists_every_entry_in_state_dict_order() {
 #[test]
 fn the_seed_posts_entries_are_torchs_gradients() {
     let (net, x, y, fixture) = seed();
-    let all = explain_all::<_, _, _, 1>(&net, &x, &y, &Mse).unwrap();
+    let all = explain_all(&net, &x, &y, &Mse).unwrap();
     let find = |entry: &str| all.iter().find(|e| e.entry == entry).unwrap();
     let fc2 = numbers(&fixture["grads"]["fc2.weight"]);
     let fc3 = numbers(&fixture["grads"]["fc3.weight"]);
@@ -269,15 +269,15 @@ fn embedded(html: &str) -> serde_json::Value {
 /// Every weight and bias entry's explanation embedded in `html` equals the gradient the backward
 /// pass computes (to 1e-12 in f64), each sample's product of factors is that sample's value, and
 /// the samples add up to the entry.
-fn assert_page_explains_the_backward_pass<N, L, Y, const B: usize>(
+fn assert_page_explains_the_backward_pass<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
-    x: &N::Input,
+    x: &SMatrix<f64, I, B>,
     target: &Y,
     loss: &L,
     html: &str,
 ) where
-    N: Batched<B, Scalar = f64>,
-    L: Objective<f64, N::Output, Y>,
+    N: Model<I, O, Scalar = f64>,
+    L: Loss<f64, O, B, Y>,
 {
     let data = embedded(html);
     let explanations = data["explanations"].as_object().unwrap();
@@ -375,16 +375,16 @@ fn parity_case<N: Network<Scalar = f64>, const IN: usize, const OUT: usize, cons
 fn the_seed_page_explains_every_entry_as_the_backward_pass_computes_it() {
     let (net, x, y, _) = seed();
     let (net, x, y) = (net.cast::<f64>(), x.cast::<f64>(), y.cast::<f64>());
-    let html = to_html::<_, _, _, 1>(&net, &x, &y, &Mse, "seed").unwrap();
-    assert_page_explains_the_backward_pass::<_, _, _, 1>(&net, &x, &y, &Mse, &html);
+    let html = to_html(&net, &x, &y, &Mse, "seed").unwrap();
+    assert_page_explains_the_backward_pass(&net, &x, &y, &Mse, &html);
 }
 
 #[test]
 fn a_softplus_page_explains_every_entry_as_the_backward_pass_computes_it() {
     network! { struct Softplus < 2 => softplus 4 => softplus 3 => 1 > }
     let (net, x, y, case) = parity_case::<Softplus<f64>, 2, 1, 1>("d3_softplus_sse_f64_b1");
-    let html = to_html::<_, _, _, 1>(&net, &x, &y, &Sse, "softplus").unwrap();
-    assert_page_explains_the_backward_pass::<_, _, _, 1>(&net, &x, &y, &Sse, &html);
+    let html = to_html(&net, &x, &y, &Sse, "softplus").unwrap();
+    assert_page_explains_the_backward_pass(&net, &x, &y, &Sse, &html);
     // And the gradients are PyTorch's.
     let data = embedded(&html);
     let torch = numbers(&case["grads"]["fc1.weight"]);
@@ -398,8 +398,8 @@ fn a_softplus_page_explains_every_entry_as_the_backward_pass_computes_it() {
 fn a_softmax_page_explains_every_entry_over_a_batch_as_the_backward_pass_computes_it() {
     network! { struct Softmax < 4 => tanh 5 => softmax 3 > }
     let (net, x, y, case) = parity_case::<Softmax<f64>, 4, 3, 3>("d2_softmax_mse_f64_b3");
-    let html = to_html::<_, _, _, 3>(&net, &x, &y, &Mse, "softmax").unwrap();
-    assert_page_explains_the_backward_pass::<_, _, _, 3>(&net, &x, &y, &Mse, &html);
+    let html = to_html(&net, &x, &y, &Mse, "softmax").unwrap();
+    assert_page_explains_the_backward_pass(&net, &x, &y, &Mse, &html);
     let data = embedded(&html);
     let torch = numbers(&case["grads"]["fc2.weight"]);
     let value = data["explanations"]["fc2.weight[1][3]"]["value"]
@@ -414,14 +414,14 @@ fn a_softmax_page_explains_every_entry_over_a_batch_as_the_backward_pass_compute
 fn a_gelu_cross_entropy_page_explains_every_entry_as_the_backward_pass_computes_it() {
     network! { struct Gelu < 4 => gelu 6 => silu 5 => 3 > }
     let (net, x, y, _) = parity_case::<Gelu<f64>, 4, 3, 1>("d3_gelu_ce_prob_f64_b1");
-    let html = to_html::<_, _, _, 1>(&net, &x, &y, &CrossEntropy, "gelu").unwrap();
-    assert_page_explains_the_backward_pass::<_, _, _, 1>(&net, &x, &y, &CrossEntropy, &html);
+    let html = to_html(&net, &x, &y, &CrossEntropy, "gelu").unwrap();
+    assert_page_explains_the_backward_pass(&net, &x, &y, &CrossEntropy, &html);
 }
 
 #[test]
 fn the_page_is_one_file_that_fetches_nothing() {
     let (net, x, y, _) = seed();
-    let html = to_html::<_, _, _, 1>(&net, &x, &y, &Mse, "a <title> & \"quotes\"").unwrap();
+    let html = to_html(&net, &x, &y, &Mse, "a <title> & \"quotes\"").unwrap();
     for fetch in [
         "http:", "https:", "//cdn", "<link", " src=", "url(", "@import", "fetch(", "XMLHttp",
     ] {

@@ -79,13 +79,13 @@ macro_rules! every_operation {
                     .map(|k| x.column(k).into_owned())
                     .collect();
                 let targets: Vec<SVector<$t, $outputs>> = vec![SVector::zeros(); $b + 1];
-                let history = train::train::<_, _, _, _, $b>(
+                let history = train::train(
                     &mut net,
                     &mut Adam::new(1e-4),
                     &Mse,
                     &inputs,
                     &targets,
-                    train::TrainOptions::new(1, 3),
+                    train::TrainOptions::new(1, 3).batch::<$b>(),
                     |_| ControlFlow::Continue(()),
                 )
                 .unwrap();
@@ -103,8 +103,7 @@ macro_rules! every_operation {
             });
             step(|| {
                 let explanation =
-                    explain::explain::<_, _, _, $b>(&net, &x, &*y, &Mse, "fc2.weight", 0, 0)
-                        .unwrap();
+                    explain::explain(&net, &x, &*y, &Mse, "fc2.weight", 0, 0).unwrap();
                 assert!(explanation.value.is_finite());
             });
 

@@ -53,13 +53,13 @@ fn the_last_partial_batch_is_a_real_batch() {
     let (inputs, targets) = data();
     let mut trained = Net::<f64>::init(1);
     let mut sgd = Sgd::new(0.1);
-    train::<_, _, _, _, 4>(
+    train(
         &mut trained,
         &mut sgd,
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(1, 0).in_order(),
+        TrainOptions::new(1, 0).in_order().batch::<4>(),
         |_| ControlFlow::Continue(()),
     )
     .unwrap();
@@ -85,13 +85,13 @@ fn a_summing_loss_sums_the_partial_batch() {
     let (inputs, targets) = data();
     let mut trained = Net::<f64>::init(2);
     let mut sgd = Sgd::new(0.01);
-    let history = train::<_, _, _, _, 4>(
+    let history = train(
         &mut trained,
         &mut sgd,
         &Sse,
         &inputs[..6],
         &targets[..6],
-        TrainOptions::new(1, 0).in_order(),
+        TrainOptions::new(1, 0).in_order().batch::<4>(),
         |_| ControlFlow::Continue(()),
     )
     .unwrap();
@@ -129,13 +129,13 @@ fn shuffling_is_seeded_and_the_history_is_the_mean_loss() {
         let mut net = Net::<f64>::init(3);
         let mut sgd = Sgd::new(0.05);
         let mut seen = Vec::new();
-        let history = train::<_, _, _, _, 3>(
+        let history = train(
             &mut net,
             &mut sgd,
             &Mse,
             &inputs,
             &targets,
-            TrainOptions::new(5, seed),
+            TrainOptions::new(5, seed).batch::<3>(),
             |epoch| {
                 seen.push(epoch.loss);
                 ControlFlow::Continue(())
@@ -156,13 +156,13 @@ fn shuffling_is_seeded_and_the_history_is_the_mean_loss() {
     // With one epoch of one full batch and no shuffling, the epoch loss is that batch's loss.
     let mut net = Net::<f64>::init(4);
     let before = net.clone();
-    let history = train::<_, _, _, _, 10>(
+    let history = train(
         &mut net,
         &mut Sgd::new(0.0),
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(1, 0).in_order(),
+        TrainOptions::new(1, 0).in_order().batch::<10>(),
         |_| ControlFlow::Continue(()),
     )
     .unwrap();
@@ -175,13 +175,13 @@ fn shuffling_is_seeded_and_the_history_is_the_mean_loss() {
 fn the_callback_can_stop_training() {
     let (inputs, targets) = data();
     let mut net = Net::<f64>::init(5);
-    let history = train::<_, _, _, _, 4>(
+    let history = train(
         &mut net,
         &mut Sgd::new(0.1),
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(50, 1),
+        TrainOptions::new(50, 1).batch::<4>(),
         |epoch| {
             if epoch.index == 2 {
                 ControlFlow::Break(())
@@ -200,13 +200,13 @@ fn a_nan_in_the_data_stops_training_with_the_last_good_weights() {
     inputs[6][1] = f64::NAN;
     // In order, batches of 4: samples 0..4 train, the batch 4..8 holds the NaN.
     let mut net = Net::<f64>::init(6);
-    let error = train::<_, _, _, _, 4>(
+    let error = train(
         &mut net,
         &mut Sgd::new(0.1),
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(3, 0).in_order(),
+        TrainOptions::new(3, 0).in_order().batch::<4>(),
         |_| ControlFlow::Continue(()),
     )
     .unwrap_err();
@@ -239,13 +239,13 @@ fn a_nan_in_the_data_stops_training_with_the_last_good_weights() {
 fn bad_data_sets_are_errors() {
     let (inputs, targets) = data();
     let mut net = Net::<f64>::init(7);
-    let mismatch = train::<_, _, _, _, 4>(
+    let mismatch = train(
         &mut net,
         &mut Sgd::new(0.1),
         &Mse,
         &inputs,
         &targets[..9],
-        TrainOptions::new(1, 0),
+        TrainOptions::new(1, 0).batch::<4>(),
         |_| ControlFlow::Continue(()),
     )
     .unwrap_err();
@@ -256,13 +256,13 @@ fn bad_data_sets_are_errors() {
             targets: 9
         }
     );
-    let empty = train::<_, _, _, _, 4>(
+    let empty = train(
         &mut net,
         &mut Sgd::new(0.1),
         &Mse,
         &inputs[..0],
         &targets[..0],
-        TrainOptions::new(1, 0),
+        TrainOptions::new(1, 0).batch::<4>(),
         |_| ControlFlow::Continue(()),
     )
     .unwrap_err();
@@ -271,13 +271,13 @@ fn bad_data_sets_are_errors() {
     network! { struct Classifier < 3 => 4 > }
     let mut classifier = Classifier::<f64>::init(0);
     let classes = [0, 1, 2, 7, 3, 0, 1, 2, 3, 0];
-    let error = train::<_, _, _, _, 5>(
+    let error = train(
         &mut classifier,
         &mut Sgd::new(0.1),
         &CrossEntropy,
         &inputs,
         &classes,
-        TrainOptions::new(1, 0).in_order(),
+        TrainOptions::new(1, 0).in_order().batch::<5>(),
         |_| ControlFlow::Continue(()),
     )
     .unwrap_err();
@@ -292,13 +292,13 @@ fn an_epoch_allocates_nothing() {
         let mut net = Net::<f64>::init(8);
         let mut sgd = Sgd::new(0.01);
         allocations(|| {
-            train::<_, _, _, _, 4>(
+            train(
                 &mut net,
                 &mut sgd,
                 &Mse,
                 &inputs,
                 &targets,
-                TrainOptions::new(epochs, 1),
+                TrainOptions::new(epochs, 1).batch::<4>(),
                 |_| ControlFlow::Continue(()),
             )
             .unwrap();
@@ -317,13 +317,13 @@ fn any_number_of_epochs_is_a_legal_budget() {
         let mut history = None;
         let count = allocations(|| {
             history = Some(
-                train::<_, _, _, _, 4>(
+                train(
                     &mut net,
                     &mut Sgd::new(0.01),
                     &Mse,
                     &inputs,
                     &targets,
-                    TrainOptions::new(epochs, 1),
+                    TrainOptions::new(epochs, 1).batch::<4>(),
                     |_| ControlFlow::Break(()),
                 )
                 .unwrap(),
@@ -342,13 +342,13 @@ fn any_number_of_epochs_is_a_legal_budget() {
     }
     // Beyond the reserved epochs the history grows as it goes.
     let mut net = Net::<f64>::init(9);
-    let history = train::<_, _, _, _, 10>(
+    let history = train(
         &mut net,
         &mut Sgd::new(0.0),
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(1500, 1),
+        TrainOptions::new(1500, 1).batch::<10>(),
         |_| ControlFlow::Continue(()),
     )
     .unwrap();
@@ -375,25 +375,25 @@ fn class_indices_are_checked_before_the_first_step_and_named_by_row() {
         }
         let mut sgd = Sgd::new(0.1).momentum(0.9);
         let error = match batch {
-            5 => train::<_, _, _, _, 5>(
+            5 => train(
                 &mut classifier,
                 &mut sgd,
                 &CrossEntropy,
                 &inputs,
                 &classes,
-                options,
+                options.batch::<5>(),
                 |_| ControlFlow::Continue(()),
             ),
-            3 => train::<_, _, _, _, 3>(
+            3 => train(
                 &mut classifier,
                 &mut sgd,
                 &CrossEntropy,
                 &inputs,
                 &classes,
-                options,
+                options.batch::<3>(),
                 |_| ControlFlow::Continue(()),
             ),
-            _ => train::<_, _, _, _, 1>(
+            _ => train(
                 &mut classifier,
                 &mut sgd,
                 &CrossEntropy,
@@ -426,18 +426,17 @@ fn class_indices_are_checked_before_the_first_step_and_named_by_row() {
         );
     }
     // The check itself: the first bad row, with the class count of the output.
-    type Out = SMatrix<f64, 4, 2>;
     assert_eq!(
-        <usize as Target<Out>>::check(&[3, 0, 4, 9]),
+        <usize as Target<f64, 4>>::check(&[3, 0, 4, 9]),
         Err(ClassIndexError {
             sample: 2,
             index: 4,
             classes: 4
         })
     );
-    assert_eq!(<usize as Target<Out>>::check(&[3, 0, 1, 2]), Ok(()));
+    assert_eq!(<usize as Target<f64, 4>>::check(&[3, 0, 1, 2]), Ok(()));
     assert_eq!(
-        <usize as Target<Out>>::check(&[usize::MAX])
+        <usize as Target<f64, 4>>::check(&[usize::MAX])
             .unwrap_err()
             .sample,
         0

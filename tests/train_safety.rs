@@ -125,13 +125,13 @@ where
 {
     let fresh = optimizer.clone();
     let (mut trained, mut optimizer) = (net.clone(), optimizer);
-    let result = train::<_, _, _, _, B>(
+    let result = train(
         &mut trained,
         &mut optimizer,
         &Mse,
         inputs,
         targets,
-        TrainOptions::new(epochs, 0).in_order(),
+        TrainOptions::new(epochs, 0).in_order().batch::<B>(),
         |_| ControlFlow::Continue(()),
     );
     let batches = inputs.len() / B;
@@ -428,13 +428,13 @@ fn an_overflowing_update_is_refused_and_named() {
     // would already have made the loss infinite; the Adam case below has good steps first.)
     let (net, inputs, targets) = poisoned::<f64>(2, 1e150);
     let mut trained = net.clone();
-    let error = train::<_, _, _, _, B>(
+    let error = train(
         &mut trained,
         &mut Sgd::new(1e200),
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(2, 0).in_order(),
+        TrainOptions::new(2, 0).in_order().batch::<B>(),
         |_| ControlFlow::Continue(()),
     )
     .unwrap_err();
@@ -464,13 +464,13 @@ fn an_overflowing_update_is_refused_and_named() {
     let (net, inputs, targets) = poisoned::<f64>(6, 1e160);
     let mut trained = net.clone();
     let mut adam = Adam::new(1e-3);
-    let error = train::<_, _, _, _, B>(
+    let error = train(
         &mut trained,
         &mut adam,
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(1, 0).in_order(),
+        TrainOptions::new(1, 0).in_order().batch::<B>(),
         |_| ControlFlow::Continue(()),
     )
     .unwrap_err();
@@ -533,13 +533,13 @@ fn a_bad_last_step_is_refused_too() {
         run(&net, sgd.clone(), &inputs[..8], &targets[..8], 1),
         Outcome::Stopped(1)
     );
-    let result = train::<_, _, _, _, B>(
+    let result = train(
         &mut net.clone(),
         &mut sgd.clone(),
         &Mse,
         &inputs[..8],
         &targets[..8],
-        TrainOptions::new(1, 0).in_order(),
+        TrainOptions::new(1, 0).in_order().batch::<B>(),
         |_| ControlFlow::Continue(()),
     );
     let Err(TrainError::NonFiniteUpdate {
@@ -570,13 +570,13 @@ fn every_non_finite_intermediate_stops_training() {
     // the weight's gradient while the loss (about 1e14) is finite.
     let (net, inputs, targets) = poisoned::<f32>(5, 1e34);
     let mut trained = net.clone();
-    let error = train::<_, _, _, _, B>(
+    let error = train(
         &mut trained,
         &mut Sgd::new(1e-3),
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(1, 0).in_order(),
+        TrainOptions::new(1, 0).in_order().batch::<B>(),
         |_| ControlFlow::Continue(()),
     )
     .unwrap_err();
@@ -614,13 +614,13 @@ fn every_non_finite_intermediate_stops_training() {
         run(&net, sgd.clone(), &inputs, &targets, 2),
         Outcome::Stopped(1)
     );
-    let error = train::<_, _, _, _, B>(
+    let error = train(
         &mut net.clone(),
         &mut sgd.clone(),
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(2, 0).in_order(),
+        TrainOptions::new(2, 0).in_order().batch::<B>(),
         |_| ControlFlow::Continue(()),
     )
     .unwrap_err();
@@ -652,13 +652,13 @@ fn every_non_finite_intermediate_stops_training() {
     let mut bad = net.clone();
     bad.fc2.bias[1] = f64::INFINITY;
     let before = bad.clone();
-    let error = train::<_, _, _, _, B>(
+    let error = train(
         &mut bad,
         &mut Sgd::new(0.1),
         &Mse,
         &inputs,
         &targets,
-        TrainOptions::new(1, 0),
+        TrainOptions::new(1, 0).batch::<B>(),
         |_| ControlFlow::Continue(()),
     )
     .unwrap_err();

@@ -36,13 +36,13 @@ fn validation_is_scored_as_by_hand_after_every_epoch() {
     let mut net = Net::<f64>::init(3);
     let mut adam = Adam::new(0.05);
     let mut seen: Vec<(Score, Net<f64>)> = Vec::new();
-    let history = train_with::<_, _, _, _, 8>(
+    let history = train_with(
         &mut net,
         &mut adam,
         &CrossEntropy,
         train_x,
         train_y,
-        TrainOptions::new(5, 2),
+        TrainOptions::new(5, 2).batch::<8>(),
         Fit::new().validation(val_x, val_y),
         |epoch| {
             seen.push((epoch.validation.unwrap(), epoch.net.clone()));
@@ -85,13 +85,13 @@ fn early_stopping_restores_the_best_weights() {
     let mut sgd = Sgd::new(0.2).momentum(0.9);
     let mut weights = Vec::new();
     let mut stopping = Vec::new();
-    let history = train_with::<_, _, _, _, 8>(
+    let history = train_with(
         &mut net,
         &mut sgd,
         &CrossEntropy,
         &x,
         &y,
-        TrainOptions::new(50, 1),
+        TrainOptions::new(50, 1).batch::<8>(),
         Fit::new().validation(&x, &wrong).patience(3),
         |epoch| {
             weights.push(epoch.net.clone());
@@ -119,13 +119,13 @@ fn a_schedule_steps_per_epoch_or_per_batch_and_clipping_applies() {
     let mut rates = Vec::new();
     let mut sgd = Sgd::new(0.1);
     let mut schedule = Schedule::step_lr(2, 0.5);
-    train_with::<_, _, _, _, 8>(
+    train_with(
         &mut Net::<f64>::init(1),
         &mut sgd,
         &CrossEntropy,
         &x,
         &y,
-        TrainOptions::new(5, 0),
+        TrainOptions::new(5, 0).batch::<8>(),
         Fit::new().schedule(&mut schedule, Every::Epoch),
         |epoch| {
             rates.push(epoch.lr);
@@ -138,13 +138,13 @@ fn a_schedule_steps_per_epoch_or_per_batch_and_clipping_applies() {
     // Per batch: 40 samples in batches of 8 are 5 steps an epoch; ExponentialLR(0.5) per step.
     let mut rates = Vec::new();
     let mut schedule = Schedule::exponential_lr(0.5);
-    train_with::<_, _, _, _, 8>(
+    train_with(
         &mut Net::<f64>::init(1),
         &mut Sgd::new(1.0),
         &CrossEntropy,
         &x,
         &y,
-        TrainOptions::new(2, 0),
+        TrainOptions::new(2, 0).batch::<8>(),
         Fit::new().schedule(&mut schedule, Every::Batch),
         |epoch| {
             rates.push(epoch.lr);
@@ -159,13 +159,13 @@ fn a_schedule_steps_per_epoch_or_per_batch_and_clipping_applies() {
     // Clipping every gradient entry to 0: SGD never moves.
     let start = Net::<f64>::init(7);
     let mut net = start.clone();
-    train_with::<_, _, _, _, 8>(
+    train_with(
         &mut net,
         &mut Sgd::new(0.5),
         &CrossEntropy,
         &x,
         &y,
-        TrainOptions::new(2, 0),
+        TrainOptions::new(2, 0).batch::<8>(),
         Fit::new().clip(Clip::Value(0.0)),
         |_| ControlFlow::Continue(()),
     )
@@ -178,13 +178,13 @@ fn a_schedule_steps_per_epoch_or_per_batch_and_clipping_applies() {
             Some(clip) => Fit::new().clip(clip),
             None => Fit::new(),
         };
-        train_with::<_, _, _, _, 8>(
+        train_with(
             &mut net,
             &mut Sgd::new(0.5),
             &CrossEntropy,
             &x,
             &y,
-            TrainOptions::new(2, 0),
+            TrainOptions::new(2, 0).batch::<8>(),
             fit,
             |_| ControlFlow::Continue(()),
         )
@@ -208,13 +208,13 @@ fn a_schedule_steps_per_epoch_or_per_batch_and_clipping_applies() {
     );
     // And `train` is `train_with` with nothing extra.
     let mut net = start.clone();
-    train::<_, _, _, _, 8>(
+    train(
         &mut net,
         &mut Sgd::new(0.5),
         &CrossEntropy,
         &x,
         &y,
-        TrainOptions::new(2, 0),
+        TrainOptions::new(2, 0).batch::<8>(),
         |_| ControlFlow::Continue(()),
     )
     .unwrap();
@@ -227,13 +227,13 @@ fn extras_are_checked_before_any_step() {
     let start = Net::<f64>::init(2);
     let attempt = |fit: Fit<'_, SVector<f64, 2>, usize>| {
         let mut net = start.clone();
-        let result = train_with::<_, _, _, _, 8>(
+        let result = train_with(
             &mut net,
             &mut Sgd::new(0.1),
             &CrossEntropy,
             &x,
             &y,
-            TrainOptions::new(3, 0),
+            TrainOptions::new(3, 0).batch::<8>(),
             fit,
             |_| ControlFlow::Continue(()),
         );
@@ -288,13 +288,13 @@ fn train_with_runs_as_documented() {
         })
         .validation(val_x, val_y)
         .patience(5);
-    let history = train_with::<_, _, _, _, 8>(
+    let history = train_with(
         &mut net,
         &mut adam,
         &CrossEntropy,
         train_x,
         train_y,
-        TrainOptions::new(30, 0),
+        TrainOptions::new(30, 0).batch::<8>(),
         fit,
         |_| ControlFlow::Continue(()),
     )

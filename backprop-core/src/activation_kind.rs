@@ -103,7 +103,7 @@ impl ActivationKind {
     }
 
     /// Whether the activation turns logits into probabilities (`sigmoid`, `softmax`).
-    pub fn gives_probabilities(self) -> bool {
+    pub const fn gives_probabilities(self) -> bool {
         matches!(self, ActivationKind::Sigmoid | ActivationKind::Softmax)
     }
 }

@@ -19,12 +19,12 @@
 //! earlier epochs' shuffles), so the seed and the epoch are the shuffling's whole state.
 //!
 //! ```text
-//! let history = train_with::<_, _, _, _, 32>(&mut net, &mut adam, &Mse, &x, &y,
-//!     TrainOptions::new(3, 7), Fit::new().schedule(&mut schedule, Every::Epoch), |_| Continue(()))?;
+//! let history = train_with(&mut net, &mut adam, &Mse, &x, &y,
+//!     TrainOptions::new(3, 7).batch::<32>(), Fit::new().schedule(&mut schedule, Every::Epoch), |_| Continue(()))?;
 //! checkpoint::save("run.ckpt", &net, &adam, Some(&schedule), 3, Some(7))?;
 //! // ... in another process, with the same declarations:
 //! let resume = checkpoint::load("run.ckpt", &mut net, &mut adam, Some(&mut schedule))?;
-//! train_with::<_, _, _, _, 32>(&mut net, &mut adam, &Mse, &x, &y, TrainOptions::new(6, 7),
+//! train_with(&mut net, &mut adam, &Mse, &x, &y, TrainOptions::new(6, 7).batch::<32>(),
 //!     Fit::new().schedule(&mut schedule, Every::Epoch).start_epoch(resume.epoch), |_| Continue(()))?;
 //! ```
 //! (run as `tests/checkpoint.rs`, whose second half is a fresh process)

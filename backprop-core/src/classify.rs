@@ -15,8 +15,11 @@
 //! assert_eq!(accuracy(&net, &[x], &[class]), 1.0);
 //! ```
 
-use crate::batched::Batched;
+use nalgebra::SVector;
+
 use crate::heap::{zeroed, Owned};
+use crate::model::Model;
+use crate::sample::SampleFor;
 use crate::scalar::Scalar;
 
 /// The index of the largest entry, the first one on ties; a NaN counts as the largest, as
@@ -50,28 +53,36 @@ fn is_nan<T: Scalar>(value: T) -> bool {
 
 /// The class `net` predicts for one sample: the argmax of its output (`0` for a network whose
 /// output is empty, which the macro never generates).
-pub fn predict<N: Batched<1>>(net: &N, sample: &N::Sample) -> usize {
-    let mut x: Owned<N::Input> = zeroed();
-    N::set_sample(&mut x, 0, sample);
-    let mut ws = net.workspace();
-    argmax(N::output_values(net.forward_into(&x, &mut ws))).unwrap_or(0)
+pub fn predict<N: Model<I, O>, const I: usize, const O: usize>(
+    net: &N,
+    sample: &impl SampleFor<N, N::Scalar, I>,
+) -> usize {
+    net.predict(sample)
 }
 
 /// The fraction of `inputs` whose predicted class is the label at the same position (pairs
 /// beyond the shorter slice are ignored; `0.0` when there are none).
-pub fn accuracy<N: Batched<1>>(net: &N, inputs: &[N::Sample], labels: &[usize]) -> f64 {
+pub fn accuracy<N, X, const I: usize, const O: usize>(
+    net: &N,
+    inputs: &[X],
+    labels: &[usize],
+) -> f64
+where
+    N: Model<I, O>,
+    X: SampleFor<N, N::Scalar, I>,
+{
     let count = inputs.len().min(labels.len());
     if count == 0 {
         return 0.0;
     }
-    let mut x: Owned<N::Input> = zeroed();
-    let mut ws = net.workspace();
+    let mut x: Owned<SVector<N::Scalar, I>> = zeroed();
+    let mut ws = net.workspace::<1>();
     let right = inputs
         .iter()
         .zip(labels)
         .filter(|(sample, &label)| {
-            N::set_sample(&mut x, 0, sample);
-            argmax(N::output_values(net.forward_into(&x, &mut ws))) == Some(label)
+            *x = sample.to_vector();
+            argmax(net.forward_into(&*x, &mut ws).as_slice()) == Some(label)
         })
         .count();
     right as f64 / count as f64

@@ -35,10 +35,12 @@ use std::process::{Command, Stdio};
 use std::string::String;
 use std::vec::Vec;
 
-use crate::batched::Batched;
+use nalgebra::SVector;
+
 use crate::explain::{is_dead, is_saturated};
 use crate::heap::{zeroed, InPlace};
-use crate::objective::Objective;
+use crate::loss::Loss;
+use crate::model::Model;
 use crate::scalar::to_f64;
 
 /// Horizontal distance between two columns, in points.
@@ -114,21 +116,23 @@ fn row_y(index: usize, count: usize) -> f64 {
 /// neuron with `z`, `a`, `δ = ∂E/∂z` and its bias with the bias's gradient, in index order; every
 /// weight as an edge coloured by the sign of its gradient and as wide as its magnitude, with its
 /// value and gradient in its layer's table; the loss as the last node; a legend.
-pub fn to_dot<N, L, Y>(net: &N, x: &N::Input, target: &Y, loss: &L) -> String
+pub fn to_dot<N, L, Y, const I: usize, const O: usize>(
+    net: &N,
+    x: &SVector<N::Scalar, I>,
+    target: &Y,
+    loss: &L,
+) -> String
 where
-    N: Batched<1>,
-    L: Objective<N::Scalar, N::Output, Y>,
+    N: Model<I, O>,
+    L: Loss<N::Scalar, O, 1, Y>,
 {
     let mut ws = net.workspace();
     // ∂E/∂a of the outputs, where backward starts.
-    let mut output = zeroed::<N::Output>();
+    let mut output = zeroed::<SVector<N::Scalar, O>>();
     InPlace::copy_from(&mut *output, net.forward_into(x, &mut ws));
-    let mut output_gradient = zeroed::<N::Output>();
+    let mut output_gradient = zeroed::<SVector<N::Scalar, O>>();
     loss.gradient(&*output, target, &mut *output_gradient);
-    let upstream: Vec<f64> = N::output_values(&output_gradient)
-        .iter()
-        .map(|g| to_f64(*g))
-        .collect();
+    let upstream: Vec<f64> = output_gradient.iter().map(|g| to_f64(*g)).collect();
     let mut grad = N::zeros();
     let value = to_f64(net.backward(x, target, loss, &mut ws, &mut grad));
 
@@ -169,7 +173,7 @@ where
         "  input_title [shape=plaintext, style=\"\", fontsize=12, label=\"input x\", {}];",
         pos(0.0, top)
     );
-    let inputs = N::input_values(x);
+    let inputs = x.as_slice();
     for (i, v) in inputs.iter().enumerate() {
         let _ = writeln!(
             dot,
@@ -183,7 +187,7 @@ where
     let mut tables = Vec::new();
     let last = N::LAYERS.len().saturating_sub(1);
     for (depth, info) in N::LAYERS.iter().enumerate() {
-        let Some(view) = N::layer_values(&ws, info.name) else {
+        let Some(view) = N::layer_values::<1>(&ws, info.name) else {
             continue;
         };
         let params = (

@@ -19,11 +19,13 @@ use std::rc::Rc;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
+use nalgebra::{SMatrix, SVector};
+
 use crate::activation_kind::ActivationKind;
-use crate::batched::Batched;
 use crate::heap::{zeroed, InPlace};
+use crate::loss::Loss;
+use crate::model::Model;
 use crate::network::LayerInfo;
-use crate::objective::Objective;
 use crate::scalar::{constant, Scalar};
 
 /// One factor of a chain-rule product: what it is and its value.
@@ -150,9 +152,9 @@ struct LayerSample {
 
 /// Explains `name[row][col]` of the gradient of `loss` at input `x` and `target` (for a bias,
 /// `col` is 0): every sample's chain of factors and their sum.
-pub fn explain<N, L, Y, const B: usize>(
+pub fn explain<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
-    x: &N::Input,
+    x: &SMatrix<N::Scalar, I, B>,
     target: &Y,
     loss: &L,
     name: &str,
@@ -160,8 +162,8 @@ pub fn explain<N, L, Y, const B: usize>(
     col: usize,
 ) -> Result<Explanation<N::Scalar>, ExplainError>
 where
-    N: Batched<B>,
-    L: Objective<N::Scalar, N::Output, Y>,
+    N: Model<I, O>,
+    L: Loss<N::Scalar, O, B, Y>,
 {
     let Some(param) = net.param(name) else {
         return Err(ExplainError::UnknownParameter {
@@ -194,7 +196,7 @@ where
 /// // This example runs as a test in tests/pictures.rs.
 /// let net = Tiny::<f64>::init(1);
 /// let (x, y) = (SVector::<f64, 2>::new(0.5, -1.0), SVector::<f64, 1>::new(1.0));
-/// let all = explain_all::<_, _, _, 1>(&net, &x, &y, &Mse).unwrap();
+/// let all = explain_all(&net, &x, &y, &Mse).unwrap();
 /// assert_eq!(all.len(), Tiny::<f64>::PARAMETERS);
 /// assert_eq!(all[0].entry, "fc1.weight[0][0]");
 /// let mut ws = net.workspace();
@@ -204,15 +206,15 @@ where
 /// ```
 ///
 /// [`Network::params`]: crate::Network::params
-pub fn explain_all<N, L, Y, const B: usize>(
+pub fn explain_all<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
-    x: &N::Input,
+    x: &SMatrix<N::Scalar, I, B>,
     target: &Y,
     loss: &L,
 ) -> Result<Vec<Explanation<N::Scalar>>, ExplainError>
 where
-    N: Batched<B>,
-    L: Objective<N::Scalar, N::Output, Y>,
+    N: Model<I, O>,
+    L: Loss<N::Scalar, O, B, Y>,
 {
     let by_hand = ByHand::new(net, x, target, loss)?;
     let mut all = Vec::with_capacity(N::PARAMETERS);
@@ -244,9 +246,9 @@ where
 /// let explanation = explain_jacobian(&net, &x, 0, 1).unwrap();
 /// assert!((explanation.value - net.jacobian(&x)[(0, 1)]).abs() < 1e-12);
 /// ```
-pub fn explain_jacobian<N: Batched<1>>(
+pub fn explain_jacobian<N: Model<I, O>, const I: usize, const O: usize>(
     net: &N,
-    x: &N::Input,
+    x: &SVector<N::Scalar, I>,
     output: usize,
     input: usize,
 ) -> Result<Explanation<N::Scalar>, ExplainError> {
@@ -261,7 +263,7 @@ pub fn explain_jacobian<N: Batched<1>>(
     net.forward_into(x, &mut ws);
     let mut seed = std::vec![0.0; N::OUTPUTS];
     seed[output] = 1.0;
-    let by_hand = ByHand::seeded::<N, 1>(net, x, &ws, &seed)?;
+    let by_hand = ByHand::seeded(net, x, &ws, &seed)?;
     let layers = &by_hand.samples[0];
     let first = &layers[0];
     let name = first.info.name;
@@ -357,22 +359,23 @@ struct ByHand {
 
 impl ByHand {
     /// Runs the forward pass of `net` and the scalar backward pass of every sample.
-    fn new<N, L, Y, const B: usize>(
+    fn new<N, L, Y, const I: usize, const O: usize, const B: usize>(
         net: &N,
-        x: &N::Input,
+        x: &SMatrix<N::Scalar, I, B>,
         target: &Y,
         loss: &L,
     ) -> Result<Self, ExplainError>
     where
-        N: Batched<B>,
-        L: Objective<N::Scalar, N::Output, Y>,
+        N: Model<I, O>,
+        L: Loss<N::Scalar, O, B, Y>,
     {
         let mut ws = net.workspace();
-        let mut output = zeroed::<N::Output>();
+        let mut output = zeroed::<SMatrix<N::Scalar, O, B>>();
         InPlace::copy_from(&mut *output, net.forward_into(x, &mut ws));
-        let mut loss_gradient = zeroed::<N::Output>();
+        let mut loss_gradient = zeroed::<SMatrix<N::Scalar, O, B>>();
         loss.gradient(&*output, target, &mut *loss_gradient);
-        let loss_gradient: Vec<f64> = N::output_values(&loss_gradient)
+        let loss_gradient: Vec<f64> = loss_gradient
+            .as_slice()
             .iter()
             .map(|v| f64_of(*v))
             .collect();
@@ -381,14 +384,14 @@ impl ByHand {
 
     /// The scalar backward pass of every sample from the forward pass that left `ws`, seeded
     /// with `seed` as ∂E/∂output (column-major, sample by sample).
-    fn seeded<N: Batched<B>, const B: usize>(
+    fn seeded<N: Model<I, O>, const I: usize, const O: usize, const B: usize>(
         net: &N,
-        x: &N::Input,
-        ws: &N::Workspace,
+        x: &SMatrix<N::Scalar, I, B>,
+        ws: &N::Workspace<B>,
         seed: &[f64],
     ) -> Result<Self, ExplainError> {
         let loss_gradient = seed;
-        let inputs: Vec<f64> = N::input_values(x).iter().map(|v| f64_of(*v)).collect();
+        let inputs: Vec<f64> = x.iter().map(|v| f64_of(*v)).collect();
         let weights: Vec<Rc<Vec<Vec<f64>>>> = N::LAYERS
             .iter()
             .map(|info| {
@@ -403,7 +406,7 @@ impl ByHand {
             })
             .collect();
         let samples = (0..B)
-            .map(|sample| backward_by_hand::<N, B>(ws, &weights, loss_gradient, sample))
+            .map(|sample| backward_by_hand::<N, I, O, B>(ws, &weights, loss_gradient, sample))
             .collect::<Result<_, _>>()?;
         Ok(ByHand {
             samples,
@@ -473,15 +476,15 @@ fn to_scalar<T: Scalar>(factor: Factor<f64>) -> Factor<T> {
 }
 
 /// The backward pass for one sample in plain scalar arithmetic: every layer's ∂E/∂a and ∂E/∂z.
-fn backward_by_hand<N: Batched<B>, const B: usize>(
-    ws: &N::Workspace,
+fn backward_by_hand<N: Model<I, O>, const I: usize, const O: usize, const B: usize>(
+    ws: &N::Workspace<B>,
     weights: &[Rc<Vec<Vec<f64>>>],
     loss_gradient: &[f64],
     sample: usize,
 ) -> Result<Vec<LayerSample>, ExplainError> {
     let mut layers = Vec::with_capacity(N::LAYERS.len());
     for info in N::LAYERS {
-        let view = N::layer_values(ws, info.name).expect("every declared layer has values");
+        let view = N::layer_values::<B>(ws, info.name).expect("every declared layer has values");
         let units = view.units;
         let column = |values: &[N::Scalar]| -> Vec<f64> {
             values[sample * units..(sample + 1) * units]

@@ -23,7 +23,7 @@
 //! let net = Net::<f64>::init(3);
 //! let inputs = vec![SVector::<f64, 2>::new(0.5, -1.0), SVector::<f64, 2>::new(1.0, 0.25)];
 //! let targets = vec![SVector::<f64, 1>::new(1.0), SVector::<f64, 1>::new(0.0)];
-//! let mut monitor = HealthMonitor::<Net<f64>, SVector<f64, 1>>::new(&net);
+//! let mut monitor = HealthMonitor::new(&net);
 //! let report = monitor.observe(&net, &Mse, &inputs, &targets, &HealthOptions::default()).unwrap();
 //! assert_eq!(report.layers.len(), 2);
 //! println!("{report}");
@@ -32,12 +32,14 @@
 use core::fmt;
 use std::vec::Vec;
 
+use nalgebra::SMatrix;
+
 use crate::activation_kind::ActivationKind;
-use crate::batched::Batched;
 use crate::heap::{boxed, zeroed, Boxed, InPlace, Owned};
-use crate::loss::{ClassIndexError, Reduction};
+use crate::loss::{ClassIndexError, Loss, Reduction};
+use crate::model::Model;
 use crate::network::Network;
-use crate::objective::Objective;
+use crate::sample::SampleFor;
 use crate::scalar::{constant, to_f64};
 use crate::target::Target;
 
@@ -358,12 +360,16 @@ impl std::error::Error for HealthError {}
 
 /// The buffers of a health check, made once: a one-sample workspace and batch, the gradient sum,
 /// the weights before a step, and per-unit counters.
-pub struct HealthMonitor<N: Batched<1>, S: Target<<N as Batched<1>>::Output>> {
-    ws: <N as Batched<1>>::Workspace,
-    x: Owned<<N as Batched<1>>::Input>,
-    target: Owned<S::Batch>,
-    output: Owned<<N as Batched<1>>::Output>,
-    loss_gradient: Owned<<N as Batched<1>>::Output>,
+pub struct HealthMonitor<N, S, const I: usize, const O: usize>
+where
+    N: Model<I, O>,
+    S: Target<N::Scalar, O>,
+{
+    ws: N::Workspace<1>,
+    x: Owned<SMatrix<N::Scalar, I, 1>>,
+    target: Owned<S::Batch<1>>,
+    output: Owned<SMatrix<N::Scalar, O, 1>>,
+    loss_gradient: Owned<SMatrix<N::Scalar, O, 1>>,
     grad: Boxed<N>,
     sum: Boxed<N>,
     before: Boxed<N>,
@@ -374,7 +380,11 @@ pub struct HealthMonitor<N: Batched<1>, S: Target<<N as Batched<1>>::Output>> {
     report: HealthReport,
 }
 
-impl<N: Batched<1>, S: Target<<N as Batched<1>>::Output>> HealthMonitor<N, S> {
+impl<N, S, const I: usize, const O: usize> HealthMonitor<N, S, I, O>
+where
+    N: Model<I, O>,
+    S: Target<N::Scalar, O>,
+{
     /// The buffers for `net`'s architecture (the only allocation of a health check).
     pub fn new(net: &N) -> Self {
         let units: usize = N::LAYERS.iter().map(|layer| layer.outputs).sum();
@@ -420,16 +430,17 @@ impl<N: Batched<1>, S: Target<<N as Batched<1>>::Output>> HealthMonitor<N, S> {
     /// `loss`, and returns the report: dead and saturated units, gradient norms across depth,
     /// zero loss gradients, and the update ratios of the last step seen by the step hooks.
     /// Allocates nothing.
-    pub fn observe<L>(
+    pub fn observe<X, L>(
         &mut self,
         net: &N,
         loss: &L,
-        inputs: &[<N as Batched<1>>::Sample],
+        inputs: &[X],
         targets: &[S],
         options: &HealthOptions,
     ) -> Result<&HealthReport, HealthError>
     where
-        L: Objective<N::Scalar, <N as Batched<1>>::Output, S::Batch>,
+        X: SampleFor<N, N::Scalar, I>,
+        L: Loss<N::Scalar, O, 1, S::Batch<1>>,
     {
         if inputs.len() != targets.len() {
             return Err(HealthError::LengthMismatch {
@@ -448,25 +459,18 @@ impl<N: Batched<1>, S: Target<<N as Batched<1>>::Output>> HealthMonitor<N, S> {
         }
         let mut zero_gradients = 0;
         for (row, sample) in inputs.iter().enumerate() {
-            N::set_sample(&mut self.x, 0, sample);
+            self.x.set_column(0, &sample.to_vector());
             S::gather_into(&mut self.target, targets, &[row]).map_err(|mut error| {
                 error.sample = row;
                 HealthError::InvalidTarget(error)
             })?;
             InPlace::copy_from(&mut *self.output, net.forward_into(&self.x, &mut self.ws));
             loss.gradient(&*self.output, &*self.target, &mut *self.loss_gradient);
-            let values = N::output_values(&self.loss_gradient);
+            let values = self.loss_gradient.as_slice();
             if values.iter().all(|&g| g == constant(0.0)) {
                 zero_gradients += 1;
             }
-            N::backward(
-                net,
-                &self.x,
-                &*self.target,
-                loss,
-                &mut self.ws,
-                &mut *self.grad,
-            );
+            net.backward(&*self.x, &*self.target, loss, &mut self.ws, &mut *self.grad);
             self.sum.zip_params_mut(&*self.grad, |sum, grad| {
                 for (s, &g) in sum.iter_mut().zip(grad) {
                     *s += g;
@@ -474,7 +478,7 @@ impl<N: Batched<1>, S: Target<<N as Batched<1>>::Output>> HealthMonitor<N, S> {
             });
             self.count_units(options);
         }
-        let scale = match L::REDUCTION {
+        let scale = match <L as Loss<N::Scalar, O, 1, S::Batch<1>>>::REDUCTION {
             Reduction::Mean => 1.0 / inputs.len() as f64,
             Reduction::Sum => 1.0,
         };
@@ -658,19 +662,20 @@ fn weight_norm<N: Network>(net: &N, index: usize) -> f64 {
 }
 
 /// A one-off health check of `net` over a data set (makes a [`HealthMonitor`] and observes once).
-pub fn health<N, L, S>(
+pub fn health<N, X, S, L, const I: usize, const O: usize>(
     net: &N,
     loss: &L,
-    inputs: &[<N as Batched<1>>::Sample],
+    inputs: &[X],
     targets: &[S],
     options: &HealthOptions,
 ) -> Result<HealthReport, HealthError>
 where
-    N: Batched<1>,
-    S: Target<<N as Batched<1>>::Output>,
-    L: Objective<N::Scalar, <N as Batched<1>>::Output, S::Batch>,
+    N: Model<I, O>,
+    X: SampleFor<N, N::Scalar, I>,
+    S: Target<N::Scalar, O>,
+    L: Loss<N::Scalar, O, 1, S::Batch<1>>,
 {
-    let mut monitor = HealthMonitor::<N, S>::new(net);
+    let mut monitor = HealthMonitor::<N, S, I, O>::new(net);
     monitor.observe(net, loss, inputs, targets, options)?;
     Ok(monitor.report)
 }

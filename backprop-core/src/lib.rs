@@ -15,7 +15,6 @@ extern crate alloc;
 
 pub mod activation;
 pub mod activation_kind;
-pub mod batched;
 pub mod buffers;
 #[cfg(feature = "std")]
 pub mod checkpoint;
@@ -35,8 +34,8 @@ pub mod init;
 pub mod io;
 pub mod linear;
 pub mod loss;
+pub mod model;
 pub mod network;
-pub mod objective;
 pub mod optim;
 #[cfg(feature = "std")]
 pub mod page;
@@ -49,15 +48,14 @@ pub mod train;
 
 pub use activation::{Activation, Elementwise};
 pub use activation_kind::ActivationKind;
-pub use batched::Batched;
 pub use buffers::{LayerBuffers, LayerView};
 #[cfg(feature = "alloc")]
 pub use heap::Heap;
 pub use heap::{InPlace, Owned};
 pub use linear::Linear;
 pub use loss::Loss;
+pub use model::Model;
 pub use network::{LayerInfo, Network, Param, ParamMut};
-pub use objective::Objective;
 pub use optim::{Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
-pub use sample::SampleFor;
+pub use sample::{AcceptsScalar, BatchFor, SampleFor};
 pub use scalar::{Scalar, SupersetOf};

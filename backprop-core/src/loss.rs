@@ -39,6 +39,12 @@ pub trait Loss<T: Scalar, const N: usize, const B: usize, Y = SMatrix<T, N, B>> 
     /// `reduction='mean'`), or their sum.
     const REDUCTION: Reduction = Reduction::Mean;
 
+    /// For a loss that takes logits (raw scores, such as [`CrossEntropy`] and [`BceWithLogits`]):
+    /// the message that says how to fix a network whose last layer outputs probabilities
+    /// (softmax, sigmoid), which then compiles to an error; `None` for a loss that takes any
+    /// output.
+    const TAKES_LOGITS: Option<&'static str> = None;
+
     /// The loss of `output` against `target`, reduced as PyTorch reduces it by default.
     fn value(&self, output: &SMatrix<T, N, B>, target: &Y) -> T;
 
@@ -469,6 +475,12 @@ impl BceWithLogits {
 }
 
 impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for BceWithLogits {
+    const TAKES_LOGITS: Option<&'static str> = Some(
+        "`BceWithLogits` takes logits, but the network's last layer applies sigmoid or softmax: \
+         BceWithLogits applies the sigmoid itself, so declare the last layer without an \
+         activation, or keep the sigmoid and use `Bce`",
+    );
+
     #[inline]
     fn value(&self, output: &SMatrix<T, N, B>, target: &SMatrix<T, N, B>) -> T {
         sum_elementwise(output, target, Self::term) / element_count::<T>(N, B)
@@ -505,6 +517,8 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for BceWithLogits 
 pub struct CrossEntropy;
 
 impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for CrossEntropy {
+    const TAKES_LOGITS: Option<&'static str> = CROSS_ENTROPY_TAKES_LOGITS;
+
     #[inline]
     fn value(&self, output: &SMatrix<T, N, B>, target: &SMatrix<T, N, B>) -> T {
         let mut total = T::zero();
@@ -548,15 +562,11 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for CrossEntropy {
 }
 
 impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B, ClassTargets<N, B>> for CrossEntropy {
+    const TAKES_LOGITS: Option<&'static str> = CROSS_ENTROPY_TAKES_LOGITS;
+
     #[inline]
     fn value(&self, output: &SMatrix<T, N, B>, target: &ClassTargets<N, B>) -> T {
-        let mut total = T::zero();
-        for (b, &class) in target.indices().iter().enumerate() {
-            let max = column_max(output, b);
-            let ln_sum = column_exp_sum(output, b, max).ln();
-            total -= (logit(output, class, b) - max) - ln_sum;
-        }
-        total / constant::<T>(B as f64)
+        class_value(output, target.indices())
     }
 
     #[inline]
@@ -566,26 +576,103 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B, ClassTargets<N, B>
         target: &ClassTargets<N, B>,
         grad: &mut SMatrix<T, N, B>,
     ) -> T {
-        let batch = constant::<T>(B as f64);
-        let scale = T::one() / batch;
-        let mut total = T::zero();
-        for (b, &class) in target.indices().iter().enumerate() {
-            let max = column_max(output, b);
-            let sum = column_exp_sum_into(output, b, max, grad);
-            total -= (logit(output, class, b) - max) - sum.ln();
-            for (c, g) in grad.column_mut(b).iter_mut().enumerate() {
-                // `g` holds exp(z - max); softmax(z) = exp(z - max) / sum.
-                let softmax = *g / sum;
-                *g = scale
-                    * if c == class {
-                        softmax - T::one()
-                    } else {
-                        softmax
-                    };
-            }
-        }
-        total / batch
+        class_gradient(output, target.indices(), grad)
     }
+}
+
+/// Class indices as a plain array, one per sample, as [`ClassTargets`] holds them; an index
+/// outside `0..N` gives that sample a NaN loss and NaN gradients (never a panic).
+/// [`ClassTargets::new`] checks indices up front.
+impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B, [usize; B]> for CrossEntropy {
+    const TAKES_LOGITS: Option<&'static str> = CROSS_ENTROPY_TAKES_LOGITS;
+
+    #[inline]
+    fn value(&self, output: &SMatrix<T, N, B>, target: &[usize; B]) -> T {
+        class_value(output, target)
+    }
+
+    #[inline]
+    fn gradient(
+        &self,
+        output: &SMatrix<T, N, B>,
+        target: &[usize; B],
+        grad: &mut SMatrix<T, N, B>,
+    ) -> T {
+        class_gradient(output, target, grad)
+    }
+}
+
+/// One sample's class index; outside `0..N` it gives a NaN loss and NaN gradients.
+impl<T: Scalar, const N: usize> Loss<T, N, 1, usize> for CrossEntropy {
+    const TAKES_LOGITS: Option<&'static str> = CROSS_ENTROPY_TAKES_LOGITS;
+
+    #[inline]
+    fn value(&self, output: &SMatrix<T, N, 1>, target: &usize) -> T {
+        class_value(output, &[*target])
+    }
+
+    #[inline]
+    fn gradient(
+        &self,
+        output: &SMatrix<T, N, 1>,
+        target: &usize,
+        grad: &mut SMatrix<T, N, 1>,
+    ) -> T {
+        class_gradient(output, &[*target], grad)
+    }
+}
+
+/// Why [`CrossEntropy`] refuses a network whose last layer outputs probabilities.
+const CROSS_ENTROPY_TAKES_LOGITS: Option<&str> = Some(
+    "`CrossEntropy` takes logits, but the network's last layer applies softmax or sigmoid: \
+     CrossEntropy applies log-softmax itself, so declare the last layer without an activation \
+     (`=> 3`, not `=> softmax 3`) and apply softmax to the outputs where you need probabilities",
+);
+
+/// Cross entropy of logits against class indices: `-log_softmax(z)_{t_b}`, averaged.
+#[inline]
+fn class_value<T: Scalar, const N: usize, const B: usize>(
+    output: &SMatrix<T, N, B>,
+    classes: &[usize; B],
+) -> T {
+    let mut total = T::zero();
+    for (b, &class) in classes.iter().enumerate() {
+        let max = column_max(output, b);
+        let ln_sum = column_exp_sum(output, b, max).ln();
+        total -= (logit(output, class, b) - max) - ln_sum;
+    }
+    total / constant::<T>(B as f64)
+}
+
+/// Writes `(softmax(z) - onehot(t_b)) / B` into `grad` and returns [`class_value`]; a class
+/// outside `0..N` makes its sample's column NaN.
+#[inline]
+fn class_gradient<T: Scalar, const N: usize, const B: usize>(
+    output: &SMatrix<T, N, B>,
+    classes: &[usize; B],
+    grad: &mut SMatrix<T, N, B>,
+) -> T {
+    let batch = constant::<T>(B as f64);
+    let scale = T::one() / batch;
+    let mut total = T::zero();
+    for (b, &class) in classes.iter().enumerate() {
+        let max = column_max(output, b);
+        let sum = column_exp_sum_into(output, b, max, grad);
+        total -= (logit(output, class, b) - max) - sum.ln();
+        let valid = class < N;
+        for (c, g) in grad.column_mut(b).iter_mut().enumerate() {
+            // `g` holds exp(z - max); softmax(z) = exp(z - max) / sum.
+            let softmax = *g / sum;
+            *g = if !valid {
+                constant::<T>(f64::NAN)
+            } else if c == class {
+                scale * (softmax - T::one())
+            } else {
+                scale * softmax
+            };
+        }
+    }
+    total / batch
 }
 
 /// The logit of class `class` in sample `b` (always in range: [`ClassTargets`] checks its indices;

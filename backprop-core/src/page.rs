@@ -21,7 +21,7 @@
 //!
 //! let net = Net::<f32>::init(13);
 //! let (x, y) = (SVector::<f32, 4>::new(0.5, -1.0, 0.25, 2.0), SVector::<f32, 1>::new(1.0));
-//! let html = to_html::<_, _, _, 1>(&net, &x, &y, &Mse, "Net, MSE").unwrap();
+//! let html = to_html(&net, &x, &y, &Mse, "Net, MSE").unwrap();
 //! std::fs::write("net.html", html)?;           // then open net.html#fc2.weight[1][0]
 //! ```
 //!
@@ -35,11 +35,13 @@ use std::fmt::Write as _;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use crate::batched::Batched;
+use nalgebra::SMatrix;
+
 use crate::dot::{gradient_colour, gradient_width, NEGATIVE, POSITIVE, ZERO};
 use crate::explain::{explain_all, is_dead, is_saturated, ExplainError, Explanation, Factor};
 use crate::heap::{zeroed, InPlace};
-use crate::objective::Objective;
+use crate::loss::Loss;
+use crate::model::Model;
 use crate::scalar::{to_f64, Scalar};
 
 /// Horizontal distance between two columns of the drawing, in pixels.
@@ -65,33 +67,33 @@ const LOSS_RX: f64 = 48.0;
 /// `target` under `loss`, titled `title`: the drawing, every entry's explanation, the stepper.
 ///
 /// Fails only when a layer's activation cannot be explained (see [`ExplainError`]).
-pub fn to_html<N, L, Y, const B: usize>(
+pub fn to_html<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
-    x: &N::Input,
+    x: &SMatrix<N::Scalar, I, B>,
     target: &Y,
     loss: &L,
     title: &str,
 ) -> Result<String, ExplainError>
 where
-    N: Batched<B>,
-    L: Objective<N::Scalar, N::Output, Y>,
+    N: Model<I, O>,
+    L: Loss<N::Scalar, O, B, Y>,
 {
-    let explanations = explain_all::<N, L, Y, B>(net, x, target, loss)?;
+    let explanations = explain_all(net, x, target, loss)?;
 
     // ∂E/∂a of the outputs, where backward starts, then the backward pass itself.
     let mut ws = net.workspace();
-    let mut output = zeroed::<N::Output>();
+    let mut output = zeroed::<SMatrix<N::Scalar, O, B>>();
     InPlace::copy_from(&mut *output, net.forward_into(x, &mut ws));
-    let mut output_gradient = zeroed::<N::Output>();
+    let mut output_gradient = zeroed::<SMatrix<N::Scalar, O, B>>();
     loss.gradient(&*output, target, &mut *output_gradient);
-    let upstream = floats(N::output_values(&output_gradient));
+    let upstream = floats(output_gradient.as_slice());
     let mut grad = N::zeros();
     let value = to_f64(net.backward(x, target, loss, &mut ws, &mut grad));
 
-    let inputs = floats(N::input_values(x));
+    let inputs = floats(x.as_slice());
     let mut layers = Vec::with_capacity(N::LAYERS.len());
     for info in N::LAYERS {
-        let view = N::layer_values(&ws, info.name).expect("every declared layer has values");
+        let view = N::layer_values::<B>(&ws, info.name).expect("every declared layer has values");
         let weight = |of: &N| matrix(of, &format!("{}.weight", info.name));
         let bias = |of: &N| matrix(of, &format!("{}.bias", info.name));
         layers.push(Layer {
@@ -115,7 +117,7 @@ where
             bias_grad: bias(&grad),
         });
     }
-    let model = Model {
+    let model = Drawing {
         batch: B,
         inputs_width: N::INPUTS,
         inputs,
@@ -204,7 +206,7 @@ struct Layer {
 }
 
 /// Everything the page shows.
-struct Model {
+struct Drawing {
     /// Samples in the batch.
     batch: usize,
     /// The input width.
@@ -275,7 +277,7 @@ fn unit_y(i: usize, n: usize, tallest: usize) -> f64 {
 }
 
 /// Writes the drawing for sample 0 (the script redraws the values for other samples).
-fn svg(model: &Model, out: &mut String) {
+fn svg(model: &Drawing, out: &mut String) {
     let depth = model.layers.len();
     let tallest = model
         .layers
@@ -568,7 +570,7 @@ fn json_factor<T: Scalar>(factor: &Factor<T>, out: &mut String) {
 }
 
 /// The page's data: the layers' values, the parameters and gradients, every explanation.
-fn json<T: Scalar>(model: &Model, explanations: &[Explanation<T>], out: &mut String) {
+fn json<T: Scalar>(model: &Drawing, explanations: &[Explanation<T>], out: &mut String) {
     let _ = write!(
         out,
         "{{\"batch\":{},\"inputs\":{},\"x\":",

@@ -6,18 +6,22 @@ use crate::heap::InPlace;
 use crate::loss::{ClassIndexError, ClassTargets};
 use crate::scalar::Scalar;
 
-/// A per-sample target for a network whose batch output is `O`, and how to gather a batch of
+/// A per-sample target for a network with `N` outputs in `T`, and how to gather a batch of
 /// them: an `SVector<T, N>` gathers into an `SMatrix<T, N, B>`, a class index (`usize`) into
 /// [`ClassTargets<N, B>`].
-pub trait Target<O>: Sized {
-    /// The batch type the loss scores against `O`.
-    type Batch: InPlace;
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a per-sample target for a network with {N} outputs in `{T}`",
+    note = "a target is an `SVector<{T}, {N}>` (what the output should be), or a class index `usize` for `CrossEntropy`"
+)]
+pub trait Target<T, const N: usize>: Sized {
+    /// The batch of `B` targets the loss scores against a batch of outputs.
+    type Batch<const B: usize>: InPlace;
 
     /// Overwrites `batch` so that its column `i` is `targets[indices[i]]`; `indices` has one
     /// entry per column. The batch is the caller's (made once, on the heap by the training loop),
     /// so gathering moves nothing large through the stack.
-    fn gather_into(
-        batch: &mut Self::Batch,
+    fn gather_into<const B: usize>(
+        batch: &mut Self::Batch<B>,
         targets: &[Self],
         indices: &[usize],
     ) -> Result<(), ClassIndexError>;
@@ -27,12 +31,12 @@ pub trait Target<O>: Sized {
     fn check(targets: &[Self]) -> Result<(), ClassIndexError>;
 }
 
-impl<T: Scalar, const N: usize, const B: usize> Target<SMatrix<T, N, B>> for SVector<T, N> {
-    type Batch = SMatrix<T, N, B>;
+impl<T: Scalar, const N: usize> Target<T, N> for SVector<T, N> {
+    type Batch<const B: usize> = SMatrix<T, N, B>;
 
     #[inline]
-    fn gather_into(
-        batch: &mut Self::Batch,
+    fn gather_into<const B: usize>(
+        batch: &mut Self::Batch<B>,
         targets: &[Self],
         indices: &[usize],
     ) -> Result<(), ClassIndexError> {
@@ -49,12 +53,12 @@ impl<T: Scalar, const N: usize, const B: usize> Target<SMatrix<T, N, B>> for SVe
     }
 }
 
-impl<T: Scalar, const N: usize, const B: usize> Target<SMatrix<T, N, B>> for usize {
-    type Batch = ClassTargets<N, B>;
+impl<T: Scalar, const N: usize> Target<T, N> for usize {
+    type Batch<const B: usize> = ClassTargets<N, B>;
 
     #[inline]
-    fn gather_into(
-        batch: &mut Self::Batch,
+    fn gather_into<const B: usize>(
+        batch: &mut Self::Batch<B>,
         targets: &[Self],
         indices: &[usize],
     ) -> Result<(), ClassIndexError> {

@@ -2,7 +2,7 @@
 //!
 //! The data set is two slices, one input and one target per sample. Every epoch visits the
 //! samples in a fresh order drawn from a seeded ChaCha8 stream (the same seed gives the same run
-//! on every machine), in batches of the const size `B`; the last, partial batch is used, not
+//! on every machine), in batches of the const size `B` ([`TrainOptions::batch`]); the last, partial batch is used, not
 //! dropped: its gradient is the per-sample gradients combined as the loss reduces a batch (their
 //! mean, or their sum for [`Sse`](crate::loss::Sse)), which is the gradient PyTorch computes for a
 //! smaller last batch. Buffers are made once per call, so a step allocates nothing. The batch
@@ -35,8 +35,8 @@
 //!     .clip(Clip::Norm { max_norm: 1.0, error_if_nonfinite: true })
 //!     .validation(&val_x, &val_y)
 //!     .patience(5);
-//! let history = train_with::<_, _, _, _, 32>(&mut net, &mut adam, &CrossEntropy, &x, &y,
-//!     TrainOptions::new(30, 0), fit, |epoch| ControlFlow::Continue(()))?;
+//! let history = train_with(&mut net, &mut adam, &CrossEntropy, &x, &y,
+//!     TrainOptions::new(30, 0).batch::<32>(), fit, |epoch| ControlFlow::Continue(()))?;
 //! ```
 //! (run as `train_with_runs_as_documented` in `tests/training_loop.rs`)
 
@@ -44,35 +44,55 @@ use core::fmt;
 use core::ops::ControlFlow;
 use std::vec::Vec;
 
+use nalgebra::SMatrix;
 use rand::Rng;
 
-use crate::batched::Batched;
 use crate::clip::{Clip, ClipError};
 use crate::health::{HealthError, HealthMonitor, HealthOptions, HealthReport};
 use crate::heap::{boxed, zeroed};
 use crate::init::seeded_rng;
-use crate::loss::{write_classes, ClassIndexError, Reduction};
+use crate::loss::{write_classes, ClassIndexError, Loss, Reduction};
+use crate::model::Model;
 use crate::network::Network;
-use crate::objective::Objective;
 use crate::optim::{NonFiniteUpdate, Optimizer, OptimizerError, Schedule, ScheduleError};
+use crate::sample::SampleFor;
 use crate::scalar::{constant, to_f64};
 use crate::target::Target;
 
-/// How to train: the number of epochs and the seed of the shuffling.
+/// How to train: the number of epochs, the seed of the shuffling and the batch size `B` (a
+/// const, since it sizes the batch buffers): `TrainOptions::new(epochs, seed)` trains in batches
+/// of 1, `.batch::<32>()` in batches of 32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TrainOptions {
+pub struct TrainOptions<const B: usize = 1> {
     /// Passes over the data set.
     pub epochs: usize,
     /// The seed of each epoch's sample order; `None` keeps the data set's order.
     pub shuffle_seed: Option<u64>,
 }
 
-impl TrainOptions {
-    /// `epochs` passes with the samples shuffled from `seed`.
+impl TrainOptions<1> {
+    /// `epochs` passes with the samples shuffled from `seed`, one sample per batch (choose
+    /// another batch size with [`TrainOptions::batch`]).
     pub const fn new(epochs: usize, seed: u64) -> Self {
         TrainOptions {
             epochs,
             shuffle_seed: Some(seed),
+        }
+    }
+}
+
+impl<const B: usize> TrainOptions<B> {
+    /// The same options in batches of `C` samples (`C ≥ 1`: `batch::<0>()` does not compile).
+    pub const fn batch<const C: usize>(self) -> TrainOptions<C> {
+        const {
+            assert!(
+                C > 0,
+                "TrainOptions::batch: the batch size must be at least 1"
+            )
+        };
+        TrainOptions {
+            epochs: self.epochs,
+            shuffle_seed: self.shuffle_seed,
         }
     }
 
@@ -387,36 +407,30 @@ pub struct History {
 /// Trains `net` on `inputs` and `targets` in batches of `B`, calling `on_epoch` after each epoch
 /// (return `ControlFlow::Break(())` to stop early). Returns the loss history.
 ///
-/// Targets are `SVector<T, OUTPUTS>`s, or class indices (`usize`) for
-/// [`CrossEntropy`](crate::loss::CrossEntropy); call it as `train::<_, _, _, _, B>(...)` with
-/// `B ≥ 1` (0 does not compile).
+/// Inputs are `[T; INPUTS]`s or `SVector<T, INPUTS>`s; targets are `SVector<T, OUTPUTS>`s, or
+/// class indices (`usize`) for [`CrossEntropy`](crate::loss::CrossEntropy). The batch size is
+/// the options': `TrainOptions::new(epochs, seed)` trains one sample at a time,
+/// `TrainOptions::new(epochs, seed).batch::<32>()` in batches of 32.
 ///
 /// Any number of epochs is accepted: the loss history grows as epochs complete (the first 1024
 /// are reserved up front, so that shorter runs allocate only during setup).
-pub fn train<N, O, L, S, const B: usize>(
+pub fn train<N, X, S, L, P, const I: usize, const O: usize, const B: usize>(
     net: &mut N,
-    optimizer: &mut O,
+    optimizer: &mut P,
     loss: &L,
-    inputs: &[<N as Batched<B>>::Sample],
+    inputs: &[X],
     targets: &[S],
-    options: TrainOptions,
+    options: TrainOptions<B>,
     on_epoch: impl FnMut(&Epoch<'_, N>) -> ControlFlow<()>,
 ) -> Result<History, TrainError>
 where
-    N: Batched<B> + Batched<1, Sample = <N as Batched<B>>::Sample>,
-    O: Optimizer<N>,
-    S: Target<<N as Batched<B>>::Output> + Target<<N as Batched<1>>::Output> + Classify,
-    L: Objective<
-            N::Scalar,
-            <N as Batched<B>>::Output,
-            <S as Target<<N as Batched<B>>::Output>>::Batch,
-        > + Objective<
-            N::Scalar,
-            <N as Batched<1>>::Output,
-            <S as Target<<N as Batched<1>>::Output>>::Batch,
-        >,
+    N: Model<I, O>,
+    X: SampleFor<N, N::Scalar, I>,
+    S: Target<N::Scalar, O> + Classify,
+    L: Loss<N::Scalar, O, B, S::Batch<B>> + Loss<N::Scalar, O, 1, S::Batch<1>>,
+    P: Optimizer<N>,
 {
-    train_with::<N, O, L, S, B>(
+    train_with(
         net,
         optimizer,
         loss,
@@ -437,34 +451,27 @@ where
 /// the history's `best_epoch` names it. Validation allocates nothing per epoch; keeping the best
 /// weights is one network-shaped buffer made during setup.
 #[allow(clippy::too_many_arguments)]
-pub fn train_with<N, O, L, S, const B: usize>(
+pub fn train_with<N, X, S, L, P, const I: usize, const O: usize, const B: usize>(
     net: &mut N,
-    optimizer: &mut O,
+    optimizer: &mut P,
     loss: &L,
-    inputs: &[<N as Batched<B>>::Sample],
+    inputs: &[X],
     targets: &[S],
-    options: TrainOptions,
-    fit: Fit<'_, <N as Batched<B>>::Sample, S>,
+    options: TrainOptions<B>,
+    fit: Fit<'_, X, S>,
     mut on_epoch: impl FnMut(&Epoch<'_, N>) -> ControlFlow<()>,
 ) -> Result<History, TrainError>
 where
-    N: Batched<B> + Batched<1, Sample = <N as Batched<B>>::Sample>,
-    O: Optimizer<N>,
-    S: Target<<N as Batched<B>>::Output> + Target<<N as Batched<1>>::Output> + Classify,
-    L: Objective<
-            N::Scalar,
-            <N as Batched<B>>::Output,
-            <S as Target<<N as Batched<B>>::Output>>::Batch,
-        > + Objective<
-            N::Scalar,
-            <N as Batched<1>>::Output,
-            <S as Target<<N as Batched<1>>::Output>>::Batch,
-        >,
+    N: Model<I, O>,
+    X: SampleFor<N, N::Scalar, I>,
+    S: Target<N::Scalar, O> + Classify,
+    L: Loss<N::Scalar, O, B, S::Batch<B>> + Loss<N::Scalar, O, 1, S::Batch<1>>,
+    P: Optimizer<N>,
 {
     const {
         assert!(
             B > 0,
-            "train: the batch size B must be at least 1 (`train::<_, _, _, _, B>` with B = 0)"
+            "train: the batch size must be at least 1 (`TrainOptions::batch::<B>()` with B = 0)"
         )
     };
     let Fit {
@@ -475,11 +482,7 @@ where
         start_epoch,
         health,
     } = fit;
-    let reduction = <L as Objective<
-        N::Scalar,
-        <N as Batched<1>>::Output,
-        <S as Target<<N as Batched<1>>::Output>>::Batch,
-    >>::REDUCTION;
+    let reduction = <L as Loss<N::Scalar, O, 1, S::Batch<1>>>::REDUCTION;
     if inputs.len() != targets.len() {
         return Err(TrainError::LengthMismatch {
             inputs: inputs.len(),
@@ -490,7 +493,7 @@ where
         return Err(TrainError::EmptyDataSet);
     }
     optimizer.validate().map_err(TrainError::Optimizer)?;
-    <S as Target<<N as Batched<B>>::Output>>::check(targets).map_err(TrainError::InvalidTarget)?;
+    S::check(targets).map_err(TrainError::InvalidTarget)?;
     if let Some(clip) = clip {
         clip.validate().map_err(TrainError::Clip)?;
     }
@@ -501,9 +504,7 @@ where
                 targets: y.len(),
             })
         }
-        Some((_, y)) => {
-            <S as Target<<N as Batched<1>>::Output>>::check(y).map_err(TrainError::InvalidTarget)?
-        }
+        Some((_, y)) => S::check(y).map_err(TrainError::InvalidTarget)?,
         None if patience.is_some() => {
             return Err(TrainError::Validation {
                 inputs: 0,
@@ -547,16 +548,16 @@ where
     optimizer.prepare();
     // Everything a step needs, made once.
     let mut order: Vec<usize> = (0..inputs.len()).collect();
-    let mut batch_ws = <N as Batched<B>>::workspace(net);
-    let mut sample_ws = <N as Batched<1>>::workspace(net);
-    let mut x = zeroed::<<N as Batched<B>>::Input>();
-    let mut x1 = zeroed::<<N as Batched<1>>::Input>();
+    let mut batch_ws = net.workspace::<B>();
+    let mut sample_ws = net.workspace::<1>();
+    let mut x = zeroed::<SMatrix<N::Scalar, I, B>>();
+    let mut x1 = zeroed::<SMatrix<N::Scalar, I, 1>>();
     let mut grad = boxed(N::zeros);
     let mut sample_grad = boxed(N::zeros);
-    let mut target = zeroed::<<S as Target<<N as Batched<B>>::Output>>::Batch>();
-    let mut target1 = zeroed::<<S as Target<<N as Batched<1>>::Output>>::Batch>();
+    let mut target = zeroed::<S::Batch<B>>();
+    let mut target1 = zeroed::<S::Batch<1>>();
     let mut best = patience.map(|_| boxed(|| net.clone()));
-    let mut monitor = health.map(|_| HealthMonitor::<N, S>::new(net));
+    let mut monitor = health.map(|_| HealthMonitor::<N, S, I, O>::new(net));
     let mut best_loss = f64::INFINITY;
     let mut since_best = 0usize;
     let reserved = epochs.min(HISTORY_RESERVED);
@@ -583,24 +584,13 @@ where
         for (batch, indices) in order.chunks(B).enumerate() {
             let batch_loss = if indices.len() == B {
                 for (column, &index) in indices.iter().enumerate() {
-                    <N as Batched<B>>::set_sample(&mut x, column, &inputs[index]);
+                    x.set_column(column, &inputs[index].to_vector());
                 }
-                <S as Target<<N as Batched<B>>::Output>>::gather_into(
-                    &mut target,
-                    targets,
-                    indices,
-                )
-                .map_err(|error| invalid_target(error, indices))?;
-                to_f64(<N as Batched<B>>::backward(
-                    net,
-                    &*x,
-                    &*target,
-                    loss,
-                    &mut batch_ws,
-                    &mut *grad,
-                ))
+                S::gather_into(&mut *target, targets, indices)
+                    .map_err(|error| invalid_target(error, indices))?;
+                to_f64(net.backward(&*x, &*target, loss, &mut batch_ws, &mut *grad))
             } else {
-                partial_batch::<N, L, S>(
+                partial_batch(
                     net,
                     loss,
                     inputs,
@@ -671,9 +661,8 @@ where
             return Err(TrainError::HistoryTooLong { epochs: epoch + 1 });
         }
         history.losses.push(mean);
-        let score = validation.map(|(x, y)| {
-            score::<N, L, S>(net, loss, x, y, (&mut x1, &mut target1, &mut sample_ws))
-        });
+        let score = validation
+            .map(|(x, y)| score(net, loss, x, y, (&mut x1, &mut target1, &mut sample_ws)));
         let mut stopping = false;
         if let Some(score) = score {
             history.validation.push(score);
@@ -729,36 +718,33 @@ fn copy_params<N: Network>(from: &N, to: &mut N) {
 
 /// The score of `net` on a validation set, one sample at a time: the mean loss per sample and
 /// the accuracy.
-fn score<N, L, S>(
+fn score<N, X, S, L, const I: usize, const O: usize>(
     net: &N,
     loss: &L,
-    inputs: &[<N as Batched<1>>::Sample],
+    inputs: &[X],
     targets: &[S],
     (x1, target, ws): (
-        &mut <N as Batched<1>>::Input,
-        &mut <S as Target<<N as Batched<1>>::Output>>::Batch,
-        &mut <N as Batched<1>>::Workspace,
+        &mut SMatrix<N::Scalar, I, 1>,
+        &mut S::Batch<1>,
+        &mut N::Workspace<1>,
     ),
 ) -> Score
 where
-    N: Batched<1>,
-    S: Target<<N as Batched<1>>::Output> + Classify,
-    L: Objective<
-        N::Scalar,
-        <N as Batched<1>>::Output,
-        <S as Target<<N as Batched<1>>::Output>>::Batch,
-    >,
+    N: Model<I, O>,
+    X: SampleFor<N, N::Scalar, I>,
+    S: Target<N::Scalar, O> + Classify,
+    L: Loss<N::Scalar, O, 1, S::Batch<1>>,
 {
     let (mut total, mut correct, mut classified) = (0.0, 0usize, true);
     for (index, (sample, y)) in inputs.iter().zip(targets).enumerate() {
-        N::set_sample(x1, 0, sample);
+        x1.set_column(0, &sample.to_vector());
         // Checked before the first step: the gather cannot fail.
         if S::gather_into(target, targets, &[index]).is_err() {
             continue;
         }
-        let output = <N as Batched<1>>::forward_into(net, x1, ws);
+        let output = net.forward_into(x1, ws);
         total += to_f64(loss.value(output, target));
-        match y.matches(N::output_values(output)) {
+        match y.matches(output.as_slice()) {
             Some(hit) => correct += usize::from(hit),
             None => classified = false,
         }
@@ -773,45 +759,42 @@ where
 /// The gradient of a batch of fewer than `B` samples, from one-sample passes: their gradients
 /// averaged (or summed, for a summing loss) into `grad`; returns the batch's loss.
 #[allow(clippy::too_many_arguments)]
-fn partial_batch<N, L, S>(
+fn partial_batch<N, X, S, L, const I: usize, const O: usize>(
     net: &N,
     loss: &L,
-    inputs: &[<N as Batched<1>>::Sample],
+    inputs: &[X],
     targets: &[S],
     indices: &[usize],
     (x1, target, ws): (
-        &mut <N as Batched<1>>::Input,
-        &mut <S as Target<<N as Batched<1>>::Output>>::Batch,
-        &mut <N as Batched<1>>::Workspace,
+        &mut SMatrix<N::Scalar, I, 1>,
+        &mut S::Batch<1>,
+        &mut N::Workspace<1>,
     ),
     grad: &mut N,
     sample_grad: &mut N,
 ) -> Result<f64, TrainError>
 where
-    N: Batched<1>,
-    S: Target<<N as Batched<1>>::Output>,
-    L: Objective<
-        N::Scalar,
-        <N as Batched<1>>::Output,
-        <S as Target<<N as Batched<1>>::Output>>::Batch,
-    >,
+    N: Model<I, O>,
+    X: SampleFor<N, N::Scalar, I>,
+    S: Target<N::Scalar, O>,
+    L: Loss<N::Scalar, O, 1, S::Batch<1>>,
 {
     for param in grad.params_mut() {
         param.values.fill(constant(0.0));
     }
     let mut total = 0.0;
     for &index in indices {
-        N::set_sample(x1, 0, &inputs[index]);
+        x1.set_column(0, &inputs[index].to_vector());
         S::gather_into(target, targets, &[index])
             .map_err(|error| invalid_target(error, &[index]))?;
-        total += to_f64(N::backward(net, x1, target, loss, ws, sample_grad));
+        total += to_f64(net.backward(x1, target, loss, ws, sample_grad));
         for (sum, sample) in grad.params_mut().zip(sample_grad.params()) {
             for (sum, &value) in sum.values.iter_mut().zip(sample.values) {
                 *sum += value;
             }
         }
     }
-    if L::REDUCTION == Reduction::Mean {
+    if <L as Loss<N::Scalar, O, 1, S::Batch<1>>>::REDUCTION == Reduction::Mean {
         let scale: N::Scalar = constant(1.0 / indices.len() as f64);
         for param in grad.params_mut() {
             for value in param.values.iter_mut() {

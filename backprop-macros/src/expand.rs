@@ -105,6 +105,8 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
     let bp = private(network);
     let g = Generics::avoiding(&defined_types(network, name));
     let (t, b) = (&g.scalar, &g.batch);
+    let inputs = network.inputs;
+    let outputs = network.layers.last().map_or(0, |layer| layer.outputs);
     let workspace = names::workspace(name);
     let vis = &network.vis;
     let attrs = &network.attrs;
@@ -209,7 +211,7 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
     );
     let inherent = inherent_impl(network, name, &workspace, &g);
     let derivatives = crate::derivatives::inherent_impl(network, name, &workspace, &g);
-    let batched = batched_impl(network, name, &workspace, &g);
+    let model = model_impl(network, name, &workspace, &g);
     let network_impl = network_impl(network, name, &g);
     let storage_checks = storage_checks(network);
     let workspace_costs = crate::costs::workspace_constants(network, name, t, b);
@@ -266,7 +268,7 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
         impl<#t: #bp::Scalar, const #b: ::core::primitive::usize> #workspace<#t, { #b }> {
             /// The values of the layer called `name` (`"fc1"`), as slices, if there is one.
             pub fn layer(&self, name: &::core::primitive::str) -> ::core::option::Option<#bp::LayerView<'_, #t>> {
-                <#name<#t> as #bp::Batched<{ #b }>>::layer_values(self, name)
+                <#name<#t> as #bp::Model<#inputs, #outputs>>::layer_values::<{ #b }>(self, name)
             }
 
             #workspace_costs
@@ -281,7 +283,7 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
         #derivatives
         #(#cfgs)*
         #[allow(deprecated)]
-        #batched
+        #model
         #(#cfgs)*
         #[allow(deprecated)]
         #network_impl
@@ -311,6 +313,7 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
     let usize_ = quote!(::core::primitive::usize);
     let smatrix = quote!(#bp::nalgebra::SMatrix);
     let svector = quote!(#bp::nalgebra::SVector);
+    let model = quote!(#bp::Model<#inputs, #outputs>);
 
     let (zero_fields, seeded_fields, cast_fields) = constructors(network, name);
     // let a1 = { let mut a = self.fc1.affine_value(x); Activation::apply(&Relu, &mut a); a };
@@ -337,12 +340,6 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
         }
     });
     let last_value = format_ident!("a{}", network.layers.len());
-    let widest = network
-        .layers
-        .iter()
-        .map(|layer| layer.outputs)
-        .max()
-        .unwrap_or(0);
 
     quote! {
         #[allow(dead_code)]
@@ -377,25 +374,27 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
 
             /// A zeroed workspace for batches of `B` samples (`B = 1` for one sample).
             pub fn workspace<const #b: #usize_>(&self) -> #workspace<#t, { #b }> {
-                <Self as #bp::Batched<{ #b }>>::workspace(self)
+                <Self as #model>::workspace::<{ #b }>(self)
             }
 
             /// The output for one sample, given as an `SVector<T, INPUTS>` or a `[T; INPUTS]`.
             pub fn forward<#x_: #bp::SampleFor<Self, #t, #inputs>>(&self, x: &#x_) -> #svector<#t, #outputs> {
-                self.forward_batch(&#bp::SampleFor::<Self, #t, #inputs>::to_vector(x))
+                <Self as #model>::forward_batch(self, &#bp::SampleFor::<Self, #t, #inputs>::to_vector(x))
             }
 
-            /// The outputs for a batch, one column per sample. Layer values of up to
-            /// 16 KiB a layer are kept as local values; larger batches run through a heap
-            /// workspace made for the call (with the `alloc` feature), so that no batch size
-            /// overflows the stack. [`Self::forward_into`] reuses a workspace and allocates nothing.
-            pub fn forward_batch<const #b: #usize_>(&self, x: &#smatrix<#t, #inputs, { #b }>) -> #smatrix<#t, #outputs, { #b }> {
-                if #bp::heap::fits_inline::<#t>(#widest * #b) {
-                    self.forward_values(x)
-                } else {
-                    let mut ws = <Self as #bp::Batched<{ #b }>>::workspace(self);
-                    <Self as #bp::Batched<{ #b }>>::forward_into(self, x, &mut ws).clone_owned()
-                }
+            /// The class predicted for one sample: the index of its largest output (the first on
+            /// ties, as `torch.argmax`).
+            pub fn predict<#x_: #bp::SampleFor<Self, #t, #inputs>>(&self, x: &#x_) -> #usize_ {
+                <Self as #model>::predict(self, x)
+            }
+
+            /// The outputs for a batch, one column per sample: an `SMatrix<T, INPUTS, B>` or
+            /// `[[T; INPUTS]; B]`. Layer values of up to 16 KiB a layer are kept as local values;
+            /// larger batches run through a heap workspace made for the call (with the `alloc`
+            /// feature), so that no batch size overflows the stack. [`Self::forward_into`] reuses
+            /// a workspace and allocates nothing.
+            pub fn forward_batch<const #b: #usize_>(&self, x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>) -> #smatrix<#t, #outputs, { #b }> {
+                <Self as #model>::forward_batch(self, x.as_batch())
             }
 
             /// [`Self::forward_batch`] through local values, for batches whose layers fit.
@@ -408,26 +407,28 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
             /// returns the output, one column per sample.
             pub fn forward_into<'w, const #b: #usize_>(
                 &self,
-                x: &#smatrix<#t, #inputs, { #b }>,
+                x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
                 ws: &'w mut #workspace<#t, { #b }>,
             ) -> &'w #smatrix<#t, #outputs, { #b }> {
-                <Self as #bp::Batched<{ #b }>>::forward_into(self, x, ws)
+                <Self as #model>::forward_into(self, x.as_batch(), ws)
             }
 
-            /// The loss of the network's output for `x` against `target`, reduced as PyTorch does.
-            pub fn loss<#l, #y, const #b: #usize_>(&self, x: &#smatrix<#t, #inputs, { #b }>, target: &#y, loss: &#l) -> #t
+            /// The loss of the network's output for `x` (a batch, or one sample) against `target`,
+            /// reduced as PyTorch does.
+            pub fn loss<#l, #y, const #b: #usize_>(&self, x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>, target: &#y, loss: &#l) -> #t
             where
                 #l: #bp::Loss<#t, #outputs, { #b }, #y>,
             {
-                #bp::Loss::<#t, #outputs, { #b }, #y>::value(loss, &self.forward_batch(x), target)
+                <Self as #model>::loss(self, x.as_batch(), target, loss)
             }
 
-            /// Forward pass, loss and backward pass for a batch (an `SVector` is a batch of one):
-            /// writes ∂loss/∂parameter for every parameter into `grad` (overwriting it) and returns
-            /// the loss. Allocates nothing.
+            /// Forward pass, loss and backward pass for a batch, one column per sample (an
+            /// `SMatrix<T, INPUTS, B>` or `[[T; INPUTS]; B]`; one sample is an `SVector` or a
+            /// `[T; INPUTS]`): writes ∂loss/∂parameter for every parameter into `grad`
+            /// (overwriting it) and returns the loss. Allocates nothing.
             pub fn backward<#l, #y, const #b: #usize_>(
                 &self,
-                x: &#smatrix<#t, #inputs, { #b }>,
+                x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
                 target: &#y,
                 loss: &#l,
                 ws: &mut #workspace<#t, { #b }>,
@@ -436,7 +437,7 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
             where
                 #l: #bp::Loss<#t, #outputs, { #b }, #y>,
             {
-                <Self as #bp::Batched<{ #b }>>::backward(self, x, target, loss, ws, grad)
+                <Self as #model>::backward(self, x.as_batch(), target, loss, ws, grad)
             }
 
             /// The same network in another scalar type, such as `f64` for a gradient check.
@@ -509,8 +510,8 @@ fn constructors(
     )
 }
 
-/// `impl<const B> Batched<B> for Net<T>`: the straight-line forward and backward passes.
-fn batched_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generics) -> TokenStream {
+/// `impl Model<IN, OUT> for Net<T>`: the straight-line forward and backward passes.
+fn model_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generics) -> TokenStream {
     let bp = private(network);
     let Generics {
         scalar: t,
@@ -581,64 +582,67 @@ fn batched_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generics
             }
         });
 
-    // impl<T, const B: usize> Batched<B> for Net<T> {
+    let widest = network
+        .layers
+        .iter()
+        .map(|layer| layer.outputs)
+        .max()
+        .unwrap_or(0);
+    let model = quote!(#bp::Model<#inputs, #outputs>);
+
+    // impl<T> Model<4, 1> for Net<T> {
     //     fn forward_into(..) { self.fc1.affine(x, &mut ws.fc1.z); ...; &ws.fc3.a }
     //     fn backward(..) { self.forward_into(x, ws); loss.gradient(..); ...; value }
     // }
     quote! {
-        impl<#t: #bp::Scalar, const #b: ::core::primitive::usize> #bp::Batched<{ #b }> for #name<#t> {
-            type Sample = #bp::nalgebra::SVector<#t, #inputs>;
-            type Input = #smatrix<#t, #inputs, { #b }>;
-            type Output = #smatrix<#t, #outputs, { #b }>;
-            type Workspace = #workspace<#t, { #b }>;
+        impl<#t: #bp::Scalar> #model for #name<#t> {
+            type Workspace<const #b: ::core::primitive::usize> = #workspace<#t, { #b }>;
 
-            fn workspace(&self) -> Self::Workspace {
+            fn workspace<const #b: ::core::primitive::usize>(&self) -> #workspace<#t, { #b }> {
                 #new_workspace
             }
 
-            fn zero_input() -> Self::Input {
-                #smatrix::zeros()
+            fn forward_batch<const #b: ::core::primitive::usize>(&self, x: &#smatrix<#t, #inputs, { #b }>) -> #smatrix<#t, #outputs, { #b }> {
+                if #bp::heap::fits_inline::<#t>(#widest * #b) {
+                    self.forward_values(x)
+                } else {
+                    let mut ws = <Self as #model>::workspace::<{ #b }>(self);
+                    <Self as #model>::forward_into(self, x, &mut ws).clone_owned()
+                }
             }
 
-            fn set_sample(batch: &mut Self::Input, index: ::core::primitive::usize, sample: &Self::Sample) {
-                batch.set_column(index, sample);
-            }
-
-            fn input_values(x: &Self::Input) -> &[#t] {
-                x.as_slice()
-            }
-
-            fn output_values(y: &Self::Output) -> &[#t] {
-                y.as_slice()
-            }
-
-            fn forward_into<'w>(&self, x: &Self::Input, ws: &'w mut Self::Workspace) -> &'w Self::Output {
+            fn forward_into<'w, const #b: ::core::primitive::usize>(
+                &self,
+                x: &#smatrix<#t, #inputs, { #b }>,
+                ws: &'w mut #workspace<#t, { #b }>,
+            ) -> &'w #smatrix<#t, #outputs, { #b }> {
                 #(#forward_steps)*
                 &ws.#last_field.a
             }
 
-            fn backward<#l, #y>(
+            fn backward<const #b: ::core::primitive::usize, #l, #y>(
                 &self,
-                x: &Self::Input,
+                x: &#smatrix<#t, #inputs, { #b }>,
                 target: &#y,
                 loss: &#l,
-                ws: &mut Self::Workspace,
+                ws: &mut #workspace<#t, { #b }>,
                 grad: &mut Self,
             ) -> #t
             where
-                #l: #bp::Objective<#t, Self::Output, #y>,
+                #l: #bp::Loss<#t, #outputs, { #b }, #y>,
             {
-                <Self as #bp::Batched<{ #b }>>::forward_into(self, x, ws);
+                const { #bp::model::check_output::<Self>(<#l as #bp::Loss<#t, #outputs, { #b }, #y>>::TAKES_LOGITS) };
+                <Self as #model>::forward_into(self, x, ws);
                 let value = {
                     let (_, a, delta) = ws.#last_field.split_mut();
-                    #bp::Objective::<#t, Self::Output, #y>::gradient(loss, a, target, delta)
+                    #bp::Loss::<#t, #outputs, { #b }, #y>::gradient(loss, a, target, delta)
                 };
                 #(#backward_steps)*
                 value
             }
 
-            fn layer_values<'w>(
-                ws: &'w Self::Workspace,
+            fn layer_values<'w, const #b: ::core::primitive::usize>(
+                ws: &'w #workspace<#t, { #b }>,
                 name: &::core::primitive::str,
             ) -> ::core::option::Option<#bp::LayerView<'w, #t>> {
                 match name {

@@ -471,16 +471,14 @@ fn scratch_source(declarations: &[TokenStream]) -> String {
     let mut source = String::from(
         "#![allow(dead_code, non_camel_case_types, non_snake_case, unused_imports)]\n\
          /// Zeros, a forward pass and a backward pass of `net`.\n\
-         fn run<N: ::backprop::Network<Scalar = f32> + ::backprop::Batched<1>>(net: &N) -> usize {\n\
-         \x20   let mut ws = ::backprop::Batched::<1>::workspace(net);\n\
-         \x20   let x = <N as ::backprop::Batched<1>>::zero_input();\n\
-         \x20   let out = ::backprop::Batched::<1>::forward_into(net, &x, &mut ws);\n\
-         \x20   let n = <N as ::backprop::Batched<1>>::output_values(out).len();\n\
+         fn run<N: ::backprop::Model<I, O, Scalar = f32>, const I: usize, const O: usize>(net: &N) -> usize {\n\
+         \x20   let mut ws = ::backprop::Model::workspace::<1>(net);\n\
+         \x20   let x = ::backprop::nalgebra::SVector::<f32, I>::zeros();\n\
+         \x20   let n = ::backprop::Model::forward_into(net, &x, &mut ws).len();\n\
          \x20   let mut grad = N::zeros();\n\
-         \x20   let target = ::backprop::nalgebra::SMatrix::<f32, 1, 1>::zeros();\n\
-         \x20   let _ = &mut grad;\n\
-         \x20   let _ = target;\n\
-         \x20   n + net.params().count()\n\
+         \x20   let target = ::backprop::nalgebra::SVector::<f32, O>::zeros();\n\
+         \x20   let loss = ::backprop::Model::backward(net, &x, &target, &::backprop::loss::Mse, &mut ws, &mut grad);\n\
+         \x20   n + net.params().count() + usize::from(loss.is_nan())\n\
          }\n",
     );
     let mut calls = String::new();

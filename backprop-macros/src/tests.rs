@@ -138,10 +138,10 @@ fn forward_and_backward_are_straight_line() {
             .unwrap(),
     )
     .to_string();
-    // The passes live in the `Batched` impl; the inherent methods delegate to it.
+    // The passes live in the `Model` impl; the inherent methods delegate to it.
     let code = &code[code
-        .find("Batched < { B } > for Net")
-        .expect("a Batched impl")..];
+        .find("Model < 4usize , 1usize > for Net")
+        .expect("a Model impl")..];
     for name in ["forward_into", "backward"] {
         let body = method_body(code, name);
         for word in ["for ", "while ", "loop ", "dyn ", "Vec", "Box", "alloc"] {
@@ -239,7 +239,7 @@ fn cfg_goes_on_every_item() {
     let code = expand_text("#[cfg(feature = \"x\")] struct Net { a: < 2 => 3 >, b: < 3 => 1 > }");
     // Three networks (the chain and its two parts), nine items each: the struct, its `Debug` and
     // `Default`, the workspace, the workspace's impl, the inherent impl, the derivatives' impl,
-    // `Batched` and `Network`.
+    // `Model` and `Network`.
     assert_eq!(
         code.matches("# [cfg (feature = \"x\")]").count(),
         3 * 9,

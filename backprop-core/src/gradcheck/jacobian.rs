@@ -9,7 +9,7 @@ use super::kink::Sides;
 use super::numeric::{derivative, Probe};
 use super::report::{GradcheckError, Report};
 use super::{judge, select, Options};
-use crate::batched::Batched;
+use crate::model::Model;
 
 /// Checks `jacobian` (`[OUTPUTS × INPUTS]`, as the generated `net.jacobian(&x)` returns it) for
 /// `net` at the sample `x` against finite differences of the outputs in each input. Entries are
@@ -35,7 +35,7 @@ pub fn check_jacobian<N, const I: usize, const O: usize>(
     options: &Options,
 ) -> Result<Report, GradcheckError>
 where
-    N: Batched<1, Scalar = f64, Input = SMatrix<f64, I, 1>, Output = SMatrix<f64, O, 1>>,
+    N: Model<I, O, Scalar = f64>,
 {
     options.validate()?;
     let mut ws = net.workspace();
@@ -43,7 +43,7 @@ where
     if let Some(bad) = base.iter().find(|v| !v.is_finite()) {
         return Err(GradcheckError::NonFinite { value: *bad });
     }
-    let sides = Sides::of::<N, 1>(&ws);
+    let sides = Sides::of::<N, I, O, 1>(&ws);
     let mut probe = *x;
     let mut entries = Vec::new();
     for (_, row, col) in select(&[("jacobian", O, I)], options.sample) {
@@ -53,7 +53,7 @@ where
             let output = net.forward_into(&probe, &mut ws);
             Probe {
                 value: output[row],
-                kink: sides.crossed::<N, 1>(&ws),
+                kink: sides.crossed::<N, I, O, 1>(&ws),
             }
         };
         let estimate = derivative(theta, base[row], options.difference, &mut evaluate);

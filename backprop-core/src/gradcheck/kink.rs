@@ -3,7 +3,7 @@
 use std::vec::Vec;
 
 use crate::activation_kind::ActivationKind;
-use crate::batched::Batched;
+use crate::model::Model;
 use crate::network::LayerInfo;
 
 /// Pre-activation values where an activation is not twice differentiable: 0 for `relu`,
@@ -24,7 +24,9 @@ pub(crate) struct Sides {
 
 impl Sides {
     /// The sides after the pass that left `ws`.
-    pub fn of<N: Batched<B>, const B: usize>(ws: &N::Workspace) -> Self {
+    pub fn of<N: Model<I, O>, const I: usize, const O: usize, const B: usize>(
+        ws: &N::Workspace<B>,
+    ) -> Self {
         let layers: Vec<(&'static str, &'static [f64])> = N::LAYERS
             .iter()
             .map(|info: &LayerInfo| (info.name, info.kind.kinks()))
@@ -34,17 +36,17 @@ impl Sides {
             layers,
             above: Vec::new(),
         };
-        sides.above = sides.read::<N, B>(ws).collect();
+        sides.above = sides.read::<N, I, O, B>(ws).collect();
         sides
     }
 
     /// `z > kink` for every pre-activation and kink point of `ws`, in the stored order.
-    fn read<'a, N: Batched<B>, const B: usize>(
+    fn read<'a, N: Model<I, O>, const I: usize, const O: usize, const B: usize>(
         &'a self,
-        ws: &'a N::Workspace,
+        ws: &'a N::Workspace<B>,
     ) -> impl Iterator<Item = bool> + 'a {
         self.layers.iter().flat_map(move |&(name, kinks)| {
-            let view = N::layer_values(ws, name).expect("every declared layer has values");
+            let view = N::layer_values::<B>(ws, name).expect("every declared layer has values");
             view.z.iter().flat_map(move |&z| {
                 kinks
                     .iter()
@@ -54,8 +56,11 @@ impl Sides {
     }
 
     /// Whether some pre-activation in `ws` is on another side of a kink than it was.
-    pub fn crossed<N: Batched<B>, const B: usize>(&self, ws: &N::Workspace) -> bool {
-        self.read::<N, B>(ws)
+    pub fn crossed<N: Model<I, O>, const I: usize, const O: usize, const B: usize>(
+        &self,
+        ws: &N::Workspace<B>,
+    ) -> bool {
+        self.read::<N, I, O, B>(ws)
             .zip(self.above.iter())
             .any(|(now, &before)| now != before)
     }

@@ -8,15 +8,15 @@ use super::kink::Sides;
 use super::numeric::{derivative, Probe};
 use super::report::{GradcheckError, Report};
 use super::{judge, select, Options};
-use crate::batched::Batched;
 use crate::heap::{zeroed, InPlace};
+use crate::loss::Loss;
+use crate::model::Model;
 use crate::network::Network;
-use crate::objective::Objective;
 
 /// Checks the gradient `backward` computes for `net` at input `x` (one column per sample),
 /// `target` and `loss` against finite differences. An `f32` network is checked through
 /// `net.cast::<f64>()` and `x.cast::<f64>()`.
-pub fn check<N, L, Y, const I: usize, const B: usize>(
+pub fn check<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
     x: &SMatrix<f64, I, B>,
     target: &Y,
@@ -24,8 +24,8 @@ pub fn check<N, L, Y, const I: usize, const B: usize>(
     options: &Options,
 ) -> Result<Report, GradcheckError>
 where
-    N: Batched<B, Scalar = f64, Input = SMatrix<f64, I, B>>,
-    L: Objective<f64, N::Output, Y>,
+    N: Model<I, O, Scalar = f64>,
+    L: Loss<f64, O, B, Y>,
 {
     let mut ws = net.workspace();
     let mut grad = N::zeros();
@@ -35,7 +35,7 @@ where
 
 /// Checks a gradient the caller computed (`grad`, a value of the network's type whose entries are
 /// ∂loss/∂parameter) for `net` at `x`, `target` and `loss` against finite differences.
-pub fn check_gradient<N, L, Y, const I: usize, const B: usize>(
+pub fn check_gradient<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
     x: &SMatrix<f64, I, B>,
     target: &Y,
@@ -44,18 +44,18 @@ pub fn check_gradient<N, L, Y, const I: usize, const B: usize>(
     options: &Options,
 ) -> Result<Report, GradcheckError>
 where
-    N: Batched<B, Scalar = f64, Input = SMatrix<f64, I, B>>,
-    L: Objective<f64, N::Output, Y>,
+    N: Model<I, O, Scalar = f64>,
+    L: Loss<f64, O, B, Y>,
 {
     options.validate()?;
     let mut ws = net.workspace();
-    let mut base_output = zeroed::<N::Output>();
+    let mut base_output = zeroed::<SMatrix<f64, O, B>>();
     InPlace::copy_from(&mut *base_output, net.forward_into(x, &mut ws));
     let base_value = loss.value(&*base_output, target);
     if !base_value.is_finite() {
         return Err(GradcheckError::NonFinite { value: base_value });
     }
-    let sides = Sides::of::<N, B>(&ws);
+    let sides = Sides::of::<N, I, O, B>(&ws);
 
     let shapes: Vec<(&'static str, usize, usize)> =
         net.params().map(|p| (p.name, p.rows, p.cols)).collect();
@@ -76,7 +76,7 @@ where
             let loss_kink = loss.crosses_kink(&*base_output, output, target);
             Probe {
                 value,
-                kink: loss_kink || sides.crossed::<N, B>(&ws),
+                kink: loss_kink || sides.crossed::<N, I, O, B>(&ws),
             }
         };
         let estimate = derivative(theta, base_value, options.difference, &mut evaluate);
@@ -110,7 +110,7 @@ fn set<N: Network<Scalar = f64>>(net: &mut N, tensor: usize, index: usize, value
 /// Runs [`check`] and returns its report, or panics with the report when an entry fails (or
 /// with the error when the check cannot run).
 #[track_caller]
-pub fn assert_gradients<N, L, Y, const I: usize, const B: usize>(
+pub fn assert_gradients<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
     x: &SMatrix<f64, I, B>,
     target: &Y,
@@ -118,8 +118,8 @@ pub fn assert_gradients<N, L, Y, const I: usize, const B: usize>(
     options: &Options,
 ) -> Report
 where
-    N: Batched<B, Scalar = f64, Input = SMatrix<f64, I, B>>,
-    L: Objective<f64, N::Output, Y>,
+    N: Model<I, O, Scalar = f64>,
+    L: Loss<f64, O, B, Y>,
 {
     match check(net, x, target, loss, options) {
         Ok(report) => report,
