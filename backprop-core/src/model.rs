@@ -27,6 +27,42 @@
 //! let xor = Xor::<f64>::zeros();  // all outputs tie: argmax is class 0
 //! assert_eq!(accuracy(&xor, &[[0.0, 1.0]], &[0]), 1.0);
 //! ```
+//!
+//! A training helper needs the same one bound: [`train`](crate::train::train) asks of the network
+//! only that it is a `Model`.
+//!
+//! ```
+//! use backprop::prelude::*;
+//! use backprop::train::{train, History, TrainError, TrainOptions};
+//! use std::ops::ControlFlow;
+//!
+//! /// Trains any classifier on class labels with Adam, in batches of 4.
+//! fn fit<N: Model<I, O>, const I: usize, const O: usize>(
+//!     net: &mut N,
+//!     samples: &[[N::Scalar; I]],
+//!     labels: &[usize],
+//!     epochs: usize,
+//! ) -> Result<History, TrainError> {
+//!     let options = TrainOptions::new(epochs, 7).batch::<4>();
+//!     let mut adam = Adam::new(0.05);
+//!     train(net, &mut adam, &CrossEntropy, samples, labels, options, |_| ControlFlow::Continue(()))
+//! }
+//!
+//! network! { struct Xor < 2 => tanh 8 => 2 > }
+//! network! { struct Quadrant < 2 => relu 16 => 4 > }
+//!
+//! let corners = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+//! let mut xor = Xor::<f64>::init(1);
+//! let history = fit(&mut xor, &corners, &[0, 1, 1, 0], 300).unwrap();
+//! assert!(history.losses[299] < 0.1 * history.losses[0]);
+//! assert!(corners.iter().zip([0, 1, 1, 0]).all(|(x, class)| xor.predict(x) == class));
+//!
+//! // Which quadrant a point is in: another network, another width, the same helper.
+//! let points = [[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [2.0, 0.5], [-0.5, 2.0]];
+//! let mut quadrant = Quadrant::<f32>::init(2);
+//! let history = fit(&mut quadrant, &points, &[0, 1, 2, 3, 0, 1], 200).unwrap();
+//! assert!(history.losses[199] < history.losses[0]);
+//! ```
 
 use nalgebra::{SMatrix, SVector};
 

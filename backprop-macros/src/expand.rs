@@ -589,6 +589,13 @@ fn model_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generics) 
         .max()
         .unwrap_or(0);
     let model = quote!(#bp::Model<#inputs, #outputs>);
+    // A loss that takes logits after a softmax or sigmoid: a build error on the last layer.
+    let output_check = respan(
+        quote! {
+            const { #bp::model::check_output::<Self>(<#l as #bp::Loss<#t, #outputs, { #b }, #y>>::TAKES_LOGITS) };
+        },
+        last.span,
+    );
 
     // impl<T> Model<4, 1> for Net<T> {
     //     fn forward_into(..) { self.fc1.affine(x, &mut ws.fc1.z); ...; &ws.fc3.a }
@@ -631,7 +638,7 @@ fn model_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generics) 
             where
                 #l: #bp::Loss<#t, #outputs, { #b }, #y>,
             {
-                const { #bp::model::check_output::<Self>(<#l as #bp::Loss<#t, #outputs, { #b }, #y>>::TAKES_LOGITS) };
+                #output_check
                 <Self as #model>::forward_into(self, x, ws);
                 let value = {
                     let (_, a, delta) = ws.#last_field.split_mut();
