@@ -256,7 +256,7 @@ pub struct ReadmeDoctests;
 ///
 /// Your own declaration generates the same items under your names: `Seed` and `SeedWorkspace`
 /// below, with their inherent methods (constructors, `forward`, `backward`, `jacobian`, ...) and
-/// the implementations of [`Network`] and [`Batched`].
+/// the implementations of [`Network`] and [`Model`].
 #[cfg(doc)]
 pub mod example {
     crate::network! {

@@ -15,7 +15,10 @@ fn an_array_of_samples_is_a_batch_with_one_column_per_sample() {
     let net = Net::<f64>::init(3);
     let samples = [[0.5, -1.0, 0.25], [1.5, 0.0, -0.75]];
     assert_eq!(net.forward_batch(&samples), net.forward_batch(&batch()));
-    assert_eq!(net.forward_batch(&samples).column(1), net.forward(&samples[1]));
+    assert_eq!(
+        net.forward_batch(&samples).column(1),
+        net.forward(&samples[1])
+    );
 
     let y = SMatrix::<f64, 2, 2>::from_column_slice(&[1.0, 0.0, 0.0, 1.0]);
     let (mut ws, mut grad, mut expected) = (net.workspace(), Net::zeros(), Net::zeros());
@@ -55,11 +58,20 @@ fn class_indices_are_targets_wherever_class_targets_are() {
     let one = ClassTargets::<2, 1>::new([1]).unwrap();
     let mut ws1 = net.workspace();
     let reference = net.backward(&x, &one, &CrossEntropy, &mut ws1, &mut a);
-    assert_eq!(reference, net.backward(&x, &1, &CrossEntropy, &mut ws1, &mut c));
+    assert_eq!(
+        reference,
+        net.backward(&x, &1, &CrossEntropy, &mut ws1, &mut c)
+    );
     assert_eq!(a, c);
     // Gradient checks take them too.
-    backprop::gradcheck::check(&net, &batch(), &[1_usize, 0], &CrossEntropy, &Default::default())
-        .unwrap();
+    backprop::gradcheck::check(
+        &net,
+        &batch(),
+        &[1_usize, 0],
+        &CrossEntropy,
+        &Default::default(),
+    )
+    .unwrap();
 }
 
 #[test]

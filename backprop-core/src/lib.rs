@@ -13,38 +13,22 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
-pub mod activation;
-pub mod activation_kind;
-pub mod buffers;
-#[cfg(feature = "std")]
-pub mod checkpoint;
-pub mod classify;
-pub mod clip;
-#[cfg(feature = "std")]
-pub mod dot;
-#[cfg(feature = "std")]
-pub mod explain;
-pub mod gemm;
-#[cfg(feature = "std")]
-pub mod gradcheck;
-#[cfg(feature = "std")]
-pub mod health;
-pub mod heap;
-pub mod init;
+// The crate is grouped by concern; every module is re-exported at the root, so paths read
+// `backprop::loss::Mse`, not `backprop::math::loss::Mse`.
+mod interface;
 pub mod io;
-pub mod linear;
-pub mod loss;
-pub mod model;
-pub mod network;
-pub mod optim;
+mod math;
+mod tools;
+mod training;
+
+pub use interface::{buffers, heap, model, network, sample, target};
+pub use math::{activation, activation_kind, gemm, linear, loss, scalar};
+pub use tools::{classify, summary};
 #[cfg(feature = "std")]
-pub mod page;
-pub mod sample;
-pub mod scalar;
-pub mod summary;
-pub mod target;
+pub use tools::{dot, explain, gradcheck, page};
 #[cfg(feature = "std")]
-pub mod train;
+pub use training::{checkpoint, health, train};
+pub use training::{clip, init, optim};
 
 pub use activation::{Activation, Elementwise};
 pub use activation_kind::ActivationKind;

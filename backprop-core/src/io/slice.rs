@@ -24,6 +24,7 @@ use core::fmt;
 
 use super::convert;
 use super::scan::{self, Entry, ScanError};
+use crate::activation_kind::ActivationKind;
 use crate::network::{LayerInfo, Network};
 
 /// How the network's parameter names map to the file's tensor names.
@@ -72,7 +73,11 @@ impl FileName {
                     suffix: rest,
                 };
             }
-            index += if layer.activation == "identity" { 1 } else { 2 };
+            index += if layer.kind == ActivationKind::Identity {
+                1
+            } else {
+                2
+            };
         }
         own
     }

@@ -15,9 +15,6 @@
 //! assert_eq!(accuracy(&net, &[x], &[class]), 1.0);
 //! ```
 
-use nalgebra::SVector;
-
-use crate::heap::{zeroed, Owned};
 use crate::model::Model;
 use crate::sample::SampleFor;
 use crate::scalar::Scalar;
@@ -75,14 +72,12 @@ where
     if count == 0 {
         return 0.0;
     }
-    let mut x: Owned<SVector<N::Scalar, I>> = zeroed();
     let mut ws = net.workspace::<1>();
     let right = inputs
         .iter()
         .zip(labels)
         .filter(|(sample, &label)| {
-            *x = sample.to_vector();
-            argmax(net.forward_into(&*x, &mut ws).as_slice()) == Some(label)
+            argmax(net.forward_into(&sample.to_vector(), &mut ws).as_slice()) == Some(label)
         })
         .count();
     right as f64 / count as f64

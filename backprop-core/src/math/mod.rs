@@ -1,0 +1,9 @@
+//! The numbers: scalars, activations and their description, losses, the layer type and its
+//! kernels. Re-exported at the crate root (`backprop::loss`, `backprop::linear`, ...).
+
+pub mod activation;
+pub mod activation_kind;
+pub mod gemm;
+pub mod linear;
+pub mod loss;
+pub mod scalar;
