@@ -23,6 +23,6 @@ echo "browser test: $("$chromium_bin" --version 2>/dev/null || echo "$chromium_b
 mkdir -p target/pictures
 cargo run --quiet --example seed -- --html target/pictures/seed.html >/dev/null ||
   fail "the seed example could not write target/pictures/seed.html"
-cargo test --test browser -- --ignored --test-threads=1 ||
+cargo test --test suite browser -- --ignored --test-threads=1 ||
   fail "a page did not show what it must (see the test output above)"
 echo "browser test: 4 checks passed (seed #fc2.weight[1][0], seed #fc3.weight[0][1], softmax #fc2.weight[1][3], the stepper); screenshot target/pictures/seed_fc2.weight[1][0].png"

@@ -21,7 +21,7 @@ writes, relative to the repository root,
     name, shape and values, four inputs and PyTorch's outputs for them.
 
 Every file is written by ``safetensors.torch.save_file(model.state_dict(), path)``, exactly as
-a PyTorch user would save a model.  The Rust tests (``tests/io.rs``) load the files into
+a PyTorch user would save a model.  The Rust tests (``tests/suite/io.rs``) load the files into
 networks declared with ``network!`` and compare their outputs with PyTorch's; CI never runs this
 script, its outputs are committed.
 

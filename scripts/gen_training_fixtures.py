@@ -1,7 +1,7 @@
 """PyTorch fixtures for issue 16's training tools: RMSprop and Adagrad, learning-rate schedules,
 gradient clipping.
 
-Writes tests/fixtures/training.json, read by tests/training_optim.rs. As gen_optim_exact_fixtures.py
+Writes tests/fixtures/training.json, read by tests/suite/training_optim.rs. As gen_optim_exact_fixtures.py
 does, every case hands torch fixed gradients for parameters shaped like the seed network's
 (4 => 5 => 2 => 1), so only the update rule (and the schedule, and the clipping) is compared:
 

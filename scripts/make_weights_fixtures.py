@@ -1,4 +1,4 @@
-"""Fixtures for compile-time weights (tests/weights.rs, tests/ui/weights_*.rs): torch-written
+"""Fixtures for compile-time weights (tests/suite/weights.rs, tests/ui/weights_*.rs): torch-written
 safetensors files and torch's outputs on fixed inputs. Run: python3 scripts/make_weights_fixtures.py
 (torch and safetensors needed; CI reads only the committed outputs)."""
 import copy

@@ -1,4 +1,4 @@
-"""The export round trip (run by tests/export_roundtrip.rs when torch is installed): exports three
+"""The export round trip (run by tests/suite/export_roundtrip.rs when torch is installed): exports three
 torch models with python/export.py into DIR, and writes DIR/src/main.rs declaring them with the
 printed declarations and checking their outputs against torch's on fixed inputs (1e-6 relative
 in f32, on the batch's scale). Usage: python3 python/tests/roundtrip.py DIR"""

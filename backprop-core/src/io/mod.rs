@@ -58,7 +58,7 @@
 //! against the file's real length); and every parameter's tensor must be present with its shape and
 //! a float dtype. Only then are the parameters' own bytes read, by seeking to each (no whole-file
 //! read): memory used is a small multiple of the header's real length (its parsed names and shapes;
-//! under 8 times, shown by a counting allocator in `tests/io_fuzz.rs`) plus the parameters' bytes,
+//! under 8 times, shown by a counting allocator in `tests/suite/io_fuzz.rs`) plus the parameters' bytes,
 //! whatever the file claims. Everything is checked before one value is written, so a failed load
 //! leaves the network exactly as it was, bit for bit, and no copy of the network is made.
 //!

@@ -7,7 +7,7 @@
 //!
 //! network! { struct Iris < 4 => relu 8 => 3 > }
 //!
-//! // This example runs as a test in tests/classify.rs.
+//! // This example runs as a test in tests/suite/classify.rs.
 //! let net = Iris::<f32>::init(0);
 //! let x = SVector::<f32, 4>::new(5.1, 3.5, 1.4, 0.2);
 //! let class = predict(&net, &x);

@@ -26,7 +26,7 @@
 //! render(&dot, "net.svg".as_ref())?;        // Ok(false) when Graphviz is not installed
 //! ```
 //!
-//! (`examples/seed.rs` runs this for the seed network; `tests/pictures.rs` pins its output.)
+//! (`examples/seed.rs` runs this for the seed network; `tests/suite/pictures.rs` pins its output.)
 
 use std::fmt::Write as _;
 use std::io::{self, Write as _};

@@ -193,7 +193,7 @@ where
 ///
 /// network! { struct Tiny < 2 => relu 2 => sigmoid 1 > }
 ///
-/// // This example runs as a test in tests/pictures.rs.
+/// // This example runs as a test in tests/suite/pictures.rs.
 /// let net = Tiny::<f64>::init(1);
 /// let (x, y) = (SVector::<f64, 2>::new(0.5, -1.0), SVector::<f64, 1>::new(1.0));
 /// let all = explain_all(&net, &x, &y, &Mse).unwrap();
@@ -240,7 +240,7 @@ where
 ///
 /// network! { struct Net < 2 => tanh 3 => sigmoid 1 > }
 ///
-/// // This example runs as a test in tests/jacobian.rs.
+/// // This example runs as a test in tests/suite/jacobian.rs.
 /// let net = Net::<f64>::init(4);
 /// let x = SVector::<f64, 2>::new(0.5, -1.0);
 /// let explanation = explain_jacobian(&net, &x, 0, 1).unwrap();

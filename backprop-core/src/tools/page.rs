@@ -25,7 +25,7 @@
 //! std::fs::write("net.html", html)?;           // then open net.html#fc2.weight[1][0]
 //! ```
 //!
-//! (`examples/seed.rs` writes it for the seed network with `--html PATH`; `tests/pictures.rs`
+//! (`examples/seed.rs` writes it for the seed network with `--html PATH`; `tests/suite/pictures.rs`
 //! checks that every embedded explanation equals the backward pass's gradient.)
 //!
 //! The page embeds one explanation per parameter, so it is meant for the small networks one

@@ -15,7 +15,7 @@ use crate::scalar::to_f64;
 ///
 /// network! { struct Net < 4 => relu 5 => 1 > }
 ///
-/// // This example runs as a test in tests/summary.rs.
+/// // This example runs as a test in tests/suite/summary.rs.
 /// let text = format!("{:?}", Net::<f32>::zeros());
 /// assert!(text.starts_with("Net<4 => relu 5 => 1> { 31 parameters; fc1.weight 5×4"));
 /// ```

@@ -27,7 +27,7 @@
 //! train_with(&mut net, &mut adam, &Mse, &x, &y, TrainOptions::new(6, 7).batch::<32>(),
 //!     Fit::new().schedule(&mut schedule, Every::Epoch).start_epoch(resume.epoch), |_| Continue(()))?;
 //! ```
-//! (run as `tests/checkpoint.rs`, whose second half is a fresh process)
+//! (run as `tests/suite/checkpoint.rs`, whose second half is a fresh process)
 
 use std::collections::HashMap;
 use std::fmt;

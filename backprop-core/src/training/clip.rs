@@ -5,7 +5,7 @@
 //! let norm = clip_grad_norm(&mut grad, 1.0, true)?;   // the total 2-norm before clipping
 //! clip_grad_value(&mut grad, 0.5)?;
 //! ```
-//! (run as `clipping_runs_as_documented` in `tests/training_optim.rs`)
+//! (run as `clipping_runs_as_documented` in `tests/suite/training_optim.rs`)
 
 use core::fmt;
 

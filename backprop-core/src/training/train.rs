@@ -38,7 +38,7 @@
 //! let history = train_with(&mut net, &mut adam, &CrossEntropy, &x, &y,
 //!     TrainOptions::new(30, 0).batch::<32>(), fit, |epoch| ControlFlow::Continue(()))?;
 //! ```
-//! (run as `train_with_runs_as_documented` in `tests/training_loop.rs`)
+//! (run as `train_with_runs_as_documented` in `tests/suite/training_loop.rs`)
 
 use core::fmt;
 use core::ops::ControlFlow;

@@ -27,7 +27,7 @@ use crate::model::Model;
 /// assert_eq!(report.checked(), 8);
 /// ```
 ///
-/// (The example needs `network!`, so `tests/jacobian.rs` runs it.)
+/// (The example needs `network!`, so `tests/suite/jacobian.rs` runs it.)
 pub fn check_jacobian<N, const I: usize, const O: usize>(
     net: &N,
     x: &SVector<f64, I>,

@@ -29,7 +29,7 @@
 //!
 //! For a network declared with `network!` the check is one call; the network must compute in
 //! `f64`, so an `f32` network is checked through its cast (this example runs as a test in
-//! `tests/gradcheck.rs`):
+//! `tests/suite/gradcheck.rs`):
 //!
 //! ```text
 //! network! { pub struct Net < 4 => relu 5 => relu 2 => sigmoid 1 > }

@@ -18,7 +18,7 @@ use crate::scalar::{constant, to_f64, Scalar};
 /// Optimizer::<Net<f64>>::validate(&rmsprop)?;
 /// rmsprop.step(&mut net, &grad);
 /// ```
-/// (run as `rmsprop_runs_as_documented` in `tests/training_optim.rs`)
+/// (run as `rmsprop_runs_as_documented` in `tests/suite/training_optim.rs`)
 #[derive(Clone, Debug, PartialEq)]
 pub struct RmsProp<N> {
     /// The learning rate.

@@ -24,7 +24,7 @@
 //!     schedule.step::<Net<f64>, _>(&mut sgd)?;
 //! }
 //! ```
-//! (run as `schedule_runs_as_documented` in `tests/training_optim.rs`)
+//! (run as `schedule_runs_as_documented` in `tests/suite/training_optim.rs`)
 
 use core::fmt;
 use std::string::String;

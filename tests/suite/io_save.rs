@@ -278,7 +278,7 @@ fn killed_saves_leave_temporaries_the_next_save_removes() {
     for kill in 0..6u64 {
         let mut child = std::process::Command::new(&exe)
             .args([
-                "killed_saves_leave_temporaries_the_next_save_removes",
+                "io_save::killed_saves_leave_temporaries_the_next_save_removes",
                 "--exact",
             ])
             .env(SAVE_FOREVER, &path)

@@ -12,10 +12,10 @@
 //! under its name, with its shape, as F32 or F64 (and nothing else), and then every value is the
 //! file's.
 //!
-//! `BACKPROP_FUZZ_CASES=1000000 cargo test --release --test io_fuzz` runs a million cases
+//! `BACKPROP_FUZZ_CASES=1000000 cargo test --release --test suite io_fuzz` runs a million cases
 //! instead of the default 16,000 (in proportion across the tests).
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -30,9 +30,6 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, RngSeed};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-
-#[global_allocator]
-static GLOBAL: common::counting::Counting = common::counting::Counting;
 
 network! {
     /// The seed post's architecture.

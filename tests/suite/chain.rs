@@ -2,10 +2,8 @@
 //! SGD steps against PyTorch's numbers for the same composition (`tests/fixtures/chain.json`,
 //! from `scripts/gen_chain_fixtures.py`), to 1e-12 in f64.
 
-mod common;
-
+use crate::common::{assert_close, assert_params_close, fixture, load_params, row};
 use backprop::prelude::*;
-use common::{assert_close, assert_params_close, fixture, load_params, row};
 
 network! {
     /// An autoencoder: six values squeezed through two and back.

@@ -1,11 +1,11 @@
 //! The seed post's two hand computations, reproduced as explanations with every factor (the
-//! seed network's picture is pinned in `tests/pictures.rs`).
+//! seed network's picture is pinned in `tests/suite/pictures.rs`).
 
-mod common;
+use crate::common;
 
+use crate::common::{assert_close, numbers};
 use backprop::explain::explain;
 use backprop::prelude::*;
-use common::{assert_close, numbers};
 
 network! { pub struct Net < 4 => relu 5 => relu 2 => sigmoid 1 > }
 

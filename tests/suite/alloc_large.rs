@@ -5,12 +5,7 @@
 
 use backprop::prelude::*;
 
-mod common;
-
-use common::counting::{allocations, Counting};
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use crate::common::counting::allocations;
 
 network! { struct Mnist < 784 => relu 128 => sigmoid 10 > }
 network! { struct Seed < 4 => relu 5 => relu 2 => sigmoid 1 > }

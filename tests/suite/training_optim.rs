@@ -5,13 +5,11 @@
 //! relative, f32 to 1e-5. Also their hyper-parameter checks, their checked steps, and the doc
 //! examples run.
 
-mod common;
-
+use crate::common::{fixture, set_params_row_major};
 use backprop::clip::ClipError;
 use backprop::optim::schedule::ScheduleError;
 use backprop::prelude::*;
 use backprop::scalar::to_f64;
-use common::{fixture, set_params_row_major};
 use serde_json::Value;
 
 network! { struct Seed < 4 => relu 5 => relu 2 => sigmoid 1 > }

@@ -5,14 +5,14 @@
 //! Expected values come from PyTorch's fixtures (`tests/fixtures/seed_torch.json`,
 //! `tests/fixtures/parity.json`), never from the code under test.
 
-mod common;
+use crate::common;
 
+use crate::common::{fixture, numbers};
 use backprop::dot::{gradient_colour, gradient_width, to_dot, NEGATIVE, POSITIVE, ZERO};
 use backprop::explain::{explain_all, is_dead};
 use backprop::page::to_html;
 use backprop::prelude::*;
 use backprop::{ActivationKind, LayerInfo};
-use common::{fixture, numbers};
 
 network! { pub struct Net < 4 => relu 5 => relu 2 => sigmoid 1 > }
 

@@ -4,18 +4,13 @@
 //! the network's bits as they were, and holds at most a few KiB of heap while it runs (a
 //! counting allocator records the peak). A stream is read only when asked for, within bounds.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::common::counting::peak_bytes;
 use backprop::io::{self, LoadOptions, SaveOptions, WeightsError};
 use backprop::prelude::*;
-use common::counting::peak_bytes;
-
-#[global_allocator]
-static GLOBAL: common::counting::Counting = common::counting::Counting;
 
 network! {
     /// The seed post's architecture.

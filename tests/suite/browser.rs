@@ -8,17 +8,17 @@
 //!
 //! ```text
 //! cargo run --example seed -- --html target/pictures/seed.html
-//! cargo test --test browser -- --ignored --test-threads=1
+//! cargo test --test suite browser -- --ignored --test-threads=1
 //! ```
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::{fixture, numbers};
 use backprop::page::to_html;
 use backprop::prelude::*;
-use common::{fixture, numbers};
 
 /// Where the pages and screenshots go.
 fn pages() -> PathBuf {

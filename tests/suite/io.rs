@@ -3,17 +3,15 @@
 //! load under their state_dict names and give PyTorch's outputs; every failure names the tensor,
 //! says what was expected and found, and leaves the network exactly as it was.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::common::{assert_close, fixture, numbers, row};
 use backprop::io::safetensors::tensor::TensorView;
 use backprop::io::safetensors::{self, SafeTensors};
 use backprop::io::{self, Dtype, LoadOptions, Rename, SaveOptions, WeightsError};
 use backprop::prelude::*;
 use backprop::scalar::{constant, to_f64};
-use common::{assert_close, fixture, numbers, row};
 use serde_json::Value;
 
 network! {

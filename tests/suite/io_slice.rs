@@ -165,7 +165,7 @@ proptest! {
 /// torch's outputs for a fixture of `scripts/make_weights_fixtures.py`: inputs, f32, f64 rows.
 fn torch_outputs(key: &str) -> [Vec<Vec<f64>>; 3] {
     let all: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/weights/expected.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/weights/expected.json")).unwrap();
     ["inputs", "f32", "f64"].map(|part| serde_json::from_value(all[key][part].clone()).unwrap())
 }
 

@@ -6,9 +6,9 @@
 //! Expected values here come from the finite differences themselves, from hand-written nalgebra
 //! backward passes, and from hand derivations; none from the generated backward pass.
 
-#[macro_use]
-mod common;
+use crate::common;
 
+use crate::common::{columns, fixture, load_params, numbers};
 use backprop::activation::{
     Activation, Elementwise, Elu, Gelu, Identity, LeakyRelu, Relu, Sigmoid, Silu, Softmax,
     Softplus, Tanh,
@@ -16,7 +16,6 @@ use backprop::activation::{
 use backprop::gradcheck::{self, Band, Difference, GradcheckError, Options, Report, Rule};
 use backprop::prelude::*;
 use backprop::scalar::constant;
-use common::{columns, fixture, load_params, numbers};
 use serde_json::Value;
 
 network! {
@@ -412,7 +411,7 @@ fn case(name: &str) -> &'static Value {
     common::fixture_case("parity.json", name)
 }
 
-/// One parity architecture (declared as in `tests/parity.rs`) in f64 with the fixture's
+/// One parity architecture (declared as in `tests/suite/parity.rs`) in f64 with the fixture's
 /// parameters, input, loss and target (an f32 case's numbers are loaded as f64): the default
 /// check passes and, away from flagged kinks, every relative error is below 1e-7.
 macro_rules! case {

@@ -60,7 +60,7 @@ type Rows = Vec<Vec<f64>>;
 
 /// torch's inputs and outputs (f32, f64) for fixture `key`.
 fn expected(key: &str) -> (Rows, Rows, Rows) {
-    let text = include_str!("fixtures/weights/expected.json");
+    let text = include_str!("../fixtures/weights/expected.json");
     let all: serde_json::Value = serde_json::from_str(text).unwrap();
     let rows =
         |name: &str| -> Vec<Vec<f64>> { serde_json::from_value(all[key][name].clone()).unwrap() };

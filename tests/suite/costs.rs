@@ -8,12 +8,7 @@ use backprop::buffers::LayerBuffers;
 use backprop::prelude::*;
 use backprop::Linear;
 
-mod common;
-
-use common::counting::{peak_bytes, Counting};
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use crate::common::counting::peak_bytes;
 
 network! { struct Seed < 4 => relu 5 => relu 2 => sigmoid 1 > }
 network! { struct W3 < 784 => relu 128 => sigmoid 10 > }

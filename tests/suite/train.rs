@@ -7,12 +7,7 @@ use std::ops::ControlFlow;
 use backprop::prelude::*;
 use backprop::train::{train, TrainError, TrainOptions};
 
-mod common;
-
-use common::counting::{allocations, Counting};
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use crate::common::counting::allocations;
 
 network! { struct Net < 3 => tanh 5 => relu 4 => 2 > }
 

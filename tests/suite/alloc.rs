@@ -3,12 +3,7 @@
 
 use backprop::prelude::*;
 
-mod common;
-
-use common::counting::{allocations, Counting};
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use crate::common::counting::allocations;
 
 network! { struct Seed < 4 => relu 5 => relu 2 => sigmoid 1 > }
 network! { struct Mixed < 6 => gelu 8 => softmax 4 => elu(0.5) 3 > }

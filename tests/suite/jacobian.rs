@@ -5,11 +5,13 @@
 //! for 11 architectures covering every activation, softmax hidden and at the output, f32 and f64:
 //! to 1e-12 relative in f64 and 1e-5 in f32.
 
-mod common;
+use crate::common;
 
+use crate::common::{
+    assert_close, columns, fixture, fixture_case, load_params, numbers, tolerance,
+};
 use backprop::prelude::*;
 use backprop::scalar::to_f64;
-use common::{assert_close, columns, fixture, fixture_case, load_params, numbers, tolerance};
 use serde_json::Value;
 
 /// The fixture case called `name`.

@@ -1,10 +1,10 @@
 //! The seed post's network against PyTorch's exact numbers (`tests/fixtures/seed_torch.json`):
 //! output, loss, every gradient, and the parameters after one SGD step.
 
-mod common;
+use crate::common;
 
+use crate::common::{assert_close, assert_params_close, numbers};
 use backprop::prelude::*;
-use common::{assert_close, assert_params_close, numbers};
 
 network! {
     /// The 4-5-2-1 network of the seed post.

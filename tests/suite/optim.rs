@@ -8,12 +8,12 @@
 //! `scripts/gen_optim_exact_fixtures.py`): fixed gradients handed to torch.optim, six steps in f64
 //! and f32, with hyper-parameters changed between steps in two cases.
 
-mod common;
-
+use crate::common::{
+    assert_params_close, fixture, load_params, numbers, row, set_params_row_major,
+};
 use backprop::optim::OptimizerError;
 use backprop::prelude::*;
 use backprop::scalar::to_f64;
-use common::{assert_params_close, fixture, load_params, numbers, row, set_params_row_major};
 use serde_json::Value;
 
 network! { struct Seed < 4 => relu 5 => relu 2 => sigmoid 1 > }

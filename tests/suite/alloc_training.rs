@@ -4,12 +4,7 @@
 
 use backprop::prelude::*;
 
-mod common;
-
-use common::counting::{allocations, Counting};
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use crate::common::counting::allocations;
 
 network! { struct W1 < 4 => relu 5 => relu 2 => sigmoid 1 > }
 network! { struct W3 < 784 => relu 128 => sigmoid 10 > }

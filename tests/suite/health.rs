@@ -3,11 +3,9 @@
 //! norms and their ratio are a formula, gradient norms against PyTorch's gradients, a clipped
 //! error whose zero-gradient samples are counted by hand, and an SGD step's update ratio.
 
-mod common;
-
+use crate::common::{assert_close, columns, fixture, load_params, numbers};
 use backprop::health::{health, Finding, HealthMonitor, HealthOptions};
 use backprop::prelude::*;
-use common::{assert_close, columns, fixture, load_params, numbers};
 
 network! { struct Relu6 < 2 => relu 6 => 1 > }
 

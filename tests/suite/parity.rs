@@ -3,16 +3,13 @@
 //! 16, f32 and f64. Each case checks every layer's pre-activation and output, the loss and every
 //! gradient: to 1e-12 relative in f64 and 1e-5 in f32, with an absolute floor for values near zero.
 
-#[macro_use]
-mod common;
-
-use backprop::explain::explain;
-use backprop::prelude::*;
-use backprop::scalar::to_f64;
-use common::{
+use crate::common::{
     assert_close, assert_params_close, columns, fixture, fixture_case, load_params, numbers, row,
     tolerance,
 };
+use backprop::explain::explain;
+use backprop::prelude::*;
+use backprop::scalar::to_f64;
 use serde_json::Value;
 
 /// The fixture case called `name`.

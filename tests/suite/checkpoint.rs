@@ -178,7 +178,7 @@ fn resume_in_fresh_process_is_bit_for_bit() {
         let status = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "resume_in_fresh_process_child",
+                "checkpoint::resume_in_fresh_process_child",
                 "--test-threads=1",
             ])
             .env(
