@@ -110,7 +110,13 @@ pub mod prelude {
 pub mod __private {
     #[cfg(feature = "alloc")]
     pub use alloc::boxed::Box;
-    pub use backprop_core::*;
+    // Exactly what generated code names (`tests/suite/no_prelude.rs` and the macro's
+    // accepted-declarations test compile expansions against it).
+    pub use backprop_core::{activation, heap, init, model, summary};
+    pub use backprop_core::{
+        Activation, ActivationKind, Adam, AdamW, BatchFor, LayerBuffers, LayerInfo, LayerView,
+        Linear, Loss, Model, Network, Owned, Param, ParamMut, SampleFor, Scalar, Sgd, SupersetOf,
+    };
     pub use nalgebra;
 
     /// What the cost constants and `#[budget(...)]` checks of a generated network are made of.
