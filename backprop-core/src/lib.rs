@@ -6,7 +6,9 @@
 //!
 //! Without the default `std` feature the crate is `no_std` and needs no allocator: everything but
 //! the training loop, explanations, pictures and weight I/O (`std`) and heap storage for large
-//! layers (`alloc`) is available, with math through `libm`.
+//! layers (`alloc`) is available, with math through `libm`. The `serde` feature adds
+//! the `serde` module, the functions behind the `Serialize` and `Deserialize` impls of generated
+//! networks (without std or an allocator too).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
@@ -42,6 +44,8 @@ pub mod optim;
 pub mod page;
 pub mod sample;
 pub mod scalar;
+#[cfg(feature = "serde")]
+pub mod serde;
 pub mod summary;
 pub mod target;
 #[cfg(feature = "std")]
