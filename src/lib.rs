@@ -109,10 +109,17 @@ pub mod prelude {
 /// What generated code names; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    /// The `serde` crate, for the impls `serde_impls!` emits (shadows core's `serde` module here).
+    #[cfg(feature = "serde")]
+    pub use ::serde;
     #[cfg(feature = "alloc")]
     pub use alloc::boxed::Box;
     pub use backprop_core::*;
     pub use nalgebra;
+
+    /// Emits `Serialize` and `Deserialize` for a generated network with the `serde` feature, and
+    /// nothing without it; the macro invokes it once per network.
+    pub use crate::__serde_impls as serde_impls;
 
     /// What the cost constants and `#[budget(...)]` checks of a generated network are made of.
     pub mod cost {
@@ -237,6 +244,51 @@ pub mod __private {
         /// Compiles when large layers can be stored; the macro calls it once per large layer.
         pub const fn check<L: Storable>() {}
     }
+}
+
+/// `serde::Serialize` and `Deserialize` for the network `$name` with scalar parameter `$t`,
+/// delegating to `serde::serialize_network` and `serde::deserialize_network` (the `serde`
+/// feature). Invoked by the code `network!` generates, so that a user's crate needs neither a
+/// `serde` dependency nor a feature of its own; not part of the public API.
+#[cfg(feature = "serde")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __serde_impls {
+    ($name:ident, $t:ident) => {
+        #[allow(deprecated)]
+        impl<$t: $crate::__private::Scalar> $crate::__private::serde::Serialize for $name<$t> {
+            /// A map from state_dict names to `{ "shape": [...], "values": [...] }`, values
+            /// row-major as PyTorch stores them (see `backprop::serde`).
+            fn serialize<__S>(&self, serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: $crate::__private::serde::Serializer,
+            {
+                $crate::serde::serialize_network(self, serializer)
+            }
+        }
+
+        #[allow(deprecated)]
+        impl<'de, $t: $crate::__private::Scalar> $crate::__private::serde::Deserialize<'de>
+            for $name<$t>
+        {
+            /// Every tensor exactly once, with its shape and its number of finite values, built in
+            /// a fresh `zeros()` (see `backprop::serde`).
+            fn deserialize<__D>(deserializer: __D) -> ::core::result::Result<Self, __D::Error>
+            where
+                __D: $crate::__private::serde::Deserializer<'de>,
+            {
+                $crate::serde::deserialize_network(deserializer)
+            }
+        }
+    };
+}
+
+/// Without the `serde` feature: nothing.
+#[cfg(not(feature = "serde"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __serde_impls {
+    ($name:ident, $t:ident) => {};
 }
 
 /// The README's examples, compiled and run as doc tests.
