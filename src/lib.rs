@@ -80,6 +80,38 @@
 //!   => 10` trains at batch 1024 on a 512 KiB debug thread (`tests/stack.rs`).
 //! - Allocation: forward, backward, optimizer steps and Jacobians allocate nothing once set up
 //!   (`tests/alloc*.rs`).
+//!
+//! # Serde
+//!
+//! With the `serde` feature (off by default; it needs neither `std` nor an allocator), every
+//! network `network!` generates is `serde::Serialize` and `serde::Deserialize`, and your crate
+//! needs no `serde` feature or dependency of its own for that. A network is a map from PyTorch's
+//! `state_dict` names to `{ "shape": [out, in], "values": [...] }` (a bias `[out]`), values
+//! row-major as PyTorch stores them (`weight[o][i]` at `o * in + i`; nalgebra itself is
+//! column-major). Reading checks every tensor's name, shape, number of values and finiteness,
+//! naming the tensor in each error, and builds the network in a fresh `zeros()`; non-finite values
+//! are refused both ways. The module `backprop::serde` has the layout and the rules.
+//!
+#![cfg_attr(feature = "serde", doc = "```")]
+#![cfg_attr(not(feature = "serde"), doc = "```ignore")]
+//! use backprop::prelude::*;
+//!
+//! network! { struct Net < 2 => relu 3 => 1 > }
+//!
+//! let mut net = Net::<f32>::zeros();
+//! net.fc1.weight[(0, 1)] = 0.5; // PyTorch's fc1.weight[0][1]
+//! net.fc2.bias[0] = -1.0;
+//! let json = serde_json::to_string(&net).unwrap();
+//! assert!(json.starts_with(r#"{"fc1.weight":{"shape":[3,2],"values":[0.0,0.5,0.0,0.0,0.0,0.0]}"#));
+//! assert!(json.ends_with(r#""fc2.bias":{"shape":[1],"values":[-1.0]}}"#));
+//!
+//! let back: Net = serde_json::from_str(&json).unwrap();
+//! assert_eq!(back, net);
+//!
+//! let wrong = json.replace("[3,2]", "[2,3]");
+//! let error = serde_json::from_str::<Net>(&wrong).unwrap_err();
+//! assert!(error.to_string().starts_with("tensor `fc1.weight`: expected shape [3, 2], found [2, 3]"));
+//! ```
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
