@@ -80,6 +80,38 @@
 //!   => 10` trains at batch 1024 on a 512 KiB debug thread (`tests/suite/stack.rs`).
 //! - Allocation: forward, backward, optimizer steps and Jacobians allocate nothing once set up
 //!   (`tests/alloc*.rs`).
+//!
+//! # Serde
+//!
+//! With the `serde` feature (off by default; it needs neither `std` nor an allocator), every
+//! network `network!` generates is `serde::Serialize` and `serde::Deserialize`, and your crate
+//! needs no `serde` feature or dependency of its own for that. A network is a map from PyTorch's
+//! `state_dict` names to `{ "shape": [out, in], "values": [...] }` (a bias `[out]`), values
+//! row-major as PyTorch stores them (`weight[o][i]` at `o * in + i`; nalgebra itself is
+//! column-major). Reading checks every tensor's name, shape, number of values and finiteness,
+//! naming the tensor in each error, and builds the network in a fresh `zeros()`; non-finite values
+//! are refused both ways. The module `backprop::serde` has the layout and the rules.
+//!
+#![cfg_attr(feature = "serde", doc = "```")]
+#![cfg_attr(not(feature = "serde"), doc = "```ignore")]
+//! use backprop::prelude::*;
+//!
+//! network! { struct Net < 2 => relu 3 => 1 > }
+//!
+//! let mut net = Net::<f32>::zeros();
+//! net.fc1.weight[(0, 1)] = 0.5; // PyTorch's fc1.weight[0][1]
+//! net.fc2.bias[0] = -1.0;
+//! let json = serde_json::to_string(&net).unwrap();
+//! assert!(json.starts_with(r#"{"fc1.weight":{"shape":[3,2],"values":[0.0,0.5,0.0,0.0,0.0,0.0]}"#));
+//! assert!(json.ends_with(r#""fc2.bias":{"shape":[1],"values":[-1.0]}}"#));
+//!
+//! let back: Net = serde_json::from_str(&json).unwrap();
+//! assert_eq!(back, net);
+//!
+//! let wrong = json.replace("[3,2]", "[2,3]");
+//! let error = serde_json::from_str::<Net>(&wrong).unwrap_err();
+//! assert!(error.to_string().starts_with("tensor `fc1.weight`: expected shape [3, 2], found [2, 3]"));
+//! ```
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
@@ -108,6 +140,9 @@ pub mod prelude {
 /// What generated code names; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    /// The `serde` crate, for the impls `serde_impls!` emits (shadows core's `serde` module here).
+    #[cfg(feature = "serde")]
+    pub use ::serde;
     #[cfg(feature = "alloc")]
     pub use alloc::boxed::Box;
     // Exactly what generated code names (`tests/suite/no_prelude.rs` and the macro's
@@ -118,6 +153,10 @@ pub mod __private {
         Linear, Loss, Model, Network, Owned, Param, ParamMut, SampleFor, Scalar, Sgd, SupersetOf,
     };
     pub use nalgebra;
+
+    /// Emits `Serialize` and `Deserialize` for a generated network with the `serde` feature, and
+    /// nothing without it; the macro invokes it once per network.
+    pub use crate::__serde_impls as serde_impls;
 
     /// What the cost constants and `#[budget(...)]` checks of a generated network are made of.
     pub mod cost {
@@ -242,6 +281,51 @@ pub mod __private {
         /// Compiles when large layers can be stored; the macro calls it once per large layer.
         pub const fn check<L: Storable>() {}
     }
+}
+
+/// `serde::Serialize` and `Deserialize` for the network `$name` with scalar parameter `$t`,
+/// delegating to `serde::serialize_network` and `serde::deserialize_network` (the `serde`
+/// feature). Invoked by the code `network!` generates, so that a user's crate needs neither a
+/// `serde` dependency nor a feature of its own; not part of the public API.
+#[cfg(feature = "serde")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __serde_impls {
+    ($name:ident, $t:ident) => {
+        #[allow(deprecated)]
+        impl<$t: $crate::__private::Scalar> $crate::__private::serde::Serialize for $name<$t> {
+            /// A map from state_dict names to `{ "shape": [...], "values": [...] }`, values
+            /// row-major as PyTorch stores them (see `backprop::serde`).
+            fn serialize<__S>(&self, serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: $crate::__private::serde::Serializer,
+            {
+                $crate::serde::serialize_network(self, serializer)
+            }
+        }
+
+        #[allow(deprecated)]
+        impl<'de, $t: $crate::__private::Scalar> $crate::__private::serde::Deserialize<'de>
+            for $name<$t>
+        {
+            /// Every tensor exactly once, with its shape and its number of finite values, built in
+            /// a fresh `zeros()` (see `backprop::serde`).
+            fn deserialize<__D>(deserializer: __D) -> ::core::result::Result<Self, __D::Error>
+            where
+                __D: $crate::__private::serde::Deserializer<'de>,
+            {
+                $crate::serde::deserialize_network(deserializer)
+            }
+        }
+    };
+}
+
+/// Without the `serde` feature: nothing.
+#[cfg(not(feature = "serde"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __serde_impls {
+    ($name:ident, $t:ident) => {};
 }
 
 /// The README's examples, compiled and run as doc tests.

@@ -6,7 +6,9 @@
 //!
 //! Without the default `std` feature the crate is `no_std` and needs no allocator: everything but
 //! the training loop, explanations, pictures and weight I/O (`std`) and heap storage for large
-//! layers (`alloc`) is available, with math through `libm`.
+//! layers (`alloc`) is available, with math through `libm`. The `serde` feature adds
+//! the `serde` module, the functions behind the `Serialize` and `Deserialize` impls of generated
+//! networks (without std or an allocator too).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
@@ -29,6 +31,8 @@ pub use tools::{dot, explain, gradcheck, page};
 #[cfg(feature = "std")]
 pub use training::{checkpoint, health, train};
 pub use training::{clip, init, optim};
+#[cfg(feature = "serde")]
+pub use io::serde;
 
 pub use activation::{Activation, Elementwise};
 pub use activation_kind::ActivationKind;

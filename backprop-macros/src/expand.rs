@@ -255,6 +255,10 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
             }
         }
 
+        // impl Serialize, Deserialize for Net<T> (nothing without backprop's `serde` feature)
+        #(#cfgs)*
+        #bp::serde_impls! { #name, #t }
+
         #(#cfgs)*
         #[doc = #workspace_doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::cmp::PartialEq)]

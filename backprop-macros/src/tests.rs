@@ -237,12 +237,12 @@ fn user_derives_of_the_macro_traits_are_dropped() {
 #[test]
 fn cfg_goes_on_every_item() {
     let code = expand_text("#[cfg(feature = \"x\")] struct Net { a: < 2 => 3 >, b: < 3 => 1 > }");
-    // Three networks (the chain and its two parts), nine items each: the struct, its `Debug` and
-    // `Default`, the workspace, the workspace's impl, the inherent impl, the derivatives' impl,
-    // `Model` and `Network`.
+    // Three networks (the chain and its two parts), ten items each: the struct, its `Debug` and
+    // `Default`, the `serde_impls!` invocation, the workspace, the workspace's impl, the inherent
+    // impl, the derivatives' impl, `Model` and `Network`.
     assert_eq!(
         code.matches("# [cfg (feature = \"x\")]").count(),
-        3 * 9,
+        3 * 10,
         "{code}"
     );
 }

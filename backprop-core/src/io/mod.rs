@@ -83,6 +83,8 @@
 pub mod convert;
 pub mod scan;
 pub mod slice;
+#[cfg(feature = "serde")]
+pub mod serde;
 
 #[cfg(feature = "std")]
 mod atomic;

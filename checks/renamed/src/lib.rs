@@ -39,3 +39,17 @@ pub fn loss(net: &Renamed<f32>, x: [f32; 3], y: f32) -> f32 {
         &mut grad,
     )
 }
+
+/// With the `serde` feature: every network above, its parts too, is `Serialize` and
+/// `Deserialize`, although this crate neither depends on serde nor names it in a declaration.
+#[cfg(feature = "serde")]
+pub fn serde_impls() {
+    fn both<N>()
+    where
+        N: bp::__private::serde::Serialize + for<'de> bp::__private::serde::Deserialize<'de>,
+    {
+    }
+    both::<Renamed<f32>>();
+    both::<chain::AutoEncoder<f64>>();
+    both::<chain::AutoEncoderEncoder<f32>>();
+}
