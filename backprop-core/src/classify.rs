@@ -23,7 +23,7 @@ use crate::scalar::Scalar;
 /// `torch.argmax` treats it. `None` for an empty slice.
 ///
 /// ```
-/// use backprop_core::classify::argmax;
+/// use backprop::classify::argmax;
 /// assert_eq!(argmax(&[0.1_f32, 0.7, 0.2]), Some(1));
 /// assert_eq!(argmax(&[2.0_f64, 2.0]), Some(0));
 /// assert_eq!(argmax(&[1.0_f64, f64::NAN, 3.0]), Some(1));

@@ -55,7 +55,7 @@ pub const ZERO: &str = "#a0a0a0";
 /// The colour of a gradient `g`: [`POSITIVE`], [`NEGATIVE`] or [`ZERO`].
 ///
 /// ```
-/// use backprop_core::dot::{gradient_colour, NEGATIVE, POSITIVE, ZERO};
+/// use backprop::dot::{gradient_colour, NEGATIVE, POSITIVE, ZERO};
 ///
 /// assert_eq!(gradient_colour(0.02), POSITIVE);
 /// assert_eq!(gradient_colour(-0.0369), NEGATIVE);
@@ -75,7 +75,7 @@ pub fn gradient_colour(g: f64) -> &'static str {
 /// `largest`: from 0.75 (zero) to 5 (the largest), in proportion to `|g|`.
 ///
 /// ```
-/// use backprop_core::dot::gradient_width;
+/// use backprop::dot::gradient_width;
 ///
 /// assert_eq!(gradient_width(0.0, 0.06), 0.75);
 /// assert_eq!(gradient_width(-0.06, 0.06), 5.0);

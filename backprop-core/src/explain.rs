@@ -8,7 +8,7 @@
 //! parts. For a batch, the gradient is the sum of the per-sample products.
 //!
 //! ```
-//! # use backprop_core::explain::{Explanation, Factor};
+//! # use backprop::explain::{Explanation, Factor};
 //! // Explanations are plain data: a list of factors per sample, and their product.
 //! let factors = vec![Factor::new("∂E/∂a1[0]", 2.0), Factor::new("fc1.input[0]", 0.5)];
 //! assert_eq!(factors.iter().map(|f| f.value).product::<f64>(), 1.0);
@@ -304,8 +304,8 @@ pub fn explain_jacobian<N: Batched<1>>(
 /// mark such units; any other activation is never dead by this rule.
 ///
 /// ```
-/// use backprop_core::explain::is_dead;
-/// use backprop_core::{ActivationKind, LayerInfo};
+/// use backprop::explain::is_dead;
+/// use backprop::{ActivationKind, LayerInfo};
 ///
 /// let relu = LayerInfo {
 ///     name: "fc1", inputs: 4, outputs: 5, activation: "relu", kind: ActivationKind::Relu,
@@ -326,8 +326,8 @@ pub fn is_dead<T: Scalar>(layer: &LayerInfo, z: T) -> bool {
 /// pictures mark them.
 ///
 /// ```
-/// use backprop_core::explain::is_saturated;
-/// use backprop_core::{ActivationKind, LayerInfo};
+/// use backprop::explain::is_saturated;
+/// use backprop::{ActivationKind, LayerInfo};
 ///
 /// let sigmoid = LayerInfo {
 ///     name: "fc1", inputs: 4, outputs: 5, activation: "sigmoid", kind: ActivationKind::Sigmoid,
