@@ -114,6 +114,26 @@ fn row_y(index: usize, count: usize) -> f64 {
 /// neuron with `z`, `a`, `δ = ∂E/∂z` and its bias with the bias's gradient, in index order; every
 /// weight as an edge coloured by the sign of its gradient and as wide as its magnitude, with its
 /// value and gradient in its layer's table; the loss as the last node; a legend.
+///
+/// ```
+/// use backprop::dot::{to_dot, NEGATIVE, POSITIVE};
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 1 => 1 > } // y = w·x + b
+///
+/// let mut net = Net::<f64>::zeros();
+/// net.fc1.weight[(0, 0)] = 2.0;
+/// let x = SVector::<f64, 1>::new(3.0);
+/// // Output 6 against 5: MSE (6 − 5)² = 1, ∂E/∂w = 2·(6 − 5)·3 = 6 > 0, a red edge.
+/// let dot = to_dot(&net, &x, &SVector::<f64, 1>::new(5.0), &Mse);
+/// assert!(dot.starts_with("digraph network {"));
+/// assert!(dot.contains(&format!("in_0 -> fc1_0 [color=\"{POSITIVE}\"")));
+/// assert!(dot.contains("fc1.weight[0][0]: w 2.0000, g 6.0000"));
+/// assert!(dot.contains(r"loss E\n1.0000"));
+/// // Against 7 the gradient is 2·(6 − 7)·3 = −6: a blue edge.
+/// let dot = to_dot(&net, &x, &SVector::<f64, 1>::new(7.0), &Mse);
+/// assert!(dot.contains(&format!("in_0 -> fc1_0 [color=\"{NEGATIVE}\"")));
+/// ```
 pub fn to_dot<N, L, Y>(net: &N, x: &N::Input, target: &Y, loss: &L) -> String
 where
     N: Batched<1>,
