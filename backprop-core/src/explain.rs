@@ -150,6 +150,31 @@ struct LayerSample {
 
 /// Explains `name[row][col]` of the gradient of `loss` at input `x` and `target` (for a bias,
 /// `col` is 0): every sample's chain of factors and their sum.
+///
+/// ```
+/// use backprop::explain::{explain, ExplainError};
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 1 => 1 > } // y = w·x + b
+///
+/// let mut net = Net::<f64>::zeros();
+/// net.fc1.weight[(0, 0)] = 2.0;
+/// // Two samples: x = 3 and 1, outputs 6 and 2, targets 5 and 0. MSE over 2 entries has
+/// // ∂E/∂o = o − t = 1 and 2, so ∂E/∂w = 1·3 + 2·1 = 5, one product per sample.
+/// let x = SMatrix::<f64, 1, 2>::new(3.0, 1.0);
+/// let y = SMatrix::<f64, 1, 2>::new(5.0, 0.0);
+/// let why = explain::<_, _, _, 2>(&net, &x, &y, &Mse, "fc1.weight", 0, 0).unwrap();
+/// assert_eq!(why.entry, "fc1.weight[0][0]");
+/// assert!((why.value - 5.0).abs() < 1e-12);
+/// assert!((why.samples[0].value - 3.0).abs() < 1e-12);
+/// assert!((why.samples[1].value - 2.0).abs() < 1e-12);
+/// for chain in &why.samples {
+///     let product: f64 = chain.factors.iter().map(|f| f.value).product();
+///     assert!((product - chain.value).abs() < 1e-12);
+/// }
+/// let unknown = explain::<_, _, _, 2>(&net, &x, &y, &Mse, "fc2.weight", 0, 0);
+/// assert!(matches!(unknown, Err(ExplainError::UnknownParameter { .. })));
+/// ```
 pub fn explain<N, L, Y, const B: usize>(
     net: &N,
     x: &N::Input,
@@ -185,13 +210,12 @@ where
 /// one forward pass and one scalar backward pass per sample: what a picture that explains any
 /// entry on demand embeds.
 ///
-/// ```text
+/// ```
 /// use backprop::explain::explain_all;
 /// use backprop::prelude::*;
 ///
 /// network! { struct Tiny < 2 => relu 2 => sigmoid 1 > }
 ///
-/// // This example runs as a test in tests/pictures.rs.
 /// let net = Tiny::<f64>::init(1);
 /// let (x, y) = (SVector::<f64, 2>::new(0.5, -1.0), SVector::<f64, 1>::new(1.0));
 /// let all = explain_all::<_, _, _, 1>(&net, &x, &y, &Mse).unwrap();
@@ -232,13 +256,12 @@ where
 /// `output[o]`), then the sum over the first layer's units, `Σ_k fc1.weight[k][i] · δ1[k]`, where
 /// the paths from the input split.
 ///
-/// ```text
+/// ```
 /// use backprop::explain::explain_jacobian;
 /// use backprop::prelude::*;
 ///
 /// network! { struct Net < 2 => tanh 3 => sigmoid 1 > }
 ///
-/// // This example runs as a test in tests/jacobian.rs.
 /// let net = Net::<f64>::init(4);
 /// let x = SVector::<f64, 2>::new(0.5, -1.0);
 /// let explanation = explain_jacobian(&net, &x, 0, 1).unwrap();
