@@ -159,7 +159,7 @@ fn prefix(buffer: &str) -> String {
 /// std::fs::remove_file(&path)?;
 /// let resume = resume?;
 /// assert_eq!((resume.epoch, resume.shuffle_seed), (1, Some(7)));
-/// // The momentum buffer came back: b = 0.5·1 + 1 = 1.5, w = −0.5 − 0.5·1.5, as uninterrupted.
+/// // The momentum buffer is back: b = 0.5·1 + 1 = 1.5, w = −0.5 − 0.5·1.5, as uninterrupted.
 /// sgd.step(&mut net, &grad);
 /// assert_eq!(net.fc1.weight[(0, 0)], -1.25);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
