@@ -1,13 +1,12 @@
 //! Helpers for classifiers: the predicted class of an output (`argmax`, as `torch.argmax`), of a
 //! sample (`predict`), and the accuracy over a labelled data set.
 //!
-//! ```text
+//! ```
 //! use backprop::classify::{accuracy, predict};
 //! use backprop::prelude::*;
 //!
 //! network! { struct Iris < 4 => relu 8 => 3 > }
 //!
-//! // This example runs as a test in tests/classify.rs.
 //! let net = Iris::<f32>::init(0);
 //! let x = SVector::<f32, 4>::new(5.1, 3.5, 1.4, 0.2);
 //! let class = predict(&net, &x);
