@@ -13,7 +13,7 @@
 //! drawing, laid out `[out][in]` as PyTorch indexes `weight[out][in]`; each edge also carries
 //! its entry, value and gradient as a tooltip (shown on hover in the SVG).
 //!
-//! ```text
+//! ```
 //! use backprop::dot::{render, to_dot};
 //! use backprop::prelude::*;
 //!
@@ -23,7 +23,13 @@
 //! let (x, y) = (SVector::<f32, 4>::new(0.5, -1.0, 0.25, 2.0), SVector::<f32, 1>::new(1.0));
 //! let dot = to_dot(&net, &x, &y, &Mse);
 //! assert!(dot.contains("fc2_1 [pos="));
-//! render(&dot, "net.svg".as_ref())?;        // Ok(false) when Graphviz is not installed
+//! let path = std::env::temp_dir().join(format!("backprop-doc-dot-{}.svg", std::process::id()));
+//! if render(&dot, &path)? {                 // false when Graphviz is not installed
+//!     let svg = std::fs::read_to_string(&path)?;
+//!     std::fs::remove_file(&path)?;
+//!     assert!(svg.contains("<svg"));
+//! }
+//! # Ok::<(), std::io::Error>(())
 //! ```
 //!
 //! (`examples/seed.rs` runs this for the seed network; `tests/pictures.rs` pins its output.)
