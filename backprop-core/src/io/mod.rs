@@ -145,6 +145,23 @@ pub struct Loaded {
 ///
 /// The file is replaced atomically (a temporary file beside it, then a rename); a read-only or
 /// non-regular target is an error, a symbolic link is followed (see the module's "Saving").
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 2 => tanh 3 => 1 > }
+///
+/// let name = format!("backprop-doc-save-{}.safetensors", std::process::id());
+/// let path = std::env::temp_dir().join(name);
+/// let net = Net::<f32>::init(7);
+/// backprop::io::save(&net, &path)?; // safetensors.torch.load_file reads it
+/// let mut back = Net::<f32>::zeros();
+/// let loaded = backprop::io::load(&mut back, &path);
+/// std::fs::remove_file(&path)?;
+/// loaded?;
+/// assert_eq!(back, net); // the same bits: an f32 network is saved as F32
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[cfg(feature = "std")]
 pub fn save<N: Network>(net: &N, path: impl AsRef<Path>) -> Result<(), WeightsError> {
     save_with(net, path, &SaveOptions::default())
@@ -164,6 +181,31 @@ pub fn save_with<N: Network>(
 /// Loads every parameter from the file at `path`, strictly, under the network's own names.
 ///
 /// On error the network is unchanged.
+///
+/// ```
+/// use backprop::io::{self, WeightsError};
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 2 => tanh 3 => 1 > }
+/// backprop::network! { struct Wide < 2 => tanh 4 => 1 > }
+///
+/// let name = format!("backprop-doc-load-{}.safetensors", std::process::id());
+/// let path = std::env::temp_dir().join(name);
+/// let net = Net::<f32>::init(7);
+/// io::save(&net, &path)?;
+/// // F32 tensors into an f64 network: widened, exactly.
+/// let mut in_f64 = Net::<f64>::zeros();
+/// let widened = io::load(&mut in_f64, &path).map(|_| ());
+/// // A network of other shapes: refused, and left as it was.
+/// let mut wide = Wide::<f32>::init(1);
+/// let refused = io::load(&mut wide, &path);
+/// std::fs::remove_file(&path)?;
+/// widened?;
+/// assert_eq!(in_f64, net.cast::<f64>());
+/// assert!(matches!(refused, Err(WeightsError::Shape { .. })));
+/// assert_eq!(wide, Wide::<f32>::init(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[cfg(feature = "std")]
 pub fn load<N: Network>(net: &mut N, path: impl AsRef<Path>) -> Result<Loaded, WeightsError> {
     load_with(net, path, &LoadOptions::default())

@@ -64,7 +64,7 @@ impl fmt::Display for Dtype {
 /// (dropout modules, say). A HashMap or any other rule fits in [`Rename::With`]:
 ///
 /// ```
-/// # use backprop_core::io::Rename;
+/// # use backprop::io::Rename;
 /// use std::collections::HashMap;
 /// let map = HashMap::from([("fc1.weight", "encoder.weight"), ("fc1.bias", "encoder.bias")]);
 /// let rule = |name: &str| map.get(name).map_or_else(|| name.to_string(), |n| n.to_string());

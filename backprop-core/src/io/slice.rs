@@ -2,8 +2,8 @@
 //! safetensors file over a link into a buffer and loads it into a network it holds.
 //!
 //! ```
-//! # use backprop_core::io::slice::{self, Naming};
-//! # fn demo<N: backprop_core::Network>(net: &mut N, received: &[u8]) {
+//! # use backprop::io::slice::{self, Naming};
+//! # fn demo<N: backprop::Network>(net: &mut N, received: &[u8]) {
 //! match slice::from_bytes(net, received, Naming::StateDict) {
 //!     Ok(()) => {}                    // every parameter replaced
 //!     Err(error) => { let _ = error; } // the network is unchanged; `error` names the tensor

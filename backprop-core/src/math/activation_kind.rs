@@ -54,7 +54,7 @@ impl ActivationKind {
     /// derivative is a matrix.
     ///
     /// ```
-    /// use backprop_core::ActivationKind;
+    /// use backprop::ActivationKind;
     /// assert_eq!(ActivationKind::Relu.derivative(-1.0, 0.0), Some(0.0));
     /// assert_eq!(ActivationKind::Sigmoid.derivative(0.0, 0.5), Some(0.25));
     /// assert_eq!(ActivationKind::Softmax.derivative(0.0, 0.5), None);

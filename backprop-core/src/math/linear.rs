@@ -12,6 +12,26 @@ use crate::scalar::{constant, Scalar, SupersetOf};
 /// A fully connected layer from `IN` to `OUT` units: `z = weight · x + bias`.
 ///
 /// `weight` is stored `[out][in]` as in PyTorch, so `weight[(i, j)]` is PyTorch's `weight[i][j]`.
+///
+/// ```
+/// use backprop::prelude::*;
+/// use backprop::Linear;
+///
+/// // nn.Linear(2, 3): a 3×2 weight, written row by row as PyTorch prints it.
+/// let mut layer = Linear::<f64, 2, 3>::zeros();
+/// layer.weight = SMatrix::<f64, 3, 2>::new(1.0, 2.0, 0.0, -1.0, 0.5, 0.5);
+/// layer.bias = SVector::<f64, 3>::new(0.0, 1.0, -1.0);
+/// let x = SVector::<f64, 2>::new(2.0, 4.0);
+/// // z = weight·x + bias = (2 + 8 + 0, 0 − 4 + 1, 1 + 2 − 1)
+/// assert_eq!(layer.affine_value(&x), SVector::<f64, 3>::new(10.0, -3.0, 2.0));
+///
+/// // A generated network's fields are these layers: its forward pass is theirs, composed.
+/// backprop::network! { struct Net < 2 => relu 3 => 1 > }
+/// let net = Net::<f64>::init(5);
+/// let hidden: &Linear<f64, 2, 3> = &net.fc1;
+/// let a = hidden.affine_value(&x).map(|z| z.max(0.0));
+/// assert!((net.forward(&x) - net.fc2.affine_value(&a)).norm() < 1e-12);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[repr(C)]
 pub struct Linear<T: Scalar, const IN: usize, const OUT: usize> {

@@ -180,6 +180,18 @@ fn column_exp_sum_into<T: Scalar, const N: usize, const B: usize>(
 // ---------------------------------------------------------------------------------------------
 
 /// Mean squared error (`nn.MSELoss`): `mean((o - t)²)`, gradient `2 (o - t) / (N B)`.
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// // Two samples of one output each (one column per sample).
+/// let output = SMatrix::<f64, 1, 2>::new(1.0, 3.0);
+/// let target = SMatrix::<f64, 1, 2>::new(0.0, 0.0);
+/// assert_eq!(Loss::value(&Mse, &output, &target), 5.0); // (1² + 3²) / 2
+/// let mut grad = SMatrix::zeros();
+/// Loss::gradient(&Mse, &output, &target, &mut grad);
+/// assert_eq!(grad, SMatrix::<f64, 1, 2>::new(1.0, 3.0)); // 2·(o − t) / 2
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Mse;
 
@@ -407,6 +419,19 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for HalfSse {
 ///
 /// The gradient is PyTorch's: `(o - t) / max((1 - o) o, 1e-12) / (N B)`, finite even at `o = 0` or `1`.
 /// Prefer [`BceWithLogits`] on the logits, which is more accurate.
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// let output = SMatrix::<f64, 1, 2>::new(0.8, 0.5); // probabilities, as after a sigmoid
+/// let target = SMatrix::<f64, 1, 2>::new(1.0, 0.0);
+/// // (−ln 0.8 − ln 0.5) / 2 = ln(1 / 0.4) / 2
+/// assert!((Loss::value(&Bce, &output, &target) - 2.5f64.ln() / 2.0).abs() < 1e-12);
+/// let mut grad = SMatrix::zeros();
+/// Loss::gradient(&Bce, &output, &target, &mut grad);
+/// // (o − t) / ((1 − o)·o) / 2: −0.2 / 0.16 / 2 and 0.5 / 0.25 / 2
+/// assert!((grad - SMatrix::<f64, 1, 2>::new(-0.625, 1.0)).norm() < 1e-12);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Bce;
 
@@ -450,6 +475,21 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for Bce {
 
 /// Binary cross entropy on logits (`nn.BCEWithLogitsLoss`): `-(t ln σ(z) + (1 - t) ln(1 - σ(z)))`,
 /// computed stably as `max(z, 0) - z t + ln(1 + e^-|z|)`, averaged; gradient `(σ(z) - t) / (N B)`.
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// // Logits 0 and ln 4, that is probabilities σ(0) = 0.5 and σ(ln 4) = 0.8.
+/// let logits = SMatrix::<f64, 1, 2>::new(0.0, 4f64.ln());
+/// let target = SMatrix::<f64, 1, 2>::new(0.3, 1.0);
+/// // At σ = 0.5 the loss is ln 2 for any target; at 0.8 against 1 it is −ln 0.8.
+/// let expected = (2f64.ln() - 0.8f64.ln()) / 2.0;
+/// assert!((Loss::value(&BceWithLogits, &logits, &target) - expected).abs() < 1e-12);
+/// let mut grad = SMatrix::zeros();
+/// Loss::gradient(&BceWithLogits, &logits, &target, &mut grad);
+/// // (σ(z) − t) / 2: (0.5 − 0.3) / 2 and (0.8 − 1) / 2
+/// assert!((grad - SMatrix::<f64, 1, 2>::new(0.1, -0.1)).norm() < 1e-12);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct BceWithLogits;
 
@@ -513,6 +553,27 @@ impl<T: Scalar, const N: usize, const B: usize> Loss<T, N, B> for BceWithLogits 
 ///   `(softmax(z) Σ_c t_c - t) / B` (the targets need not sum to 1);
 /// - class indices, [`ClassTargets<N, B>`]: `loss_b = -log_softmax(z)_{t_b}`, gradient
 ///   `(softmax(z) - onehot(t_b)) / B`.
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 2 => 3 > } // three logits
+///
+/// // Zero weights and biases (0, ln 2, ln 5): the logits for any x, softmax (1, 2, 5) / 8.
+/// let mut net = Net::<f64>::zeros();
+/// net.fc1.bias = SVector::<f64, 3>::new(0.0, 2f64.ln(), 5f64.ln());
+/// let x = SVector::<f64, 2>::new(0.3, -0.7);
+/// let class = ClassTargets::<3, 1>::new([2]).unwrap();
+/// // −log_softmax(z)[2] = −ln(5/8) = ln 1.6
+/// assert!((net.loss(&x, &class, &CrossEntropy) - 1.6f64.ln()).abs() < 1e-12);
+/// // ∂loss/∂bias = softmax(z) − onehot(2) = (1/8, 2/8, 5/8 − 1)
+/// let mut grad = Net::zeros();
+/// net.backward(&x, &class, &CrossEntropy, &mut net.workspace(), &mut grad);
+/// assert!((grad.fc1.bias - SVector::<f64, 3>::new(0.125, 0.25, -0.375)).norm() < 1e-12);
+/// // The same class as probabilities, one-hot: the same loss.
+/// let probabilities = SVector::<f64, 3>::new(0.0, 0.0, 1.0);
+/// assert!((net.loss(&x, &probabilities, &CrossEntropy) - 1.6f64.ln()).abs() < 1e-12);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct CrossEntropy;
 
@@ -691,6 +752,23 @@ fn logit<T: Scalar, const N: usize, const B: usize>(
 
 /// One class index per sample, each checked to be below the number of classes `N`: the
 /// class-index targets of [`CrossEntropy`].
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// // A batch of three samples of a 4-class problem; the indices are checked once, here.
+/// let mut targets = ClassTargets::<4, 3>::new([0, 3, 1]).unwrap();
+/// assert_eq!(targets.indices(), &[0, 3, 1]);
+/// let error = ClassTargets::<4, 3>::new([0, 4, 1]).unwrap_err();
+/// assert_eq!((error.sample, error.index, error.classes), (1, 4, 4));
+/// assert!(targets.set(2, 4).is_err()); // refused, and the old class kept
+/// targets.set(2, 2).unwrap();
+/// assert_eq!(targets.indices(), &[0, 3, 2]);
+///
+/// // Uniform logits: each sample's loss is ln 4, and so is the mean.
+/// let logits = SMatrix::<f64, 4, 3>::zeros();
+/// assert!((Loss::value(&CrossEntropy, &logits, &targets) - 4f64.ln()).abs() < 1e-12);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(transparent)]
 pub struct ClassTargets<const N: usize, const B: usize> {

@@ -1,13 +1,12 @@
 //! Helpers for classifiers: the predicted class of an output (`argmax`, as `torch.argmax`), of a
 //! sample (`predict`), and the accuracy over a labelled data set.
 //!
-//! ```text
+//! ```
 //! use backprop::classify::{accuracy, predict};
 //! use backprop::prelude::*;
 //!
 //! network! { struct Iris < 4 => relu 8 => 3 > }
 //!
-//! // This example runs as a test in tests/suite/classify.rs.
 //! let net = Iris::<f32>::init(0);
 //! let x = SVector::<f32, 4>::new(5.1, 3.5, 1.4, 0.2);
 //! let class = predict(&net, &x);
@@ -23,7 +22,7 @@ use crate::scalar::Scalar;
 /// `torch.argmax` treats it. `None` for an empty slice.
 ///
 /// ```
-/// use backprop_core::classify::argmax;
+/// use backprop::classify::argmax;
 /// assert_eq!(argmax(&[0.1_f32, 0.7, 0.2]), Some(1));
 /// assert_eq!(argmax(&[2.0_f64, 2.0]), Some(0));
 /// assert_eq!(argmax(&[1.0_f64, f64::NAN, 3.0]), Some(1));

@@ -13,7 +13,7 @@
 //! drawing, laid out `[out][in]` as PyTorch indexes `weight[out][in]`; each edge also carries
 //! its entry, value and gradient as a tooltip (shown on hover in the SVG).
 //!
-//! ```text
+//! ```
 //! use backprop::dot::{render, to_dot};
 //! use backprop::prelude::*;
 //!
@@ -23,7 +23,13 @@
 //! let (x, y) = (SVector::<f32, 4>::new(0.5, -1.0, 0.25, 2.0), SVector::<f32, 1>::new(1.0));
 //! let dot = to_dot(&net, &x, &y, &Mse);
 //! assert!(dot.contains("fc2_1 [pos="));
-//! render(&dot, "net.svg".as_ref())?;        // Ok(false) when Graphviz is not installed
+//! let path = std::env::temp_dir().join(format!("backprop-doc-dot-{}.svg", std::process::id()));
+//! if render(&dot, &path)? {                 // false when Graphviz is not installed
+//!     let svg = std::fs::read_to_string(&path)?;
+//!     std::fs::remove_file(&path)?;
+//!     assert!(svg.contains("<svg"));
+//! }
+//! # Ok::<(), std::io::Error>(())
 //! ```
 //!
 //! (`examples/seed.rs` runs this for the seed network; `tests/suite/pictures.rs` pins its output.)
@@ -57,7 +63,7 @@ pub const ZERO: &str = "#a0a0a0";
 /// The colour of a gradient `g`: [`POSITIVE`], [`NEGATIVE`] or [`ZERO`].
 ///
 /// ```
-/// use backprop_core::dot::{gradient_colour, NEGATIVE, POSITIVE, ZERO};
+/// use backprop::dot::{gradient_colour, NEGATIVE, POSITIVE, ZERO};
 ///
 /// assert_eq!(gradient_colour(0.02), POSITIVE);
 /// assert_eq!(gradient_colour(-0.0369), NEGATIVE);
@@ -77,7 +83,7 @@ pub fn gradient_colour(g: f64) -> &'static str {
 /// `largest`: from 0.75 (zero) to 5 (the largest), in proportion to `|g|`.
 ///
 /// ```
-/// use backprop_core::dot::gradient_width;
+/// use backprop::dot::gradient_width;
 ///
 /// assert_eq!(gradient_width(0.0, 0.06), 0.75);
 /// assert_eq!(gradient_width(-0.06, 0.06), 5.0);
@@ -116,6 +122,26 @@ fn row_y(index: usize, count: usize) -> f64 {
 /// neuron with `z`, `a`, `δ = ∂E/∂z` and its bias with the bias's gradient, in index order; every
 /// weight as an edge coloured by the sign of its gradient and as wide as its magnitude, with its
 /// value and gradient in its layer's table; the loss as the last node; a legend.
+///
+/// ```
+/// use backprop::dot::{to_dot, NEGATIVE, POSITIVE};
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 1 => 1 > } // y = w·x + b
+///
+/// let mut net = Net::<f64>::zeros();
+/// net.fc1.weight[(0, 0)] = 2.0;
+/// let x = SVector::<f64, 1>::new(3.0);
+/// // Output 6 against 5: MSE (6 − 5)² = 1, ∂E/∂w = 2·(6 − 5)·3 = 6 > 0, a red edge.
+/// let dot = to_dot(&net, &x, &SVector::<f64, 1>::new(5.0), &Mse);
+/// assert!(dot.starts_with("digraph network {"));
+/// assert!(dot.contains(&format!("in_0 -> fc1_0 [color=\"{POSITIVE}\"")));
+/// assert!(dot.contains("fc1.weight[0][0]: w 2.0000, g 6.0000"));
+/// assert!(dot.contains(r"loss E\n1.0000"));
+/// // Against 7 the gradient is 2·(6 − 7)·3 = −6: a blue edge.
+/// let dot = to_dot(&net, &x, &SVector::<f64, 1>::new(7.0), &Mse);
+/// assert!(dot.contains(&format!("in_0 -> fc1_0 [color=\"{NEGATIVE}\"")));
+/// ```
 pub fn to_dot<N, L, Y, const I: usize, const O: usize>(
     net: &N,
     x: &SVector<N::Scalar, I>,

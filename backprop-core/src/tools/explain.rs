@@ -8,7 +8,7 @@
 //! parts. For a batch, the gradient is the sum of the per-sample products.
 //!
 //! ```
-//! # use backprop_core::explain::{Explanation, Factor};
+//! # use backprop::explain::{Explanation, Factor};
 //! // Explanations are plain data: a list of factors per sample, and their product.
 //! let factors = vec![Factor::new("∂E/∂a1[0]", 2.0), Factor::new("fc1.input[0]", 0.5)];
 //! assert_eq!(factors.iter().map(|f| f.value).product::<f64>(), 1.0);
@@ -152,6 +152,31 @@ struct LayerSample {
 
 /// Explains `name[row][col]` of the gradient of `loss` at input `x` and `target` (for a bias,
 /// `col` is 0): every sample's chain of factors and their sum.
+///
+/// ```
+/// use backprop::explain::{explain, ExplainError};
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 1 => 1 > } // y = w·x + b
+///
+/// let mut net = Net::<f64>::zeros();
+/// net.fc1.weight[(0, 0)] = 2.0;
+/// // Two samples: x = 3 and 1, outputs 6 and 2, targets 5 and 0. MSE over 2 entries has
+/// // ∂E/∂o = o − t = 1 and 2, so ∂E/∂w = 1·3 + 2·1 = 5, one product per sample.
+/// let x = SMatrix::<f64, 1, 2>::new(3.0, 1.0);
+/// let y = SMatrix::<f64, 1, 2>::new(5.0, 0.0);
+/// let why = explain(&net, &x, &y, &Mse, "fc1.weight", 0, 0).unwrap();
+/// assert_eq!(why.entry, "fc1.weight[0][0]");
+/// assert!((why.value - 5.0).abs() < 1e-12);
+/// assert!((why.samples[0].value - 3.0).abs() < 1e-12);
+/// assert!((why.samples[1].value - 2.0).abs() < 1e-12);
+/// for chain in &why.samples {
+///     let product: f64 = chain.factors.iter().map(|f| f.value).product();
+///     assert!((product - chain.value).abs() < 1e-12);
+/// }
+/// let unknown = explain(&net, &x, &y, &Mse, "fc2.weight", 0, 0);
+/// assert!(matches!(unknown, Err(ExplainError::UnknownParameter { .. })));
+/// ```
 pub fn explain<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
     x: &SMatrix<N::Scalar, I, B>,
@@ -187,13 +212,12 @@ where
 /// one forward pass and one scalar backward pass per sample: what a picture that explains any
 /// entry on demand embeds.
 ///
-/// ```text
+/// ```
 /// use backprop::explain::explain_all;
 /// use backprop::prelude::*;
 ///
 /// network! { struct Tiny < 2 => relu 2 => sigmoid 1 > }
 ///
-/// // This example runs as a test in tests/suite/pictures.rs.
 /// let net = Tiny::<f64>::init(1);
 /// let (x, y) = (SVector::<f64, 2>::new(0.5, -1.0), SVector::<f64, 1>::new(1.0));
 /// let all = explain_all(&net, &x, &y, &Mse).unwrap();
@@ -234,13 +258,12 @@ where
 /// `output[o]`), then the sum over the first layer's units, `Σ_k fc1.weight[k][i] · δ1[k]`, where
 /// the paths from the input split.
 ///
-/// ```text
+/// ```
 /// use backprop::explain::explain_jacobian;
 /// use backprop::prelude::*;
 ///
 /// network! { struct Net < 2 => tanh 3 => sigmoid 1 > }
 ///
-/// // This example runs as a test in tests/suite/jacobian.rs.
 /// let net = Net::<f64>::init(4);
 /// let x = SVector::<f64, 2>::new(0.5, -1.0);
 /// let explanation = explain_jacobian(&net, &x, 0, 1).unwrap();
@@ -306,8 +329,8 @@ pub fn explain_jacobian<N: Model<I, O>, const I: usize, const O: usize>(
 /// mark such units; any other activation is never dead by this rule.
 ///
 /// ```
-/// use backprop_core::explain::is_dead;
-/// use backprop_core::{ActivationKind, LayerInfo};
+/// use backprop::explain::is_dead;
+/// use backprop::{ActivationKind, LayerInfo};
 ///
 /// let relu = LayerInfo {
 ///     name: "fc1", inputs: 4, outputs: 5, activation: "relu", kind: ActivationKind::Relu,
@@ -328,8 +351,8 @@ pub fn is_dead<T: Scalar>(layer: &LayerInfo, z: T) -> bool {
 /// pictures mark them.
 ///
 /// ```
-/// use backprop_core::explain::is_saturated;
-/// use backprop_core::{ActivationKind, LayerInfo};
+/// use backprop::explain::is_saturated;
+/// use backprop::{ActivationKind, LayerInfo};
 ///
 /// let sigmoid = LayerInfo {
 ///     name: "fc1", inputs: 4, outputs: 5, activation: "sigmoid", kind: ActivationKind::Sigmoid,

@@ -10,12 +10,11 @@ use crate::scalar::to_f64;
 /// fc1.weight 5×4 in [-0.48, 0.49] ‖·‖ 1.79; ... }`, or, with `{:#?}`, every tensor's values
 /// (column-major, as nalgebra stores them).
 ///
-/// ```text
+/// ```
 /// use backprop::prelude::*;
 ///
 /// network! { struct Net < 4 => relu 5 => 1 > }
 ///
-/// // This example runs as a test in tests/suite/summary.rs.
 /// let text = format!("{:?}", Net::<f32>::zeros());
 /// assert!(text.starts_with("Net<4 => relu 5 => 1> { 31 parameters; fc1.weight 5×4"));
 /// ```

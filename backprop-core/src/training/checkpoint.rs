@@ -137,6 +137,33 @@ fn prefix(buffer: &str) -> String {
 /// Saves `net`, `optimizer` (its buffers, counters and learning rate), `schedule`'s position,
 /// the next `epoch` and the `shuffle_seed` to `path`, atomically (a temporary file beside it,
 /// flushed, then renamed over it).
+///
+/// ```
+/// use backprop::checkpoint;
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 1 => 1 > }
+///
+/// let name = format!("backprop-doc-checkpoint-save-{}.ckpt", std::process::id());
+/// let path = std::env::temp_dir().join(name);
+/// let mut grad = Net::<f64>::zeros();
+/// grad.fc1.weight[(0, 0)] = 1.0; // the same gradient at every step
+/// let mut net = Net::zeros();
+/// let mut sgd = Sgd::new(0.5).momentum(0.5);
+/// sgd.step(&mut net, &grad); // buffer 1, w = −0.5
+/// checkpoint::save(&path, &net, &sgd, None, 1, Some(7))?;
+///
+/// // Later, in a fresh process: the same declarations, restored from the file.
+/// let (mut net, mut sgd) = (Net::<f64>::zeros(), Sgd::new(0.5).momentum(0.5));
+/// let resume = checkpoint::load(&path, &mut net, &mut sgd, None);
+/// std::fs::remove_file(&path)?;
+/// let resume = resume?;
+/// assert_eq!((resume.epoch, resume.shuffle_seed), (1, Some(7)));
+/// // The momentum buffer is back: b = 0.5·1 + 1 = 1.5, w = −0.5 − 0.5·1.5, as uninterrupted.
+/// sgd.step(&mut net, &grad);
+/// assert_eq!(net.fc1.weight[(0, 0)], -1.25);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn save<N: Network, O: OptimizerState<N>>(
     path: impl AsRef<Path>,
     net: &N,
@@ -252,6 +279,30 @@ fn malformed(key: &str) -> CheckpointError {
 /// OneCycleLR may cycle) come from the file; its other hyper-parameters stay as the caller built
 /// them. On error nothing is
 /// changed.
+///
+/// ```
+/// use backprop::checkpoint::{self, CheckpointError};
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 1 => 1 > }
+///
+/// let name = format!("backprop-doc-checkpoint-load-{}.ckpt", std::process::id());
+/// let path = std::env::temp_dir().join(name);
+/// let net = Net::<f64>::init(3);
+/// checkpoint::save(&path, &net, &Sgd::new(0.1), None, 4, None)?;
+/// // A run with another optimizer is refused, and keeps its own values.
+/// let mut other = Net::<f64>::zeros();
+/// let mut adam = Adam::new(0.1);
+/// let refused = checkpoint::load(&path, &mut other, &mut adam, None);
+/// let mut same = Net::<f64>::zeros();
+/// let resumed = checkpoint::load(&path, &mut same, &mut Sgd::new(0.1), None);
+/// std::fs::remove_file(&path)?;
+/// assert!(matches!(refused, Err(CheckpointError::Mismatch { what: "optimizer", .. })));
+/// assert_eq!(other, Net::zeros());
+/// assert_eq!(resumed?.epoch, 4);
+/// assert_eq!(same, net);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn load<N: Network, O: OptimizerState<N>>(
     path: impl AsRef<Path>,
     net: &mut N,

@@ -99,6 +99,24 @@ impl Clip {
 /// `min(max_norm / (total + 1e-6), 1)`, computed in the network's scalar type. Returns the total
 /// norm before clipping. With `error_if_nonfinite`, a NaN or infinite total is an error and
 /// nothing changes (without it, torch's behaviour: the entries become NaN). Allocates nothing.
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 1 => 1 > }
+///
+/// let mut grad = Net::<f64>::zeros();
+/// grad.fc1.weight[(0, 0)] = 3.0;
+/// grad.fc1.bias[0] = 4.0;
+/// // Total norm √(3² + 4²) = 5; to 1: every entry times 1 / (5 + 1e-6).
+/// assert_eq!(clip_grad_norm(&mut grad, 1.0, true).unwrap(), 5.0);
+/// assert!((grad.fc1.weight[(0, 0)] - 0.6).abs() < 1e-6);
+/// assert!((grad.fc1.bias[0] - 0.8).abs() < 1e-6);
+/// // Already within the bound: unchanged.
+/// let before = grad.clone();
+/// clip_grad_norm(&mut grad, 10.0, true).unwrap();
+/// assert_eq!(grad, before);
+/// ```
 pub fn clip_grad_norm<N: Network>(
     grad: &mut N,
     max_norm: f64,
@@ -133,6 +151,20 @@ pub fn clip_grad_norm<N: Network>(
 
 /// `torch.nn.utils.clip_grad_value_(parameters, clip_value)`: every gradient entry clamped to
 /// `[−clip_value, clip_value]` (a NaN stays NaN). Allocates nothing.
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 2 => 1 > }
+///
+/// let mut grad = Net::<f32>::zeros();
+/// grad.fc1.weight = SMatrix::<f32, 1, 2>::new(3.0, -0.25);
+/// grad.fc1.bias[0] = -4.0;
+/// clip_grad_value(&mut grad, 0.5).unwrap();
+/// assert_eq!(grad.fc1.weight, SMatrix::<f32, 1, 2>::new(0.5, -0.25));
+/// assert_eq!(grad.fc1.bias[0], -0.5);
+/// assert!(clip_grad_value(&mut grad, -1.0).is_err()); // a negative threshold is refused
+/// ```
 pub fn clip_grad_value<N: Network>(grad: &mut N, clip_value: f64) -> Result<(), ClipError> {
     threshold("clip_value", clip_value)?;
     let high: N::Scalar = constant(clip_value);

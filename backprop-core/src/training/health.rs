@@ -13,13 +13,12 @@
 //! The monitor's buffers are made once by [`HealthMonitor::new`]; [`HealthMonitor::observe`] and
 //! the step hooks allocate nothing after that.
 //!
-//! ```text
+//! ```
 //! use backprop::health::{HealthMonitor, HealthOptions};
 //! use backprop::prelude::*;
 //!
 //! network! { struct Net < 2 => relu 8 => sigmoid 1 > }
 //!
-//! // This example runs as a test in tests/suite/health.rs.
 //! let net = Net::<f64>::init(3);
 //! let inputs = vec![SVector::<f64, 2>::new(0.5, -1.0), SVector::<f64, 2>::new(1.0, 0.25)];
 //! let targets = vec![SVector::<f64, 1>::new(1.0), SVector::<f64, 1>::new(0.0)];

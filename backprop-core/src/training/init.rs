@@ -8,6 +8,28 @@
 //! [`torch_default`] is the generated `init(seed)` (through `Linear::torch_default`) for any
 //! network; Xavier and He set every bias to zero, as is usual with them (PyTorch's functions only
 //! touch the tensor they are given).
+//!
+//! ```
+//! use backprop::init;
+//! use backprop::prelude::*;
+//!
+//! backprop::network! { struct Net < 2 => tanh 3 => 1 > }
+//!
+//! // `init(seed)` is `torch_default`: the same seed gives the same network, on every machine.
+//! let mut net = Net::<f64>::zeros();
+//! init::torch_default(&mut net, 42);
+//! assert_eq!(net, Net::<f64>::init(42));
+//! assert_ne!(net, Net::<f64>::init(43));
+//! // fc1's fan-in is 2: its weights and biases are within ±1/√2.
+//! let bound = 1.0 / 2f64.sqrt();
+//! assert!(net.fc1.weight.iter().chain(net.fc1.bias.iter()).all(|v| v.abs() <= bound));
+//!
+//! // Xavier: fc1's weights within ±√(6 / (2 + 3)), every bias zero.
+//! init::xavier_uniform(&mut net, 42);
+//! assert!(net.fc1.weight.iter().all(|w| w.abs() <= (6.0f64 / 5.0).sqrt()));
+//! assert!(net.fc1.weight.iter().any(|&w| w != 0.0));
+//! assert!(net.fc1.bias.iter().chain(&net.fc2.bias).all(|&b| b == 0.0));
+//! ```
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -28,6 +50,19 @@ pub fn seeded_rng(seed: u64) -> InitRng {
 
 /// PyTorch's default `nn.Linear` initialisation from `seed`, for any network: each layer's weight
 /// then bias uniform in ±1/√fan_in, the same draws as the generated `init(seed)`.
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 4 => relu 8 => 1 > }
+///
+/// let mut net = Net::<f64>::zeros();
+/// backprop::init::torch_default(&mut net, 7);
+/// assert_eq!(net, Net::<f64>::init(7)); // what the generated `init(seed)` draws
+/// // fan-in 4 for fc1, 8 for fc2: bounds 1/2 and 1/√8
+/// assert!(net.fc1.weight.iter().chain(&net.fc1.bias).all(|w| w.abs() <= 0.5));
+/// assert!(net.fc2.weight.iter().chain(&net.fc2.bias).all(|w| w.abs() <= 8f64.sqrt().recip()));
+/// ```
 pub fn torch_default<N: Network>(net: &mut N, seed: u64) {
     let mut rng = seeded_rng(seed);
     let mut bound = 0.0;

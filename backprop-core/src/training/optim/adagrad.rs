@@ -19,6 +19,25 @@ use crate::scalar::{constant, to_f64, Scalar};
 /// adagrad.step(&mut net, &grad);
 /// ```
 /// (run as `adagrad_runs_as_documented` in `tests/suite/training_optim.rs`)
+///
+/// Two steps with PyTorch's defaults, the same gradient each time:
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 1 => 1 > }
+///
+/// let mut net = Net::<f64>::zeros();
+/// net.fc1.weight[(0, 0)] = 2.0;
+/// let mut grad = Net::zeros();
+/// grad.fc1.weight[(0, 0)] = 6.0;
+///
+/// let mut adagrad = Adagrad::new(0.1);
+/// adagrad.step(&mut net, &grad); // s = 6² = 36:  w ← 2 − 0.1·6 / √36 = 1.9
+/// assert!((net.fc1.weight[(0, 0)] - 1.9).abs() < 1e-9);
+/// adagrad.step(&mut net, &grad); // s = 72: w ← 1.9 − 0.1·6 / √72 = 1.9 − 0.1 / √2
+/// assert!((net.fc1.weight[(0, 0)] - (1.9 - 0.1 / 2f64.sqrt())).abs() < 1e-9);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Adagrad<N> {
     /// The learning rate.

@@ -14,6 +14,28 @@ use crate::scalar::{constant, to_f64, Scalar};
 /// Per parameter, at step `t`: `g ← g + weight_decay · p`; `m ← m + (1 − β1)(g − m)` (a lerp);
 /// `v ← β2 v + (1 − β2) g²` (AMSGrad keeps `v̂ = max(v̂, v)` and uses it for `v`);
 /// `p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps)`.
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 1 => 1 > } // y = w·x + b
+///
+/// let mut net = Net::<f64>::zeros();
+/// net.fc1.weight[(0, 0)] = 2.0;
+/// let (x, y) = (SVector::<f64, 1>::new(3.0), SVector::<f64, 1>::new(5.0));
+/// let mut grad = Net::zeros();
+/// // Output 6, MSE 1; ∂/∂w = 2·(6 − 5)·3 = 6, ∂/∂b = 2·(6 − 5) = 2.
+/// net.backward(&x, &y, &Mse, &mut net.workspace(), &mut grad);
+///
+/// let mut adam = Adam::new(0.01);
+/// Optimizer::<Net<f64>>::validate(&adam).unwrap();
+/// adam.step(&mut net, &grad);
+/// // First step: m = (1 − β1)·g and v = (1 − β2)·g², so after the bias corrections the
+/// // step is lr·g / (|g| + eps): 0.01 against the gradient's sign, whatever its size.
+/// assert!((net.fc1.weight[(0, 0)] - (2.0 - 0.01)).abs() < 1e-9);
+/// assert!((net.fc1.bias[0] - (0.0 - 0.01)).abs() < 1e-9);
+/// assert_eq!(adam.steps(), 1);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Adam<N> {
     /// The learning rate.
@@ -47,6 +69,24 @@ struct Moments<N> {
 
 /// `torch.optim.AdamW`: Adam whose weight decay shrinks the weights, `p ← p · (1 − lr · weight_decay)`,
 /// before the Adam step (PyTorch's default weight decay 0.01).
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 1 => 1 > }
+///
+/// let mut net = Net::<f64>::zeros();
+/// net.fc1.weight[(0, 0)] = 2.0;
+/// let mut grad = Net::zeros();
+/// grad.fc1.weight[(0, 0)] = 6.0; // the bias's gradient stays 0
+///
+/// let mut adamw = AdamW::new(0.01).weight_decay(0.1);
+/// adamw.step(&mut net, &grad);
+/// // Shrink first, w = 2·(1 − 0.01·0.1) = 1.998, then Adam's first step of
+/// // lr·g / (|g| + eps) ≈ 0.01: w ≈ 1.988. A zero gradient leaves the bias at 0.
+/// assert!((net.fc1.weight[(0, 0)] - 1.988).abs() < 1e-9);
+/// assert_eq!(net.fc1.bias[0], 0.0);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdamW<N>(Adam<N>);
 

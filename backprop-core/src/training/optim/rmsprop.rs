@@ -19,6 +19,24 @@ use crate::scalar::{constant, to_f64, Scalar};
 /// rmsprop.step(&mut net, &grad);
 /// ```
 /// (run as `rmsprop_runs_as_documented` in `tests/suite/training_optim.rs`)
+///
+/// One step with PyTorch's defaults (`alpha` 0.99, `eps` 1e-8):
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 1 => 1 > }
+///
+/// let mut net = Net::<f64>::zeros();
+/// net.fc1.weight[(0, 0)] = 2.0;
+/// let mut grad = Net::zeros();
+/// grad.fc1.weight[(0, 0)] = 6.0;
+///
+/// let mut rmsprop = RmsProp::new(0.01);
+/// rmsprop.step(&mut net, &grad);
+/// // v = (1 − 0.99)·6² = 0.36, √v = 0.6: w ← 2 − 0.01·6 / (0.6 + 1e-8) = 1.9 + 1.7e-9.
+/// assert!((net.fc1.weight[(0, 0)] - 1.9).abs() < 1e-8);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct RmsProp<N> {
     /// The learning rate.

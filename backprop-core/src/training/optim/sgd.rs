@@ -12,6 +12,26 @@ use crate::scalar::{constant, Scalar};
 /// Per parameter `p` with gradient `g`: `g ← g + weight_decay · p`; with momentum, the buffer is
 /// `b ← g` on the first step and `b ← momentum · b + (1 − dampening) · g` after, and the step
 /// direction is `g + momentum · b` (Nesterov) or `b`; then `p ← p − lr · direction`.
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// backprop::network! { struct Net < 1 => 1 > } // y = w·x + b
+///
+/// let mut net = Net::<f64>::zeros();
+/// net.fc1.weight[(0, 0)] = 2.0;
+/// let (x, y) = (SVector::<f64, 1>::new(3.0), SVector::<f64, 1>::new(5.0));
+/// let mut grad = Net::zeros();
+/// // Output 2·3 + 0 = 6, MSE (6 − 5)² = 1; ∂/∂w = 2·(6 − 5)·3 = 6, ∂/∂b = 2·(6 − 5) = 2.
+/// let loss = net.backward(&x, &y, &Mse, &mut net.workspace(), &mut grad);
+/// assert_eq!(loss, 1.0);
+///
+/// let mut sgd = Sgd::new(0.1);
+/// sgd.step(&mut net, &grad);
+/// // w ← 2 − 0.1·6 = 1.4, b ← 0 − 0.1·2 = −0.2
+/// assert!((net.fc1.weight[(0, 0)] - 1.4).abs() < 1e-12);
+/// assert!((net.fc1.bias[0] + 0.2).abs() < 1e-12);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sgd<N> {
     /// The learning rate.
@@ -45,7 +65,21 @@ impl<N> Sgd<N> {
         }
     }
 
-    /// With momentum.
+    /// With momentum: the buffer starts as the first gradient, then `b ← momentum · b + g`.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    ///
+    /// backprop::network! { struct Net < 1 => 1 > }
+    ///
+    /// let mut net = Net::<f64>::zeros();
+    /// let mut grad = Net::zeros();
+    /// grad.fc1.weight[(0, 0)] = 1.0; // the same gradient at every step
+    /// let mut sgd = Sgd::new(0.5).momentum(0.5);
+    /// sgd.step(&mut net, &grad); // b = 1:             w = 0 − 0.5·1    = −0.5
+    /// sgd.step(&mut net, &grad); // b = 0.5·1 + 1 = 1.5: w = −0.5 − 0.5·1.5 = −1.25
+    /// assert_eq!(net.fc1.weight[(0, 0)], -1.25);
+    /// ```
     pub fn momentum(self, momentum: f64) -> Self {
         Sgd { momentum, ..self }
     }
