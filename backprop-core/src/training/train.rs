@@ -414,6 +414,33 @@ pub struct History {
 ///
 /// Any number of epochs is accepted: the loss history grows as epochs complete (the first 1024
 /// are reserved up front, so that shorter runs allocate only during setup).
+///
+/// ```
+/// use backprop::prelude::*;
+/// use backprop::train::{train, TrainOptions};
+/// use std::ops::ControlFlow;
+///
+/// network! { struct Xor < 2 => tanh 8 => sigmoid 1 > }
+///
+/// let inputs = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+/// let targets = [0.0, 1.0, 1.0, 0.0].map(SVector::<f32, 1>::new);
+/// let mut net = Xor::<f32>::init(1);
+/// let history = train(
+///     &mut net,
+///     &mut Adam::new(0.05),
+///     &Bce,
+///     &inputs,
+///     &targets,
+///     TrainOptions::new(400, 0).batch::<4>(), // 400 epochs, shuffled from seed 0, batches of 4
+///     |_| ControlFlow::Continue(()),
+/// )
+/// .unwrap();
+/// assert_eq!(history.losses.len(), 400);
+/// assert!(history.losses[399] < 0.05);
+/// for (x, y) in inputs.iter().zip(&targets) {
+///     assert!((net.forward(x)[0] - y[0]).abs() < 0.2);
+/// }
+/// ```
 pub fn train<N, X, S, L, P, const I: usize, const O: usize, const B: usize>(
     net: &mut N,
     optimizer: &mut P,

@@ -16,7 +16,7 @@ use crate::model::Model;
 /// named `jacobian[i][j]`, for `∂output[i]/∂input[j]`; the report's value is the outputs'
 /// Euclidean norm at `x`. An `f32` network is checked through `net.cast::<f64>()`.
 ///
-/// ```text
+/// ```
 /// use backprop::prelude::*;
 /// use backprop::gradcheck;
 ///
@@ -26,8 +26,7 @@ use crate::model::Model;
 /// let report = gradcheck::check_jacobian(&net, &x, &net.jacobian(&x), &Default::default()).unwrap();
 /// assert_eq!(report.checked(), 8);
 /// ```
-///
-/// (The example needs `network!`, so `tests/suite/jacobian.rs` runs it.)
+
 pub fn check_jacobian<N, const I: usize, const O: usize>(
     net: &N,
     x: &SVector<f64, I>,

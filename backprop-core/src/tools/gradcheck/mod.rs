@@ -10,7 +10,7 @@
 //! entry fails; [`assert_gradients`] and [`assert_passes`] panic with the report instead.
 //!
 //! ```
-//! use backprop_core::gradcheck::{self, Options};
+//! use backprop::gradcheck::{self, Options};
 //!
 //! // f(x, y) = x²·y + sin y, whose gradient is (2xy, x² + cos y).
 //! let f = |v: &[f64]| v[0] * v[0] * v[1] + v[1].sin();
@@ -28,18 +28,29 @@
 //! ```
 //!
 //! For a network declared with `network!` the check is one call; the network must compute in
-//! `f64`, so an `f32` network is checked through its cast (this example runs as a test in
-//! `tests/suite/gradcheck.rs`):
+//! `f64`, so an `f32` network is checked through its cast:
 //!
-//! ```text
+//! ```
+//! use backprop::gradcheck::{self, Options};
+//! use backprop::prelude::*;
+//!
 //! network! { pub struct Net < 4 => relu 5 => relu 2 => sigmoid 1 > }
 //!
 //! let net = Net::<f32>::init(13);
 //! let x = SVector::<f32, 4>::new(0.1, -0.7, 1.0, 0.9);
 //! let y = SVector::<f32, 1>::new(1.0);
 //! let report = gradcheck::check(&net.cast::<f64>(), &x.cast::<f64>(), &y.cast::<f64>(), &Mse,
-//!                               &Options::default())?;
+//!                               &Options::default()).unwrap();
+//! assert_eq!(report.checked(), Net::<f32>::PARAMETERS);
 //! println!("{report}");   // or gradcheck::assert_gradients(...) in a test
+//!
+//! // A wrong gradient (one entry off by 10 %) fails, naming the entry.
+//! let (net, x, y) = (net.cast::<f64>(), x.cast::<f64>(), y.cast::<f64>());
+//! let (mut ws, mut grad) = (net.workspace(), Net::zeros());
+//! net.backward(&x, &y, &Mse, &mut ws, &mut grad);
+//! grad.fc3.bias[0] *= 1.1;
+//! let error = gradcheck::check_gradient(&net, &x, &y, &Mse, &grad, &Options::default());
+//! assert_eq!(error.unwrap_err().report().unwrap().worst().unwrap().name(), "fc3.bias[0]");
 //! ```
 //!
 //! # The two criteria
