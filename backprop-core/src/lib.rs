@@ -24,15 +24,15 @@ mod tools;
 mod training;
 
 pub use interface::{buffers, heap, model, network, sample, target};
-pub use math::{activation, activation_kind, gemm, linear, loss, scalar};
+#[cfg(feature = "serde")]
+pub use io::serde;
+pub use math::{activation, activation_kind, gemm, linear, loss, scalar, sizes};
 pub use tools::{classify, summary};
 #[cfg(feature = "std")]
 pub use tools::{dot, explain, gradcheck, page};
 #[cfg(feature = "std")]
 pub use training::{checkpoint, health, train};
 pub use training::{clip, init, optim};
-#[cfg(feature = "serde")]
-pub use io::serde;
 
 pub use activation::{Activation, Elementwise};
 pub use activation_kind::ActivationKind;

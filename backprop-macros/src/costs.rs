@@ -19,7 +19,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Ident, LitInt};
 
-use crate::expand::{is_boxed_layer, private, respan};
+use crate::expand::{private, respan};
 use crate::names::{part_type, workspace as workspace_name};
 use crate::valid::Network;
 
@@ -114,7 +114,7 @@ pub fn constants(network: &Network, name: &Ident, t: &Ident, b: &Ident) -> Token
         network
             .layers
             .iter()
-            .filter(|layer| is_boxed_layer(layer))
+            .filter(|layer| layer.on_heap())
             .map(|layer| {
                 let (i, o) = (layer.inputs, layer.outputs);
                 quote!(#cost::owned_heap::<#bp::Linear<#t, #i, #o>>())

@@ -106,7 +106,7 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
     let g = Generics::avoiding(&defined_types(network, name));
     let (t, b) = (&g.scalar, &g.batch);
     let inputs = network.inputs;
-    let outputs = network.layers.last().map_or(0, |layer| layer.outputs);
+    let outputs = network.outputs();
     let workspace = names::workspace(name);
     let vis = &network.vis;
     let attrs = &network.attrs;
@@ -310,8 +310,8 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
     } = g;
     let inputs = network.inputs;
     // valid.rs guarantees at least one layer.
-    let outputs = network.layers.last().map_or(0, |layer| layer.outputs);
-    let parameters = parameter_count(network);
+    let outputs = network.outputs();
+    let parameters = network.parameters();
     let derivation = derivation_text(network, name);
     let costs = crate::costs::constants(network, name, t, b);
     let usize_ = quote!(::core::primitive::usize);
@@ -484,7 +484,7 @@ fn constructors(
             .layers
             .iter()
             .map(|layer| {
-                let (field, value) = (&layer.field, make(&layer.field, is_boxed(layer)));
+                let (field, value) = (&layer.field, make(&layer.field, layer.on_heap()));
                 quote!(#field: #value)
             })
             .collect::<Vec<_>>()
@@ -586,12 +586,7 @@ fn model_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generics) 
             }
         });
 
-    let widest = network
-        .layers
-        .iter()
-        .map(|layer| layer.outputs)
-        .max()
-        .unwrap_or(0);
+    let widest = network.widest();
     let model = quote!(#bp::Model<#inputs, #outputs>);
     // A loss that takes logits after a softmax or sigmoid: a build error on the last layer.
     let output_check = respan(
@@ -665,13 +660,21 @@ fn model_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generics) 
     }
 }
 
+/// Whether generated parameter access reads (`Param`, `tensors()`) or writes (`ParamMut`,
+/// `tensors_mut()`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
 /// `impl Network for Net<T>`: sizes, layers and named parameters for generic code.
 fn network_impl(network: &Network, name: &Ident, g: &Generics) -> TokenStream {
     let bp = private(network);
     let t = &g.scalar;
     let inputs = network.inputs;
-    let outputs = network.layers.last().map_or(0, |layer| layer.outputs);
-    let parameters = parameter_count(network);
+    let outputs = network.outputs();
+    let parameters = network.parameters();
     let usize_ = quote!(::core::primitive::usize);
 
     let layer_infos = network.layers.iter().map(|layer| {
@@ -682,8 +685,8 @@ fn network_impl(network: &Network, name: &Ident, g: &Generics) -> TokenStream {
         quote!(#bp::LayerInfo { name: #name, inputs: #inputs, outputs: #outputs, activation: #activation, kind: #kind })
     });
     // let (w1, b1) = self.fc1.tensors_mut(); (one borrow per layer, inline or on the heap)
-    let params = |kind: &str| {
-        let mutable = kind == "mut";
+    let params = |access: Access| {
+        let mutable = access == Access::Write;
         network
             .layers
             .iter()
@@ -730,8 +733,8 @@ fn network_impl(network: &Network, name: &Ident, g: &Generics) -> TokenStream {
         let field = path(layer);
         quote!(self.#field.axpy(alpha, &other.#field);)
     });
-    let (read_splits, read) = params("ref");
-    let (write_splits, write) = params("mut");
+    let (read_splits, read) = params(Access::Read);
+    let (write_splits, write) = params(Access::Write);
     let (read, write) = (read.iter().flatten(), write.iter().flatten());
 
     // impl<T> Network for Net<T> {
@@ -773,28 +776,16 @@ fn network_impl(network: &Network, name: &Ident, g: &Generics) -> TokenStream {
     }
 }
 
-/// Layers with more weights than this live on the heap (`Heap<Linear>`), built there directly, so
-/// that a large network, its gradient and optimizer state never pass through the stack: 16 384
-/// weights is 64 KiB in `f32`, and `784 => 128` (100 352 weights) is boxed while every layer of the
-/// seed network or of `64 => 32 => 10` stays inline.
+/// Layers with more weights than this live on the heap: core's `sizes::HEAP_WEIGHTS`, mirrored
+/// here because the macro picks a layer's type; every expansion asserts the two agree.
 pub const HEAP_WEIGHTS: usize = 16_384;
-
-/// Whether `layer` is stored on the heap (for the cost constants).
-pub(crate) fn is_boxed_layer(layer: &CheckedLayer) -> bool {
-    is_boxed(layer)
-}
-
-/// Whether `layer` is stored on the heap.
-fn is_boxed(layer: &CheckedLayer) -> bool {
-    layer.inputs * layer.outputs > HEAP_WEIGHTS && !layer.inline
-}
 
 /// The field type of a layer: `Linear<T, IN, OUT>`, boxed when large (the facade's
 /// `large::Layer`, a `Box` with the `alloc` feature).
 fn layer_type(bp: &TokenStream, t: &Ident, layer: &CheckedLayer) -> TokenStream {
     let (inputs, outputs) = (layer.inputs, layer.outputs);
     let linear = quote!(#bp::Linear<#t, #inputs, #outputs>);
-    if is_boxed(layer) {
+    if layer.on_heap() {
         quote!(#bp::large::Layer<#linear>)
     } else {
         linear
@@ -811,7 +802,7 @@ fn storage_checks(network: &Network) -> TokenStream {
     }
     let bp = private(network);
     let cfgs = &network.cfgs;
-    let checks = network.layers.iter().filter(|layer| is_boxed(layer)).map(|layer| {
+    let checks = network.layers.iter().filter(|layer| layer.on_heap()).map(|layer| {
         let (inputs, outputs) = (layer.inputs, layer.outputs);
         let check = respan(
             quote!(#bp::large::check::<#bp::Linear<::core::primitive::f32, #inputs, #outputs>>()),
@@ -819,7 +810,15 @@ fn storage_checks(network: &Network) -> TokenStream {
         );
         quote!(#(#cfgs)* const _: () = #check;)
     });
-    quote!(#(#checks)*)
+    // The storage rule above is core's: a mismatched pair of crates does not build.
+    quote! {
+        #(#cfgs)*
+        const _: () = ::core::assert!(
+            #bp::sizes::HEAP_WEIGHTS == #HEAP_WEIGHTS,
+            "backprop-macros and backprop-core disagree on the size of a heap-stored layer: use matching versions",
+        );
+        #(#checks)*
+    }
 }
 
 /// `tokens` with every span set to `span`, groups included.
@@ -925,15 +924,6 @@ fn activation_kind(bp: &TokenStream, activation: Activation) -> TokenStream {
         Activation::Silu => quote!(#kind::Silu),
         Activation::Softmax => quote!(#kind::Softmax),
     }
-}
-
-/// Every weight and bias of the network.
-fn parameter_count(network: &Network) -> usize {
-    network
-        .layers
-        .iter()
-        .map(|layer| layer.inputs * layer.outputs + layer.outputs)
-        .sum()
 }
 
 /// The declaration in its canonical spelling: `4 => relu 5 => relu 2 => sigmoid 1`.

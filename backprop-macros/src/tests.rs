@@ -239,10 +239,11 @@ fn cfg_goes_on_every_item() {
     let code = expand_text("#[cfg(feature = \"x\")] struct Net { a: < 2 => 3 >, b: < 3 => 1 > }");
     // Three networks (the chain and its two parts), ten items each: the struct, its `Debug` and
     // `Default`, the `serde_impls!` invocation, the workspace, the workspace's impl, the inherent
-    // impl, the derivatives' impl, `Model` and `Network`.
+    // impl, the derivatives' impl, `Model` and `Network`; and each part (not the chain, whose
+    // layers are the parts') asserts the storage rule agrees with core's.
     assert_eq!(
         code.matches("# [cfg (feature = \"x\")]").count(),
-        3 * 10,
+        3 * 10 + 2,
         "{code}"
     );
 }

@@ -49,6 +49,40 @@ pub struct Network {
     pub weights: Option<(WeightsAttr, Weights)>,
 }
 
+impl Network {
+    /// The output width: the last layer's (the checker guarantees one).
+    pub fn outputs(&self) -> usize {
+        self.layers.last().map_or(0, |layer| layer.outputs)
+    }
+
+    /// Every weight and bias.
+    pub fn parameters(&self) -> usize {
+        self.layers.iter().map(CheckedLayer::parameters).sum()
+    }
+
+    /// The widest layer's output width (what a batch's largest layer values hold per sample).
+    pub fn widest(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|layer| layer.outputs)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+impl CheckedLayer {
+    /// The layer's weights and biases.
+    pub fn parameters(&self) -> usize {
+        self.inputs * self.outputs + self.outputs
+    }
+
+    /// Whether the layer is stored on the heap: more than `HEAP_WEIGHTS` weights (core's
+    /// `sizes::HEAP_WEIGHTS`), unless its weights are compiled in (`#[weights]`: one const value).
+    pub fn on_heap(&self) -> bool {
+        self.inputs * self.outputs > crate::expand::HEAP_WEIGHTS && !self.inline
+    }
+}
+
 /// One part of a chained network: a network of its own.
 pub struct CheckedPart {
     /// The part's field name (`encoder`).

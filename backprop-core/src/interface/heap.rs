@@ -50,9 +50,10 @@ unsafe impl<T: Scalar, const R: usize, const C: usize> InPlace for SMatrix<T, R,
     }
 }
 
-/// The largest value, in bytes, that generated passes keep as a local (a layer's values for a
-/// batch in `forward_batch`): 16 KiB, so that even a debug build's copies of it stay small.
-pub const INLINE_BYTES: usize = 16 << 10;
+/// The largest value, in bytes, that generated passes keep as a local: [`sizes::INLINE_BYTES`].
+///
+/// [`sizes::INLINE_BYTES`]: crate::sizes::INLINE_BYTES
+pub const INLINE_BYTES: usize = crate::sizes::INLINE_BYTES;
 
 /// Whether `entries` values of `T` are kept as a local value: at most [`INLINE_BYTES`], or any
 /// size without the `alloc` feature (where there is no heap to use instead).

@@ -82,9 +82,9 @@
 
 pub mod convert;
 pub mod scan;
-pub mod slice;
 #[cfg(feature = "serde")]
 pub mod serde;
+pub mod slice;
 
 #[cfg(feature = "std")]
 mod atomic;

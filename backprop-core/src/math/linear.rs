@@ -8,6 +8,7 @@ use crate::gemm;
 use crate::heap::Heap;
 use crate::heap::InPlace;
 use crate::scalar::{constant, Scalar, SupersetOf};
+use crate::sizes;
 
 /// A fully connected layer from `IN` to `OUT` units: `z = weight · x + bias`.
 ///
@@ -42,15 +43,11 @@ pub struct Linear<T: Scalar, const IN: usize, const OUT: usize> {
 }
 
 impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
-    /// Whether the layer is large enough for the register-tiled kernels of [`gemm`] (4096 weights
-    /// or more); smaller layers use nalgebra's products, whose sums PyTorch's fixtures pin exactly.
-    const LARGE: bool = IN * OUT >= 4096;
+    /// Whether the layer uses the register-tiled kernels of [`gemm`] ([`sizes::GEMM_WEIGHTS`]).
+    const LARGE: bool = IN * OUT >= sizes::GEMM_WEIGHTS;
 
-    /// Whether the weight matrix fits in a few vector registers (512 bytes): its gradient is then
-    /// best built as a value, `delta · inputᵀ`, which the compiler keeps in registers until the
-    /// one store (the seed network's layers, measured in `benches/w1.rs`). Larger small layers
-    /// update the gradient in place, one rank-one `ger` per sample (`benches/w2.rs`).
-    const TINY: bool = IN * OUT * core::mem::size_of::<T>() <= 512;
+    /// Whether the layer's gradient is built as a value ([`sizes::TINY_BYTES`]).
+    const TINY: bool = IN * OUT * core::mem::size_of::<T>() <= sizes::TINY_BYTES;
 
     /// A layer whose weights and biases are all zero.
     #[inline]

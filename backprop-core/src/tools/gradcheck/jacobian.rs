@@ -26,7 +26,6 @@ use crate::model::Model;
 /// let report = gradcheck::check_jacobian(&net, &x, &net.jacobian(&x), &Default::default()).unwrap();
 /// assert_eq!(report.checked(), 8);
 /// ```
-
 pub fn check_jacobian<N, const I: usize, const O: usize>(
     net: &N,
     x: &SVector<f64, I>,
