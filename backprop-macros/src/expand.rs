@@ -132,7 +132,7 @@ fn items(network: &Network, name: &Ident) -> TokenStream {
         let doc = format!(
             "Layer {}: {inputs} → {outputs}, then `{}`.",
             index + 1,
-            activation.spelling()
+            crate::activation::spelling(*activation)
         );
         let ty = layer_type(&bp, t, layer);
         quote! {
@@ -680,7 +680,7 @@ fn network_impl(network: &Network, name: &Ident, g: &Generics) -> TokenStream {
     let layer_infos = network.layers.iter().map(|layer| {
         let name = layer_name(layer);
         let (inputs, outputs) = (layer.inputs, layer.outputs);
-        let activation = layer.activation.spelling();
+        let activation = crate::activation::spelling(layer.activation);
         let kind = activation_kind(&bp, layer.activation);
         quote!(#bp::LayerInfo { name: #name, inputs: #inputs, outputs: #outputs, activation: #activation, kind: #kind })
     });
@@ -932,7 +932,7 @@ fn architecture_text(network: &Network) -> String {
     for layer in &network.layers {
         text.push_str(" => ");
         if layer.activation != Activation::Identity {
-            text.push_str(&layer.activation.spelling());
+            text.push_str(&crate::activation::spelling(layer.activation));
             text.push(' ');
         }
         text.push_str(&layer.outputs.to_string());

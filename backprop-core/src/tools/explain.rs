@@ -21,7 +21,7 @@ use std::vec::Vec;
 
 use nalgebra::{SMatrix, SVector};
 
-use crate::activation_kind::ActivationKind;
+use crate::activation_kind::{ActivationKind, Derivative};
 use crate::heap::{zeroed, InPlace};
 use crate::loss::Loss;
 use crate::model::Model;

@@ -33,7 +33,7 @@ use std::vec::Vec;
 
 use nalgebra::SMatrix;
 
-use crate::activation_kind::ActivationKind;
+use crate::activation_kind::{ActivationKind, Derivative};
 use crate::heap::{boxed, zeroed, Boxed, InPlace, Owned};
 use crate::loss::{ClassIndexError, Loss, Reduction};
 use crate::model::Model;
