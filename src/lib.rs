@@ -31,7 +31,8 @@
 //! ```
 //!
 //! Attributes go on the struct, and a `#[cfg]` on everything generated. The struct derives
-//! `Clone`, `Debug` and `PartialEq` itself (a user's derive of them is dropped); with a renamed
+//! `Clone`, `Debug` (a summary), `PartialEq` and `Default` (zeros) itself (a user's derive of them
+//! is dropped); with a renamed
 //! dependency, `#[backprop(crate = ::bp)]` says where this crate is. Raw identifiers lose their
 //! `r#` in names (`r#type` has `type.weight`). See [`network!`] for the details.
 //!
@@ -115,9 +116,6 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
-#[cfg(feature = "alloc")]
-extern crate alloc;
-
 pub use backprop_core::*;
 pub use backprop_macros::network;
 pub use nalgebra;
@@ -143,8 +141,6 @@ pub mod __private {
     /// The `serde` crate, for the impls `serde_impls!` emits (shadows core's `serde` module here).
     #[cfg(feature = "serde")]
     pub use ::serde;
-    #[cfg(feature = "alloc")]
-    pub use alloc::boxed::Box;
     // Exactly what generated code names (`tests/suite/no_prelude.rs` and the macro's
     // accepted-declarations test compile expansions against it).
     pub use backprop_core::{activation, heap, init, model, sizes, summary};
@@ -219,7 +215,7 @@ pub mod __private {
         pub const fn macs_budget<X: WithinMacs>() {}
     }
 
-    /// Layers above 16 384 weights: stored on the heap (`Box`) and built there directly. The macro
+    /// Layers above 16 384 weights: stored on the heap (`Heap`) and built there directly. The macro
     /// names their type and constructors only through this module, so that without the `alloc`
     /// feature a declaration with such a layer gets one readable error, on the layer's width,
     /// from [`large::check`]; the rest of the expansion still compiles (the layer inline).

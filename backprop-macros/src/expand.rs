@@ -398,7 +398,7 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
             /// feature), so that no batch size overflows the stack. [`Self::forward_into`] reuses
             /// a workspace and allocates nothing.
             pub fn forward_batch<const #b: #usize_>(&self, x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>) -> #smatrix<#t, #outputs, { #b }> {
-                <Self as #model>::forward_batch(self, x.as_batch())
+                <Self as #model>::forward_batch(self, x)
             }
 
             /// [`Self::forward_batch`] through local values, for batches whose layers fit.
@@ -414,7 +414,7 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
                 x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
                 ws: &'w mut #workspace<#t, { #b }>,
             ) -> &'w #smatrix<#t, #outputs, { #b }> {
-                <Self as #model>::forward_into(self, x.as_batch(), ws)
+                <Self as #model>::forward_into(self, x, ws)
             }
 
             /// The loss of the network's output for `x` (a batch, or one sample) against `target`,
@@ -423,7 +423,7 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
             where
                 #l: #bp::Loss<#t, #outputs, { #b }, #y>,
             {
-                <Self as #model>::loss(self, x.as_batch(), target, loss)
+                <Self as #model>::loss(self, x, target, loss)
             }
 
             /// Forward pass, loss and backward pass for a batch, one column per sample (an
@@ -441,7 +441,7 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
             where
                 #l: #bp::Loss<#t, #outputs, { #b }, #y>,
             {
-                <Self as #model>::backward(self, x.as_batch(), target, loss, ws, grad)
+                <Self as #model>::backward(self, x, target, loss, ws, grad)
             }
 
             /// The same network in another scalar type, such as `f64` for a gradient check.
@@ -608,7 +608,8 @@ fn model_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generics) 
                 #new_workspace
             }
 
-            fn forward_batch<const #b: ::core::primitive::usize>(&self, x: &#smatrix<#t, #inputs, { #b }>) -> #smatrix<#t, #outputs, { #b }> {
+            fn forward_batch<const #b: ::core::primitive::usize>(&self, x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>) -> #smatrix<#t, #outputs, { #b }> {
+                let x = #bp::BatchFor::<Self, #t, #inputs, { #b }>::as_batch(x);
                 if #bp::heap::fits_inline::<#t>(#widest * #b) {
                     self.forward_values(x)
                 } else {
@@ -619,16 +620,17 @@ fn model_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generics) 
 
             fn forward_into<'w, const #b: ::core::primitive::usize>(
                 &self,
-                x: &#smatrix<#t, #inputs, { #b }>,
+                x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
                 ws: &'w mut #workspace<#t, { #b }>,
             ) -> &'w #smatrix<#t, #outputs, { #b }> {
+                let x = #bp::BatchFor::<Self, #t, #inputs, { #b }>::as_batch(x);
                 #(#forward_steps)*
                 &ws.#last_field.a
             }
 
             fn backward<const #b: ::core::primitive::usize, #l, #y>(
                 &self,
-                x: &#smatrix<#t, #inputs, { #b }>,
+                x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
                 target: &#y,
                 loss: &#l,
                 ws: &mut #workspace<#t, { #b }>,
@@ -638,6 +640,7 @@ fn model_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generics) 
                 #l: #bp::Loss<#t, #outputs, { #b }, #y>,
             {
                 #output_check
+                let x = #bp::BatchFor::<Self, #t, #inputs, { #b }>::as_batch(x);
                 <Self as #model>::forward_into(self, x, ws);
                 let value = {
                     let (_, a, delta) = ws.#last_field.split_mut();

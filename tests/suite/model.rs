@@ -106,3 +106,42 @@ fn generic_code_through_model_sees_the_generated_passes() {
     let out = net.forward(&x);
     assert_eq!(class, usize::from(out[1] > out[0]));
 }
+
+/// One output is a binary classifier: `predict` thresholds a sigmoid at 0.5 and a logit at 0.
+#[test]
+fn one_output_predicts_by_threshold() {
+    network! { struct Probability < 1 => sigmoid 1 > }
+    network! { struct Logit < 1 => 1 > }
+    let mut p = Probability::<f64>::zeros();
+    p.fc1.weight[(0, 0)] = 1.0; // σ(x): 0.5 at x = 0
+    let mut l = Logit::<f64>::zeros();
+    l.fc1.weight[(0, 0)] = 1.0; // x itself
+    for (x, class) in [(2.0, 1), (-2.0, 0), (0.0, 1), (-1e-9, 0)] {
+        assert_eq!(p.predict(&[x]), class, "sigmoid at {x}");
+        assert_eq!(l.predict(&[x]), class, "logit at {x}");
+    }
+    assert_eq!(
+        backprop::classify::accuracy(&l, &[[1.0], [-1.0]], &[1, 1]),
+        0.5
+    );
+}
+
+/// The trait's passes take every input form the inherent ones do.
+#[test]
+fn model_methods_take_arrays_in_generic_code() {
+    fn loss_of<N: Model<I, O>, const I: usize, const O: usize, const B: usize>(
+        net: &N,
+        x: &[[N::Scalar; I]; B],
+        y: &SMatrix<N::Scalar, O, B>,
+    ) -> N::Scalar {
+        let (mut ws, mut grad) = (net.workspace::<B>(), N::zeros());
+        let loss = net.backward(x, y, &Mse, &mut ws, &mut grad);
+        assert_eq!(net.forward_into(x, &mut ws), &net.forward_batch(x));
+        assert_eq!(loss, net.loss(x, y, &Mse));
+        loss
+    }
+    let net = Net::<f64>::init(4);
+    let y = SMatrix::<f64, 2, 2>::from_column_slice(&[1.0, 0.0, 0.0, 1.0]);
+    let samples = [[0.5, -1.0, 0.25], [1.5, 0.0, -0.75]];
+    assert_eq!(loss_of(&net, &samples, &y), net.loss(&batch(), &y, &Mse));
+}

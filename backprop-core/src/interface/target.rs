@@ -2,9 +2,30 @@
 
 use nalgebra::{SMatrix, SVector};
 
+use crate::classify::argmax;
 use crate::heap::InPlace;
 use crate::loss::{ClassIndexError, ClassTargets};
 use crate::scalar::Scalar;
+
+/// Whether a network's output matches a target's class, for accuracy (the largest output, as
+/// `torch.argmax` picks it).
+pub trait Classify {
+    /// `Some(true)` if the largest of `outputs` is the target's class; `None` where a target has
+    /// no class (a vector of one entry).
+    fn matches<T: Scalar>(&self, outputs: &[T]) -> Option<bool>;
+}
+
+impl Classify for usize {
+    fn matches<T: Scalar>(&self, outputs: &[T]) -> Option<bool> {
+        Some(argmax(outputs) == Some(*self))
+    }
+}
+
+impl<U: Scalar, const K: usize> Classify for SVector<U, K> {
+    fn matches<T: Scalar>(&self, outputs: &[T]) -> Option<bool> {
+        (K > 1).then(|| argmax(outputs) == argmax(self.as_slice()))
+    }
+}
 
 /// A per-sample target for a network with `N` outputs in `T`, and how to gather a batch of
 /// them: an `SVector<T, N>` gathers into an `SMatrix<T, N, B>`, a class index (`usize`) into
@@ -13,7 +34,7 @@ use crate::scalar::Scalar;
     message = "`{Self}` is not a per-sample target for a network with {N} outputs in `{T}`",
     note = "a target is an `SVector<{T}, {N}>` (what the output should be), or a class index `usize` for `CrossEntropy`"
 )]
-pub trait Target<T, const N: usize>: Sized {
+pub trait Target<T, const N: usize>: Sized + Classify {
     /// The batch of `B` targets the loss scores against a batch of outputs.
     type Batch<const B: usize>: InPlace;
 

@@ -686,8 +686,8 @@ impl<T: Scalar, const N: usize> Loss<T, N, 1, usize> for CrossEntropy {
 /// Why [`CrossEntropy`] refuses a network whose last layer outputs probabilities.
 const CROSS_ENTROPY_TAKES_LOGITS: Option<&str> = Some(
     "`CrossEntropy` takes logits, but the network's last layer applies softmax or sigmoid: \
-     CrossEntropy applies log-softmax itself, so declare the last layer without an activation \
-     (`=> 3`, not `=> softmax 3`) and apply softmax to the outputs where you need probabilities",
+     CrossEntropy applies log-softmax itself, so drop the activation of the last layer (write \
+     only its width) and apply softmax to the outputs where you need probabilities",
 );
 
 /// Cross entropy of logits against class indices: `-log_softmax(z)_{t_b}`, averaged.

@@ -56,8 +56,20 @@ pub fn predict<N: Model<I, O>, const I: usize, const O: usize>(
     net.predict(sample)
 }
 
-/// The fraction of `inputs` whose predicted class is the label at the same position (pairs
-/// beyond the shorter slice are ignored; `0.0` when there are none).
+/// The fraction of `inputs` whose predicted class ([`Model::predict`]) is the label at the same
+/// position (pairs beyond the shorter slice are ignored; `0.0` when there are none).
+///
+/// ```
+/// use backprop::classify::accuracy;
+/// use backprop::prelude::*;
+///
+/// network! { struct Sign < 1 => 2 > }
+/// // Output 0 is −x, output 1 is x: the class is 1 for a positive input.
+/// let mut net = Sign::<f32>::zeros();
+/// net.fc1.weight[(0, 0)] = -1.0;
+/// net.fc1.weight[(1, 0)] = 1.0;
+/// assert_eq!(accuracy(&net, &[[2.0], [-3.0], [0.5], [-1.0]], &[1, 0, 1, 1]), 0.75);
+/// ```
 pub fn accuracy<N, X, const I: usize, const O: usize>(
     net: &N,
     inputs: &[X],
@@ -71,13 +83,10 @@ where
     if count == 0 {
         return 0.0;
     }
-    let mut ws = net.workspace::<1>();
     let right = inputs
         .iter()
         .zip(labels)
-        .filter(|(sample, &label)| {
-            argmax(net.forward_into(&sample.to_vector(), &mut ws).as_slice()) == Some(label)
-        })
+        .filter(|(sample, &label)| net.predict(*sample) == label)
         .count();
     right as f64 / count as f64
 }

@@ -37,6 +37,7 @@ use std::vec::Vec;
 
 use nalgebra::SMatrix;
 
+use crate::activation_kind::{ActivationKind, Derivative};
 use crate::dot::{gradient_colour, gradient_width, NEGATIVE, POSITIVE, ZERO};
 use crate::explain::{explain_all, is_dead, is_saturated, ExplainError, Explanation, Factor};
 use crate::heap::{zeroed, InPlace};
@@ -99,6 +100,7 @@ where
         layers.push(Layer {
             name: info.name,
             activation: info.activation,
+            kind: info.kind,
             inputs: info.inputs,
             outputs: info.outputs,
             z: floats(view.z),
@@ -179,8 +181,10 @@ weight) or a bias to see how its gradient is computed.</p></aside>\n</main>\n\
 struct Layer {
     /// Field name.
     name: &'static str,
-    /// Declared activation.
+    /// Declared activation, as written (for captions).
     activation: &'static str,
+    /// The activation as data (what the page's script branches on).
+    kind: ActivationKind,
     /// Input width.
     inputs: usize,
     /// Output width.
@@ -591,6 +595,15 @@ fn json<T: Scalar>(model: &Drawing, explanations: &[Explanation<T>], out: &mut S
         json_string(layer.name, out);
         out.push_str(",\"activation\":");
         json_string(layer.activation, out);
+        out.push_str(",\"kind\":");
+        json_string(layer.kind.name(), out);
+        // The script branches on these facts, never on a spelling.
+        let _ = write!(
+            out,
+            ",\"matrix_derivative\":{},\"can_die\":{}",
+            layer.kind.derivative(0.0, 0.0).is_none(),
+            layer.kind.can_die()
+        );
         let _ = write!(
             out,
             ",\"inputs\":{},\"outputs\":{},\"z\":",
@@ -786,9 +799,9 @@ function caption() {
   if (stage < LAST) {
     const k = 2 * L + 2 - stage;
     const layer = n(k);
-    const act = layer.activation.split('(')[0];
+    const act = layer.kind;
     let delta;
-    if (act === 'softmax') {
+    if (layer.matrix_derivative) {
       delta = 'δ' + k + ' = softmax\'(z' + k + ')ᵀ · ' + (k === L ? '∂E/∂a' + k : '(' + n(k + 1).name + '.weightᵀ · δ' + (k + 1) + ')');
     } else {
       delta = 'δ' + k + ' = ' + (k === L ? '∂E/∂a' + k : '(' + n(k + 1).name + '.weightᵀ · δ' + (k + 1) + ')') +
@@ -872,8 +885,9 @@ function describe(label, s) {
     return 'the loss\'s derivative with respect to output a' + m[1] + '[' + m[2] + ']: where backward starts';
   }
   if ((m = /^([a-z_]+)'\(z(\d+)\[(\d+)\]\)$/.exec(label))) {
-    const z = data.layers[+m[2] - 1].z[s][+m[3]];
-    const extra = m[1] === 'relu' ? (z > 0 ? ' (1: the unit is live)' : ' (0: the unit is dead)') : '';
+    const layer = data.layers[+m[2] - 1];
+    const z = layer.z[s][+m[3]];
+    const extra = layer.can_die ? (z > 0 ? ' (live: the gradient passes)' : ' (the unit is dead here: little or no gradient passes)') : '';
     return 'the slope of ' + m[1] + ' at z' + m[2] + '[' + m[3] + '] = ' + f5(z) + extra;
   }
   if ((m = /^(.+)\.weight\[(\d+)\]\[(\d+)\]$/.exec(label))) {

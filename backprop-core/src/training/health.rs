@@ -384,7 +384,22 @@ where
     N: Model<I, O>,
     S: Target<N::Scalar, O>,
 {
-    /// The buffers for `net`'s architecture (the only allocation of a health check).
+    /// The buffers for `net`'s architecture (the only allocation of a health check). The target
+    /// type comes from the first [`HealthMonitor::observe`], or name it:
+    ///
+    /// ```
+    /// use backprop::health::{HealthMonitor, HealthOptions};
+    /// use backprop::prelude::*;
+    ///
+    /// network! { struct Net < 2 => relu 4 => 3 > }
+    /// let net = Net::<f32>::init(1);
+    /// // Class indices as targets; the widths are inferred from the network.
+    /// let mut monitor: HealthMonitor<Net, usize, 2, 3> = HealthMonitor::new(&net);
+    /// let report = monitor
+    ///     .observe(&net, &CrossEntropy, &[[0.5, -1.0], [1.0, 0.25]], &[2, 0], &HealthOptions::default())
+    ///     .unwrap();
+    /// assert_eq!(report.samples, 2);
+    /// ```
     pub fn new(net: &N) -> Self {
         let units: usize = N::LAYERS.iter().map(|layer| layer.outputs).sum();
         HealthMonitor {

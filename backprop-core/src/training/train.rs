@@ -56,12 +56,20 @@ use crate::model::Model;
 use crate::network::Network;
 use crate::optim::{NonFiniteUpdate, Optimizer, OptimizerError, Schedule, ScheduleError};
 use crate::sample::SampleFor;
-use crate::scalar::{constant, to_f64};
+use crate::scalar::{constant, to_f64, Scalar};
 use crate::target::Target;
 
 /// How to train: the number of epochs, the seed of the shuffling and the batch size `B` (a
 /// const, since it sizes the batch buffers): `TrainOptions::new(epochs, seed)` trains in batches
 /// of 1, `.batch::<32>()` in batches of 32.
+///
+/// ```
+/// use backprop::train::TrainOptions;
+///
+/// let options = TrainOptions::new(30, 7).batch::<32>();
+/// assert_eq!((options.epochs, options.shuffle_seed), (30, Some(7)));
+/// assert_eq!(options.in_order().shuffle_seed, None); // the data set's order every epoch
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TrainOptions<const B: usize = 1> {
     /// Passes over the data set.
@@ -239,34 +247,20 @@ impl<'a, X, S> Fit<'a, X, S> {
     }
 }
 
-/// Whether a network's output matches a target's class, for accuracy.
-pub trait Classify {
-    /// `Some(true)` if the largest of `outputs` is the target's class; `None` where a target has
-    /// no class (one output).
-    fn matches<T: crate::scalar::Scalar>(&self, outputs: &[T]) -> Option<bool>;
+pub use crate::target::Classify;
+
+/// A loss `train` can use with targets `S` at batch size `B`: one that scores batches of `B` and
+/// single samples (the partial last batch and the validation set run one sample at a time).
+/// Implemented by every loss for the targets it accepts; it exists so that `train` says this in
+/// one bound.
+pub trait TrainingLoss<T: Scalar, const O: usize, S: Target<T, O>, const B: usize>:
+    Loss<T, O, B, S::Batch<B>> + Loss<T, O, 1, S::Batch<1>>
+{
 }
 
-/// The index of the largest value (the first of equals).
-fn argmax<T: PartialOrd + Copy>(values: impl Iterator<Item = T>) -> Option<usize> {
-    let mut best: Option<(usize, T)> = None;
-    for (i, v) in values.enumerate() {
-        if best.is_none_or(|(_, b)| v > b) {
-            best = Some((i, v));
-        }
-    }
-    best.map(|(i, _)| i)
-}
-
-impl Classify for usize {
-    fn matches<T: crate::scalar::Scalar>(&self, outputs: &[T]) -> Option<bool> {
-        Some(argmax(outputs.iter().copied()) == Some(*self))
-    }
-}
-
-impl<U: crate::scalar::Scalar, const K: usize> Classify for nalgebra::SVector<U, K> {
-    fn matches<T: crate::scalar::Scalar>(&self, outputs: &[T]) -> Option<bool> {
-        (K > 1).then(|| argmax(outputs.iter().copied()) == argmax(self.iter().copied()))
-    }
+impl<T: Scalar, const O: usize, S: Target<T, O>, const B: usize, L> TrainingLoss<T, O, S, B> for L where
+    L: Loss<T, O, B, S::Batch<B>> + Loss<T, O, 1, S::Batch<1>>
+{
 }
 
 /// Why training stopped early.
@@ -453,8 +447,8 @@ pub fn train<N, X, S, L, P, const I: usize, const O: usize, const B: usize>(
 where
     N: Model<I, O>,
     X: SampleFor<N, N::Scalar, I>,
-    S: Target<N::Scalar, O> + Classify,
-    L: Loss<N::Scalar, O, B, S::Batch<B>> + Loss<N::Scalar, O, 1, S::Batch<1>>,
+    S: Target<N::Scalar, O>,
+    L: TrainingLoss<N::Scalar, O, S, B>,
     P: Optimizer<N>,
 {
     train_with(
@@ -491,8 +485,8 @@ pub fn train_with<N, X, S, L, P, const I: usize, const O: usize, const B: usize>
 where
     N: Model<I, O>,
     X: SampleFor<N, N::Scalar, I>,
-    S: Target<N::Scalar, O> + Classify,
-    L: Loss<N::Scalar, O, B, S::Batch<B>> + Loss<N::Scalar, O, 1, S::Batch<1>>,
+    S: Target<N::Scalar, O>,
+    L: TrainingLoss<N::Scalar, O, S, B>,
     P: Optimizer<N>,
 {
     const {
@@ -759,7 +753,7 @@ fn score<N, X, S, L, const I: usize, const O: usize>(
 where
     N: Model<I, O>,
     X: SampleFor<N, N::Scalar, I>,
-    S: Target<N::Scalar, O> + Classify,
+    S: Target<N::Scalar, O>,
     L: Loss<N::Scalar, O, 1, S::Batch<1>>,
 {
     let (mut total, mut correct, mut classified) = (0.0, 0usize, true);

@@ -16,6 +16,20 @@ use crate::network::Network;
 /// Checks the gradient `backward` computes for `net` at input `x` (one column per sample),
 /// `target` and `loss` against finite differences. An `f32` network is checked through
 /// `net.cast::<f64>()` and `x.cast::<f64>()`.
+///
+/// ```
+/// use backprop::gradcheck::{check, Options};
+/// use backprop::prelude::*;
+///
+/// network! { struct Net < 3 => tanh 4 => 2 > }
+///
+/// let net = Net::<f64>::init(5);
+/// // Two samples, one column each, and their classes.
+/// let x = SMatrix::<f64, 3, 2>::new(0.5, -1.0, 0.25, 1.5, 0.0, -0.75);
+/// let report = check(&net, &x, &[1_usize, 0], &CrossEntropy, &Options::default()).unwrap();
+/// assert_eq!(report.checked(), Net::<f64>::PARAMETERS); // every weight and bias
+/// assert!(report.max_relative_error() < 1e-7);
+/// ```
 pub fn check<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
     x: &SMatrix<f64, I, B>,
