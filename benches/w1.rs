@@ -6,7 +6,12 @@
 //! operands (temporaries in registers), the faster here; and `baseline_blas`, nalgebra's in-place
 //! BLAS-style API into preallocated buffers (`gemv`, `gemv_tr`, `ger`), the faster form for W2.
 //!
-//! Run with `cargo bench --bench w1`; read `w1_step/generated` against `w1_step/baseline`.
+//! Two fused forms, `baseline_fused` (`ger` with −lr) and `baseline_fused_expr` (expressions),
+//! update each layer in place right after propagating through its old weights, with no gradient
+//! buffer: issue 20's reference.
+//!
+//! Run with `cargo bench --bench w1`; read `w1_step/generated` against `w1_step/baseline` and the
+//! fused forms.
 
 // Borrowed operands on purpose (`&self.w * x`): a careful person does not copy a weight matrix
 // into a product, even where clippy sees a `Copy` type.
@@ -175,6 +180,61 @@ impl Baseline {
         loss
     }
 
+    /// A whole SGD step as a careful person fuses it (issue 20's reference): each layer updated in
+    /// place right after propagating through its old weights (`w.ger(−lr, δ, a, 1)`), no
+    /// gradient buffer; returns the loss.
+    #[inline]
+    fn step_fused(&mut self, x: &SVector<f32, 4>, y: &SVector<f32, 1>, ws: &mut Buffers) -> f32 {
+        self.forward(x, ws);
+        let mut loss = 0.0;
+        ws.d3.zip_zip_apply(&ws.a3, y, |d, a, t| {
+            let r = a - t;
+            loss += r * r;
+            *d = 2.0 * r * a * (1.0 - a);
+        });
+        ws.d2.gemv_tr(1.0, &self.w3, &ws.d3, 0.0);
+        self.w3.ger(-LR, &ws.d3, &ws.a2, 1.0);
+        self.b3.axpy(-LR, &ws.d3, 1.0);
+        ws.d2
+            .zip_apply(&ws.z2, |d, z| *d = if z > 0.0 { *d } else { 0.0 });
+        ws.d1.gemv_tr(1.0, &self.w2, &ws.d2, 0.0);
+        self.w2.ger(-LR, &ws.d2, &ws.a1, 1.0);
+        self.b2.axpy(-LR, &ws.d2, 1.0);
+        ws.d1
+            .zip_apply(&ws.z1, |d, z| *d = if z > 0.0 { *d } else { 0.0 });
+        self.w1.ger(-LR, &ws.d1, x, 1.0);
+        self.b1.axpy(-LR, &ws.d1, 1.0);
+        loss
+    }
+
+    /// The fused step as expressions over static matrices (the faster form for W1's unfused
+    /// step): `w −= (δ·aᵀ)·lr` right after `δ_prev = wᵀ·δ`.
+    #[inline]
+    fn step_fused_expr(&mut self, x: &SVector<f32, 4>, y: &SVector<f32, 1>) -> f32 {
+        let z1 = &self.w1 * x + &self.b1;
+        let a1 = z1.map(|z| z.max(0.0));
+        let z2 = &self.w2 * &a1 + &self.b2;
+        let a2 = z2.map(|z| z.max(0.0));
+        let a3 = (&self.w3 * &a2 + &self.b3).map(sigmoid);
+        let r = a3 - y;
+        let d3 = (2.0 * r).component_mul(&a3.map(|a| a * (1.0 - a)));
+        let d2 = self
+            .w3
+            .tr_mul(&d3)
+            .zip_map(&z2, |d, z| if z > 0.0 { d } else { 0.0 });
+        self.w3 -= (&d3 * a2.transpose()) * LR;
+        self.b3 -= d3 * LR;
+        let d1 = self
+            .w2
+            .tr_mul(&d2)
+            .zip_map(&z1, |d, z| if z > 0.0 { d } else { 0.0 });
+        self.w2 -= (&d2 * a1.transpose()) * LR;
+        self.b2 -= d2 * LR;
+        self.w1 -= (&d1 * x.transpose()) * LR;
+        self.b1 -= d1 * LR;
+        r.norm_squared()
+    }
+
     /// SGD: `p ← p − lr·g` for every parameter.
     #[inline]
     fn sgd(&mut self, grad: &Self, lr: f32) {
@@ -233,6 +293,25 @@ fn check_agreement() {
         common::assert_agree("after a step", &net, &hand.slices());
         let out = net.forward(x);
         assert!((out - hand.forward_value(x)).abs().max() <= 1e-6);
+        // The fused forms take the same step (the next one, from the weights reached).
+        let (mut fused, mut expr) = (
+            Baseline::from_generated(&net),
+            Baseline::from_generated(&net),
+        );
+        let fused_loss = fused.step_fused(x, y, &mut buffers);
+        let expr_loss = expr.step_fused_expr(x, y);
+        let mut unfused = Baseline::from_generated(&net);
+        let loss = unfused.backward_blas(x, y, &mut buffers, &mut hand_grad);
+        unfused.sgd(&hand_grad, LR);
+        assert!((fused_loss - loss).abs() <= 1e-6 && (expr_loss - loss).abs() <= 1e-6);
+        for form in [&fused, &expr] {
+            for (f, u) in form.slices().iter().zip(unfused.slices()) {
+                assert!(
+                    f.iter().zip(u).all(|(f, u)| (f - u).abs() <= 1e-6),
+                    "fused step"
+                );
+            }
+        }
     }
 }
 
@@ -279,6 +358,26 @@ fn step(c: &mut Criterion) {
             let loss = hand.backward_blas(black_box(x), black_box(y), &mut buffers, &mut hand_grad);
             hand.sgd(&hand_grad, LR);
             loss
+        })
+    });
+
+    let mut hand = Baseline::from_generated(&Seed::<f32>::init(13));
+    let mut turn = 0;
+    group.bench_function("baseline_fused", |b| {
+        b.iter(|| {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            hand.step_fused(black_box(x), black_box(y), &mut buffers)
+        })
+    });
+
+    let mut hand = Baseline::from_generated(&Seed::<f32>::init(13));
+    let mut turn = 0;
+    group.bench_function("baseline_fused_expr", |b| {
+        b.iter(|| {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            hand.step_fused_expr(black_box(x), black_box(y))
         })
     });
     group.finish();

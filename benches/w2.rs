@@ -6,7 +6,12 @@
 //! buffers (`gemv`, `gemv_tr`, `ger`), the faster here; and `baseline_expr`, expressions over
 //! static matrices with borrowed operands (the faster form for W1).
 //!
-//! Run with `cargo bench --bench w2`; read `w2_step/generated` against `w2_step/baseline`.
+//! A third, `baseline_fused`, is a whole SGD step as a careful person fuses it: each layer updated
+//! in place (`ger` with −lr) right after propagating through its old weights, no gradient buffer
+//! (issue 20's reference).
+//!
+//! Run with `cargo bench --bench w2`; read `w2_step/generated` against `w2_step/baseline` and
+//! `w2_step/baseline_fused`.
 
 // Borrowed operands on purpose (`&self.w * x`): a careful person does not copy a weight matrix
 // into a product, even where clippy sees a `Copy` type.
@@ -149,6 +154,28 @@ impl Baseline {
         loss / COUNT
     }
 
+    /// A whole SGD step as a careful person fuses it (issue 20's reference): forward, MSE, and a
+    /// backward pass that updates each layer in place right after propagating through its old
+    /// weights (`w.ger(−lr, δ, a, 1)`), with no gradient buffer; returns the loss.
+    #[inline]
+    fn step_fused(&mut self, x: &SVector<f32, 64>, y: &SVector<f32, 10>, ws: &mut Buffers) -> f32 {
+        self.forward(x, ws);
+        let mut loss = 0.0;
+        ws.d2.zip_zip_apply(&ws.a2, y, |d, a, t| {
+            let r = a - t;
+            loss += r * r;
+            *d = (2.0 / COUNT) * r * a * (1.0 - a);
+        });
+        ws.d1.gemv_tr(1.0, &self.w2, &ws.d2, 0.0);
+        self.w2.ger(-LR, &ws.d2, &ws.a1, 1.0);
+        self.b2.axpy(-LR, &ws.d2, 1.0);
+        ws.d1
+            .zip_apply(&ws.z1, |d, z| *d = if z > 0.0 { *d } else { 0.0 });
+        self.w1.ger(-LR, &ws.d1, x, 1.0);
+        self.b1.axpy(-LR, &ws.d1, 1.0);
+        loss / COUNT
+    }
+
     /// SGD: `p ← p − lr·g` for every parameter.
     #[inline]
     fn sgd(&mut self, grad: &Self, lr: f32) {
@@ -200,6 +227,21 @@ fn check_agreement() {
         Sgd::new(LR.into()).step(&mut net, &grad);
         hand.sgd(&hand_grad, LR);
         common::assert_agree("after a step", &net, &hand.slices());
+        let mut fused = Baseline::from_generated(&net);
+        let mut unfused = Baseline::from_generated(&net);
+        let fused_loss = fused.step_fused(x, y, &mut buffers);
+        let loss = unfused.backward_blas(x, y, &mut buffers, &mut hand_grad);
+        unfused.sgd(&hand_grad, LR);
+        assert!(
+            (fused_loss - loss).abs() <= 1e-6,
+            "fused loss {fused_loss} vs {loss}"
+        );
+        for (f, u) in fused.slices().iter().zip(unfused.slices()) {
+            assert!(
+                f.iter().zip(u).all(|(f, u)| (f - u).abs() <= 1e-6),
+                "fused step"
+            );
+        }
         assert!((net.forward(x) - hand.forward_value(x)).abs().max() <= 1e-6);
     }
 }
@@ -245,6 +287,16 @@ fn step(c: &mut Criterion) {
             let loss = hand.backward_blas(black_box(x), black_box(y), &mut buffers, &mut hand_grad);
             hand.sgd(&hand_grad, LR);
             loss
+        })
+    });
+
+    let mut hand = Baseline::from_generated(&Small::<f32>::init(7));
+    let mut turn = 0;
+    group.bench_function("baseline_fused", |b| {
+        b.iter(|| {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            hand.step_fused(black_box(x), black_box(y), &mut buffers)
         })
     });
     group.finish();
