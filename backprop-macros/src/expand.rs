@@ -397,6 +397,7 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
             /// larger batches run through a heap workspace made for the call (with the `alloc`
             /// feature), so that no batch size overflows the stack. [`Self::forward_into`] reuses
             /// a workspace and allocates nothing.
+            #[inline]
             pub fn forward_batch<const #b: #usize_>(&self, x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>) -> #smatrix<#t, #outputs, { #b }> {
                 <Self as #model>::forward_batch(self, x)
             }
@@ -409,6 +410,7 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
 
             /// The forward pass, keeping every layer's values in `ws` (as the backward pass needs);
             /// returns the output, one column per sample.
+            #[inline]
             pub fn forward_into<'w, const #b: #usize_>(
                 &self,
                 x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
@@ -419,6 +421,7 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
 
             /// The loss of the network's output for `x` (a batch, or one sample) against `target`,
             /// reduced as PyTorch does.
+            #[inline]
             pub fn loss<#l, #y, const #b: #usize_>(&self, x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>, target: &#y, loss: &#l) -> #t
             where
                 #l: #bp::Loss<#t, #outputs, { #b }, #y>,
@@ -430,6 +433,7 @@ fn inherent_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generic
             /// `SMatrix<T, INPUTS, B>` or `[[T; INPUTS]; B]`; one sample is an `SVector` or a
             /// `[T; INPUTS]`): writes ∂loss/∂parameter for every parameter into `grad`
             /// (overwriting it) and returns the loss. Allocates nothing.
+            #[inline]
             pub fn backward<#l, #y, const #b: #usize_>(
                 &self,
                 x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
@@ -608,6 +612,7 @@ fn model_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generics) 
                 #new_workspace
             }
 
+            #[inline]
             fn forward_batch<const #b: ::core::primitive::usize>(&self, x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>) -> #smatrix<#t, #outputs, { #b }> {
                 let x = #bp::BatchFor::<Self, #t, #inputs, { #b }>::as_batch(x);
                 if #bp::heap::fits_inline::<#t>(#widest * #b) {
@@ -618,6 +623,7 @@ fn model_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generics) 
                 }
             }
 
+            #[inline]
             fn forward_into<'w, const #b: ::core::primitive::usize>(
                 &self,
                 x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
@@ -628,6 +634,7 @@ fn model_impl(network: &Network, name: &Ident, workspace: &Ident, g: &Generics) 
                 &ws.#last_field.a
             }
 
+            #[inline]
             fn backward<const #b: ::core::primitive::usize, #l, #y>(
                 &self,
                 x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
