@@ -1,0 +1,167 @@
+//! `impl Model<IN, OUT>`: the straight-line forward and backward passes.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::Ident;
+
+use super::{activation_value, layer_input, layer_name, path, private, respan, workspace_value};
+use crate::activation::Activation;
+use crate::names::Generics;
+use crate::valid::Network;
+
+/// `impl Model<IN, OUT> for Net<T>`: the straight-line forward and backward passes.
+pub(crate) fn model_impl(
+    network: &Network,
+    name: &Ident,
+    workspace: &Ident,
+    g: &Generics,
+) -> TokenStream {
+    let bp = private(network);
+    let Generics {
+        scalar: t,
+        batch: b,
+        loss: l,
+        target: y,
+        ..
+    } = g;
+    let inputs = network.inputs;
+    let Some(last) = network.layers.last() else {
+        return TokenStream::new();
+    };
+    let (outputs, last_field) = (last.outputs, path(last));
+    let paths: Vec<TokenStream> = network.layers.iter().map(path).collect();
+    let layer_names = network.layers.iter().map(layer_name);
+    let new_workspace = workspace_value(network, workspace, b);
+    let smatrix = quote!(#bp::nalgebra::SMatrix);
+
+    let forward_steps = network.layers.iter().enumerate().map(|(index, layer)| {
+        let field = path(layer);
+        let input = layer_input(network, index);
+        let activation = activation_value(&bp, t, layer.activation);
+        // self.fc1.affine(x, &mut ws.fc1.z);
+        // Activation::forward(&Relu, &ws.fc1.z, &mut ws.fc1.a);
+        quote! {
+            self.#field.affine(#input, &mut ws.#field.z);
+            {
+                let (z, a, _) = ws.#field.split_mut();
+                #bp::Activation::<#t>::forward(&#activation, z, a);
+            }
+        }
+    });
+
+    let backward_steps = network
+        .layers
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(index, layer)| {
+            let field = path(layer);
+            let input = layer_input(network, index);
+            // ∂E/∂a → ∂E/∂z (identity: nothing to do)
+            let through_activation = if layer.activation == Activation::Identity {
+                quote!()
+            } else {
+                let activation = activation_value(&bp, t, layer.activation);
+                quote! {
+                    {
+                        let (z, a, delta) = ws.#field.split_mut();
+                        #bp::Activation::<#t>::backward(&#activation, z, a, delta);
+                    }
+                }
+            };
+            // δ_prev = Wᵀ · δ, for every layer but the first
+            let to_previous = if index == 0 {
+                quote!()
+            } else {
+                let previous = path(&network.layers[index - 1]);
+                quote!(self.#field.propagate(&ws.#field.delta, &mut ws.#previous.delta);)
+            };
+            // Activation::backward(&Sigmoid, &ws.fc3.z, &ws.fc3.a, &mut ws.fc3.delta);
+            // grad.fc3.set_gradient(&ws.fc3.delta, &ws.fc2.a);
+            // self.fc3.propagate(&ws.fc3.delta, &mut ws.fc2.delta);
+            quote! {
+                #through_activation
+                grad.#field.set_gradient(&ws.#field.delta, #input);
+                #to_previous
+            }
+        });
+
+    let widest = network.widest();
+    let model = quote!(#bp::Model<#inputs, #outputs>);
+    // A loss that takes logits after a softmax or sigmoid: a build error on the last layer.
+    let output_check = respan(
+        quote! {
+            const { #bp::model::check_output::<Self>(<#l as #bp::Loss<#t, #outputs, { #b }, #y>>::TAKES_LOGITS) };
+        },
+        last.span,
+    );
+
+    // impl<T> Model<4, 1> for Net<T> {
+    //     fn forward_into(..) { self.fc1.affine(x, &mut ws.fc1.z); ...; &ws.fc3.a }
+    //     fn backward(..) { self.forward_into(x, ws); loss.gradient(..); ...; value }
+    // }
+    quote! {
+        impl<#t: #bp::Scalar> #model for #name<#t> {
+            type Workspace<const #b: ::core::primitive::usize> = #workspace<#t, { #b }>;
+
+            fn workspace<const #b: ::core::primitive::usize>(&self) -> #workspace<#t, { #b }> {
+                #new_workspace
+            }
+
+            #[inline]
+            fn forward_batch<const #b: ::core::primitive::usize>(&self, x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>) -> #smatrix<#t, #outputs, { #b }> {
+                let x = #bp::BatchFor::<Self, #t, #inputs, { #b }>::as_batch(x);
+                if #bp::heap::fits_inline::<#t>(#widest * #b) {
+                    self.forward_values(x)
+                } else {
+                    let mut ws = <Self as #model>::workspace::<{ #b }>(self);
+                    <Self as #model>::forward_into(self, x, &mut ws).clone_owned()
+                }
+            }
+
+            #[inline]
+            fn forward_into<'w, const #b: ::core::primitive::usize>(
+                &self,
+                x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
+                ws: &'w mut #workspace<#t, { #b }>,
+            ) -> &'w #smatrix<#t, #outputs, { #b }> {
+                let x = #bp::BatchFor::<Self, #t, #inputs, { #b }>::as_batch(x);
+                #(#forward_steps)*
+                &ws.#last_field.a
+            }
+
+            #[inline]
+            fn backward<const #b: ::core::primitive::usize, #l, #y>(
+                &self,
+                x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
+                target: &#y,
+                loss: &#l,
+                ws: &mut #workspace<#t, { #b }>,
+                grad: &mut Self,
+            ) -> #t
+            where
+                #l: #bp::Loss<#t, #outputs, { #b }, #y>,
+            {
+                #output_check
+                let x = #bp::BatchFor::<Self, #t, #inputs, { #b }>::as_batch(x);
+                <Self as #model>::forward_into(self, x, ws);
+                let value = {
+                    let (_, a, delta) = ws.#last_field.split_mut();
+                    #bp::Loss::<#t, #outputs, { #b }, #y>::gradient(loss, a, target, delta)
+                };
+                #(#backward_steps)*
+                value
+            }
+
+            fn layer_values<'w, const #b: ::core::primitive::usize>(
+                ws: &'w #workspace<#t, { #b }>,
+                name: &::core::primitive::str,
+            ) -> ::core::option::Option<#bp::LayerView<'w, #t>> {
+                match name {
+                    #(#layer_names => ::core::option::Option::Some(ws.#paths.view()),)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+        }
+    }
+}
