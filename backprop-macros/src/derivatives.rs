@@ -217,9 +217,10 @@ pub fn inherent_impl(
             /// `J(x) · v`, the outputs' change along the input direction `v`.
             pub fn jvp<const #b: #usize_>(
                 &self,
-                x: &#smatrix<#t, #inputs, { #b }>,
+                x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
                 v: &#smatrix<#t, #inputs, { #b }>,
             ) -> (#smatrix<#t, #outputs, { #b }>, #smatrix<#t, #outputs, { #b }>) {
+                let x = #bp::BatchFor::<Self, #t, #inputs, { #b }>::as_batch(x);
                 #(#batch_values)*
                 #(#jvp_steps)*
                 (#last_a, #last_t)
@@ -229,9 +230,10 @@ pub fn inherent_impl(
             /// `J(x)ᵀ · u`, the input gradient of `uᵀ · output`.
             pub fn vjp<const #b: #usize_>(
                 &self,
-                x: &#smatrix<#t, #inputs, { #b }>,
+                x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
                 u: &#smatrix<#t, #outputs, { #b }>,
             ) -> (#smatrix<#t, #outputs, { #b }>, #smatrix<#t, #inputs, { #b }>) {
+                let x = #bp::BatchFor::<Self, #t, #inputs, { #b }>::as_batch(x);
                 #(#batch_values)*
                 #(#vjp_from_u)*
                 (#last_a, self.#first.weight.tr_mul(&#first_t))
@@ -241,13 +243,14 @@ pub fn inherent_impl(
             /// weights are left alone).
             pub fn input_gradient<#l, #y, const #b: #usize_>(
                 &self,
-                x: &#smatrix<#t, #inputs, { #b }>,
+                x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
                 target: &#y,
                 loss: &#l,
             ) -> (#t, #smatrix<#t, #inputs, { #b }>)
             where
                 #l: #bp::Loss<#t, #outputs, { #b }, #y>,
             {
+                let x = #bp::BatchFor::<Self, #t, #inputs, { #b }>::as_batch(x);
                 #(#batch_values)*
                 #(#vjp_from_loss)*
                 (value, self.#first.weight.tr_mul(&#first_t))

@@ -145,3 +145,25 @@ fn model_methods_take_arrays_in_generic_code() {
     let samples = [[0.5, -1.0, 0.25], [1.5, 0.0, -0.75]];
     assert_eq!(loss_of(&net, &samples, &y), net.loss(&batch(), &y, &Mse));
 }
+
+/// The tools and the input derivatives take arrays as the passes do, with the matrix form's bits.
+#[test]
+fn tools_and_derivatives_take_arrays() {
+    let net = Net::<f64>::init(6);
+    let samples = [[0.5, -1.0, 0.25], [1.5, 0.0, -0.75]];
+    let y = SMatrix::<f64, 2, 2>::from_column_slice(&[1.0, 0.0, 0.0, 1.0]);
+    let (loss, gradient) = net.input_gradient(&samples, &y, &Mse);
+    let (reference, expected) = net.input_gradient(&batch(), &y, &Mse);
+    assert_eq!((loss, gradient), (reference, expected));
+    let v = SMatrix::<f64, 3, 2>::repeat(0.5);
+    assert_eq!(net.jvp(&samples, &v), net.jvp(&batch(), &v));
+    let report = backprop::gradcheck::check(&net, &samples, &y, &Mse, &Default::default()).unwrap();
+    assert_eq!(report.checked(), Net::<f64>::PARAMETERS);
+    let one = SVector::<f64, 2>::new(1.0, 0.0);
+    assert_eq!(
+        backprop::dot::to_dot(&net, &samples[0], &one, &Mse),
+        backprop::dot::to_dot(&net, &SVector::from(samples[0]), &one, &Mse)
+    );
+    let why = backprop::explain::explain(&net, &samples, &y, &Mse, "fc1.weight", 0, 0).unwrap();
+    assert_eq!(why.samples.len(), 2);
+}

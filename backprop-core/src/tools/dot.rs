@@ -47,6 +47,7 @@ use crate::explain::{is_dead, is_saturated};
 use crate::heap::{zeroed, InPlace};
 use crate::loss::Loss;
 use crate::model::Model;
+use crate::sample::SampleFor;
 use crate::scalar::to_f64;
 
 /// Horizontal distance between two columns, in points.
@@ -144,7 +145,7 @@ fn row_y(index: usize, count: usize) -> f64 {
 /// ```
 pub fn to_dot<N, L, Y, const I: usize, const O: usize>(
     net: &N,
-    x: &SVector<N::Scalar, I>,
+    x: &impl SampleFor<N, N::Scalar, I>,
     target: &Y,
     loss: &L,
 ) -> String
@@ -152,6 +153,7 @@ where
     N: Model<I, O>,
     L: Loss<N::Scalar, O, 1, Y>,
 {
+    let x = &x.to_vector();
     let mut ws = net.workspace();
     // ∂E/∂a of the outputs, where backward starts.
     let mut output = zeroed::<SVector<N::Scalar, O>>();

@@ -19,13 +19,14 @@ use std::rc::Rc;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use nalgebra::{SMatrix, SVector};
+use nalgebra::SMatrix;
 
 use crate::activation_kind::{ActivationKind, Derivative};
 use crate::heap::{zeroed, InPlace};
 use crate::loss::Loss;
 use crate::model::Model;
 use crate::network::LayerInfo;
+use crate::sample::{BatchFor, SampleFor};
 use crate::scalar::{constant, Scalar};
 
 /// One factor of a chain-rule product: what it is and its value.
@@ -179,7 +180,7 @@ struct LayerSample {
 /// ```
 pub fn explain<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
-    x: &SMatrix<N::Scalar, I, B>,
+    x: &impl BatchFor<N, N::Scalar, I, B>,
     target: &Y,
     loss: &L,
     name: &str,
@@ -190,6 +191,7 @@ where
     N: Model<I, O>,
     L: Loss<N::Scalar, O, B, Y>,
 {
+    let x = x.as_batch();
     let Some(param) = net.param(name) else {
         return Err(ExplainError::UnknownParameter {
             name: name.to_string(),
@@ -232,7 +234,7 @@ where
 /// [`Network::params`]: crate::Network::params
 pub fn explain_all<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
-    x: &SMatrix<N::Scalar, I, B>,
+    x: &impl BatchFor<N, N::Scalar, I, B>,
     target: &Y,
     loss: &L,
 ) -> Result<Vec<Explanation<N::Scalar>>, ExplainError>
@@ -240,6 +242,7 @@ where
     N: Model<I, O>,
     L: Loss<N::Scalar, O, B, Y>,
 {
+    let x = x.as_batch();
     let by_hand = ByHand::new(net, x, target, loss)?;
     let mut all = Vec::with_capacity(N::PARAMETERS);
     for param in net.params() {
@@ -271,10 +274,11 @@ where
 /// ```
 pub fn explain_jacobian<N: Model<I, O>, const I: usize, const O: usize>(
     net: &N,
-    x: &SVector<N::Scalar, I>,
+    x: &impl SampleFor<N, N::Scalar, I>,
     output: usize,
     input: usize,
 ) -> Result<Explanation<N::Scalar>, ExplainError> {
+    let x = &x.to_vector();
     if output >= N::OUTPUTS || input >= N::INPUTS {
         return Err(ExplainError::OutOfRange {
             name: "jacobian".to_string(),

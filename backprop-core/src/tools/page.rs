@@ -43,6 +43,7 @@ use crate::explain::{explain_all, is_dead, is_saturated, ExplainError, Explanati
 use crate::heap::{zeroed, InPlace};
 use crate::loss::Loss;
 use crate::model::Model;
+use crate::sample::BatchFor;
 use crate::scalar::{to_f64, Scalar};
 
 /// Horizontal distance between two columns of the drawing, in pixels.
@@ -70,7 +71,7 @@ const LOSS_RX: f64 = 48.0;
 /// Fails only when a layer's activation cannot be explained (see [`ExplainError`]).
 pub fn to_html<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
-    x: &SMatrix<N::Scalar, I, B>,
+    x: &impl BatchFor<N, N::Scalar, I, B>,
     target: &Y,
     loss: &L,
     title: &str,
@@ -79,6 +80,7 @@ where
     N: Model<I, O>,
     L: Loss<N::Scalar, O, B, Y>,
 {
+    let x = x.as_batch();
     let explanations = explain_all(net, x, target, loss)?;
 
     // ∂E/∂a of the outputs, where backward starts, then the backward pass itself.

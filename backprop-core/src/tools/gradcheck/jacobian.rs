@@ -10,6 +10,7 @@ use super::numeric::{derivative, Probe};
 use super::report::{GradcheckError, Report};
 use super::{judge, select, Options};
 use crate::model::Model;
+use crate::sample::SampleFor;
 
 /// Checks `jacobian` (`[OUTPUTS × INPUTS]`, as the generated `net.jacobian(&x)` returns it) for
 /// `net` at the sample `x` against finite differences of the outputs in each input. Entries are
@@ -28,13 +29,14 @@ use crate::model::Model;
 /// ```
 pub fn check_jacobian<N, const I: usize, const O: usize>(
     net: &N,
-    x: &SVector<f64, I>,
+    x: &impl SampleFor<N, f64, I>,
     jacobian: &SMatrix<f64, O, I>,
     options: &Options,
 ) -> Result<Report, GradcheckError>
 where
     N: Model<I, O, Scalar = f64>,
 {
+    let x = &x.to_vector();
     options.validate()?;
     let mut ws = net.workspace();
     let base: SVector<f64, O> = *net.forward_into(x, &mut ws);

@@ -12,6 +12,7 @@ use crate::heap::{zeroed, InPlace};
 use crate::loss::Loss;
 use crate::model::Model;
 use crate::network::Network;
+use crate::sample::BatchFor;
 
 /// Checks the gradient `backward` computes for `net` at input `x` (one column per sample),
 /// `target` and `loss` against finite differences. An `f32` network is checked through
@@ -32,7 +33,7 @@ use crate::network::Network;
 /// ```
 pub fn check<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
-    x: &SMatrix<f64, I, B>,
+    x: &impl BatchFor<N, f64, I, B>,
     target: &Y,
     loss: &L,
     options: &Options,
@@ -41,6 +42,7 @@ where
     N: Model<I, O, Scalar = f64>,
     L: Loss<f64, O, B, Y>,
 {
+    let x = x.as_batch();
     let mut ws = net.workspace();
     let mut grad = N::zeros();
     net.backward(x, target, loss, &mut ws, &mut grad);
@@ -51,7 +53,7 @@ where
 /// ∂loss/∂parameter) for `net` at `x`, `target` and `loss` against finite differences.
 pub fn check_gradient<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
-    x: &SMatrix<f64, I, B>,
+    x: &impl BatchFor<N, f64, I, B>,
     target: &Y,
     loss: &L,
     grad: &N,
@@ -61,6 +63,7 @@ where
     N: Model<I, O, Scalar = f64>,
     L: Loss<f64, O, B, Y>,
 {
+    let x = x.as_batch();
     options.validate()?;
     let mut ws = net.workspace();
     let mut base_output = zeroed::<SMatrix<f64, O, B>>();
@@ -126,7 +129,7 @@ fn set<N: Network<Scalar = f64>>(net: &mut N, tensor: usize, index: usize, value
 #[track_caller]
 pub fn assert_gradients<N, L, Y, const I: usize, const O: usize, const B: usize>(
     net: &N,
-    x: &SMatrix<f64, I, B>,
+    x: &impl BatchFor<N, f64, I, B>,
     target: &Y,
     loss: &L,
     options: &Options,
@@ -135,6 +138,7 @@ where
     N: Model<I, O, Scalar = f64>,
     L: Loss<f64, O, B, Y>,
 {
+    let x = x.as_batch();
     match check(net, x, target, loss, options) {
         Ok(report) => report,
         Err(error) => panic!("{error}"),
