@@ -158,3 +158,20 @@ fn training_with_health_allocates_per_call_not_per_epoch() {
         "the report's buffers are made only when asked"
     );
 }
+
+/// `classify::accuracy` makes one workspace, however many samples: a layer too wide for local
+/// values (5000 units) allocates per call, never per sample.
+#[test]
+fn accuracy_allocates_per_call_not_per_sample() {
+    network! { struct Wide < 2 => relu 5000 => 3 > }
+    let net = Wide::<f32>::zeros();
+    let one = [[0.5_f32, -1.0]];
+    let many = [[0.5_f32, -1.0]; 6];
+    let a = allocations(|| {
+        std::hint::black_box(backprop::classify::accuracy(&net, &one, &[0]));
+    });
+    let b = allocations(|| {
+        std::hint::black_box(backprop::classify::accuracy(&net, &many, &[0; 6]));
+    });
+    assert_eq!(a, b);
+}

@@ -147,7 +147,7 @@ pub trait Model<const IN: usize, const OUT: usize>: Network {
     /// The output for one sample, given as an `SVector<T, IN>` or a `[T; IN]`.
     #[inline]
     fn forward(&self, x: &impl SampleFor<Self, Self::Scalar, IN>) -> SVector<Self::Scalar, OUT> {
-        self.forward_batch(&x.to_vector())
+        self.forward_batch(x.as_vector())
     }
 
     /// The loss of the outputs for `x` against `target`, reduced as PyTorch does.
@@ -171,16 +171,22 @@ pub trait Model<const IN: usize, const OUT: usize>: Network {
     /// reads it), else 0.
     #[inline]
     fn predict(&self, x: &impl SampleFor<Self, Self::Scalar, IN>) -> usize {
-        let output = self.forward(x);
-        if OUT == 1 {
-            let probability = Self::LAYERS
-                .last()
-                .is_some_and(|layer| layer.kind.gives_probabilities());
-            let threshold = if probability { 0.5 } else { 0.0 };
-            return usize::from(to_f64(output[0]) >= threshold);
-        }
-        argmax(output.as_slice()).unwrap_or(0)
+        class_of::<Self>(self.forward(x).as_slice())
     }
+}
+
+/// The class a network of type `N` predicts from one sample's `output` (see [`Model::predict`]):
+/// the argmax, or for one output the binary class, thresholded at 0.5 after a sigmoid (or
+/// softmax) and at 0 for a logit.
+pub fn class_of<N: Network>(output: &[N::Scalar]) -> usize {
+    if let [single] = output {
+        let probability = N::LAYERS
+            .last()
+            .is_some_and(|layer| layer.kind.gives_probabilities());
+        let threshold = if probability { 0.5 } else { 0.0 };
+        return usize::from(to_f64(*single) >= threshold);
+    }
+    argmax(output).unwrap_or(0)
 }
 
 /// Refuses, at compile time, a loss that takes logits (`takes_logits` is its fix, see

@@ -18,23 +18,32 @@ use crate::scalar::Scalar;
     note = "one sample for `{Net}` is an `SVector<{T}, {N}>` or a `[{T}; {N}]`"
 )]
 pub trait SampleFor<Net, T, const N: usize> {
-    /// The sample as a column vector.
-    fn to_vector(&self) -> SVector<T, N>;
+    /// The sample borrowed as the column vector it is in memory (nothing is copied).
+    fn as_vector(&self) -> &SVector<T, N>;
+
+    /// The sample as a column vector of its own.
+    #[inline]
+    fn to_vector(&self) -> SVector<T, N>
+    where
+        T: Scalar,
+    {
+        *self.as_vector()
+    }
 }
 
 impl<Net, T: Scalar + AcceptsScalar<Net, U>, U, const N: usize> SampleFor<Net, T, N>
     for SVector<U, N>
 {
     #[inline]
-    fn to_vector(&self) -> SVector<T, N> {
-        *T::matrix(self)
+    fn as_vector(&self) -> &SVector<T, N> {
+        T::matrix(self)
     }
 }
 
 impl<Net, T: Scalar + AcceptsScalar<Net, U>, U, const N: usize> SampleFor<Net, T, N> for [U; N] {
     #[inline]
-    fn to_vector(&self) -> SVector<T, N> {
-        *T::matrix(as_matrix(core::array::from_ref(self)))
+    fn as_vector(&self) -> &SVector<T, N> {
+        T::matrix(as_matrix(core::array::from_ref(self)))
     }
 }
 

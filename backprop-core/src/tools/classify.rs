@@ -14,7 +14,7 @@
 //! assert_eq!(accuracy(&net, &[x], &[class]), 1.0);
 //! ```
 
-use crate::model::Model;
+use crate::model::{class_of, Model};
 use crate::sample::SampleFor;
 use crate::scalar::Scalar;
 
@@ -83,10 +83,14 @@ where
     if count == 0 {
         return 0.0;
     }
+    // One workspace for every sample: nothing is allocated per sample, whatever the widths.
+    let mut ws = net.workspace::<1>();
     let right = inputs
         .iter()
         .zip(labels)
-        .filter(|(sample, &label)| net.predict(*sample) == label)
+        .filter(|(sample, &label)| {
+            class_of::<N>(net.forward_into(sample.as_vector(), &mut ws).as_slice()) == label
+        })
         .count();
     right as f64 / count as f64
 }

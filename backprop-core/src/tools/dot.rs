@@ -153,7 +153,7 @@ where
     N: Model<I, O>,
     L: Loss<N::Scalar, O, 1, Y>,
 {
-    let x = &x.to_vector();
+    let x = x.as_vector();
     let mut ws = net.workspace();
     // ∂E/∂a of the outputs, where backward starts.
     let mut output = zeroed::<SVector<N::Scalar, O>>();

@@ -278,7 +278,7 @@ pub fn explain_jacobian<N: Model<I, O>, const I: usize, const O: usize>(
     output: usize,
     input: usize,
 ) -> Result<Explanation<N::Scalar>, ExplainError> {
-    let x = &x.to_vector();
+    let x = x.as_vector();
     if output >= N::OUTPUTS || input >= N::INPUTS {
         return Err(ExplainError::OutOfRange {
             name: "jacobian".to_string(),

@@ -473,7 +473,7 @@ where
         }
         let mut zero_gradients = 0;
         for (row, sample) in inputs.iter().enumerate() {
-            self.x.set_column(0, &sample.to_vector());
+            self.x.set_column(0, sample.as_vector());
             S::gather_into(&mut self.target, targets, &[row]).map_err(|mut error| {
                 error.sample = row;
                 HealthError::InvalidTarget(error)

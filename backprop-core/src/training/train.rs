@@ -605,7 +605,7 @@ where
         for (batch, indices) in order.chunks(B).enumerate() {
             let batch_loss = if indices.len() == B {
                 for (column, &index) in indices.iter().enumerate() {
-                    x.set_column(column, &inputs[index].to_vector());
+                    x.set_column(column, inputs[index].as_vector());
                 }
                 S::gather_into(&mut *target, targets, indices)
                     .map_err(|error| invalid_target(error, indices))?;
@@ -758,7 +758,7 @@ where
 {
     let (mut total, mut correct, mut classified) = (0.0, 0usize, true);
     for (index, (sample, y)) in inputs.iter().zip(targets).enumerate() {
-        x1.set_column(0, &sample.to_vector());
+        x1.set_column(0, sample.as_vector());
         // Checked before the first step: the gather cannot fail.
         if S::gather_into(target, targets, &[index]).is_err() {
             continue;
@@ -805,7 +805,7 @@ where
     }
     let mut total = 0.0;
     for &index in indices {
-        x1.set_column(0, &inputs[index].to_vector());
+        x1.set_column(0, inputs[index].as_vector());
         S::gather_into(target, targets, &[index])
             .map_err(|error| invalid_target(error, &[index]))?;
         total += to_f64(net.backward(x1, target, loss, ws, sample_grad));

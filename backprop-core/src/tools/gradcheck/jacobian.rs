@@ -36,7 +36,7 @@ pub fn check_jacobian<N, const I: usize, const O: usize>(
 where
     N: Model<I, O, Scalar = f64>,
 {
-    let x = &x.to_vector();
+    let x = x.as_vector();
     options.validate()?;
     let mut ws = net.workspace();
     let base: SVector<f64, O> = *net.forward_into(x, &mut ws);
