@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod activation_kind;
+pub mod arithmetic;
 pub mod gemm;
 pub mod linear;
 pub mod loss;
