@@ -51,6 +51,42 @@ pub fn multiply_transposed<T: Scalar>(m: usize, n: usize, k: usize, a: &[T], b: 
     );
 }
 
+/// The entries of `a · bᵀ` (`a` is `m × k`, `b` is `n × k`), bit for bit as
+/// [`multiply_transposed`] writes them, handed to `f(offset, values)` a run of consecutive
+/// column-major entries at a time (`offset` is the first one's index) instead of written: the
+/// fused training step applies the optimizer to a layer's gradient as it is made. Every entry
+/// is passed exactly once, in no particular order of runs.
+pub fn multiply_transposed_chunks<T: Scalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    b: &[T],
+    mut f: impl FnMut(usize, &[T]),
+) {
+    assert!(
+        a.len() >= m * k && b.len() >= k * n,
+        "gemm: slices too short"
+    );
+    const RUN: usize = 64;
+    let fused = crate::arithmetic::level().fused;
+    let mut values = [T::zero(); RUN];
+    for j in 0..n {
+        for i0 in (0..m).step_by(RUN) {
+            let rows = RUN.min(m - i0);
+            for (r, value) in values[..rows].iter_mut().enumerate() {
+                let mut sum = T::zero();
+                for p in 0..k {
+                    let (x, y) = (a[i0 + r + p * m], b[p * n + j]);
+                    sum = if fused { x.mul_add(y, sum) } else { x * y + sum };
+                }
+                *value = sum;
+            }
+            f(i0 + j * m, &values[..rows]);
+        }
+    }
+}
+
 /// Checks the slice sizes, then runs the fastest kernel this processor has.
 fn run<T: Scalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], operand: Operand, c: &mut [T]) {
     assert!(
