@@ -143,7 +143,7 @@ pub mod __private {
     pub use ::serde;
     // Exactly what generated code names (`tests/suite/no_prelude.rs` and the macro's
     // accepted-declarations test compile expansions against it).
-    pub use backprop_core::{activation, heap, init, model, sizes, summary};
+    pub use backprop_core::{activation, heap, init, model, sizes, summary, visitor};
     pub use backprop_core::{
         Activation, ActivationKind, Adam, AdamW, BatchFor, LayerBuffers, LayerInfo, LayerView,
         Linear, Loss, Model, Network, Owned, Param, ParamMut, SampleFor, Scalar, Sgd, SupersetOf,

@@ -23,7 +23,7 @@ mod math;
 mod tools;
 mod training;
 
-pub use interface::{buffers, heap, model, network, sample, target};
+pub use interface::{buffers, heap, model, network, sample, target, visitor};
 #[cfg(feature = "serde")]
 pub use io::serde;
 pub use math::{activation, activation_kind, arithmetic, gemm, linear, loss, scalar, sizes};
@@ -32,7 +32,7 @@ pub use tools::{classify, summary};
 pub use tools::{dot, explain, gradcheck, page};
 #[cfg(feature = "std")]
 pub use training::{checkpoint, health, train};
-pub use training::{clip, init, optim};
+pub use training::{clip, init, optim, step};
 
 pub use activation::{Activation, Elementwise};
 pub use activation_kind::ActivationKind;
@@ -44,6 +44,6 @@ pub use linear::Linear;
 pub use loss::Loss;
 pub use model::Model;
 pub use network::{LayerInfo, Network, Param, ParamMut};
-pub use optim::{Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
+pub use optim::{Adagrad, Adam, AdamW, FusedStep, Optimizer, RmsProp, Sgd};
 pub use sample::{AcceptsScalar, BatchFor, SampleFor};
 pub use scalar::{Scalar, SupersetOf};

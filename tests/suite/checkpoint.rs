@@ -371,7 +371,7 @@ fn mismatched_checkpoints_are_refused_and_change_nothing() {
 fn rmsprop_and_adagrad_state_round_trips() {
     let (x, y) = data();
     let path = scratch("round-trip.ckpt");
-    fn check<O: OptimizerState<Net<f64>> + Dump>(
+    fn check<O: OptimizerState<Net<f64>> + backprop::FusedStep<Net<f64>> + Dump>(
         mut optimizer: O,
         fresh: O,
         path: &Path,

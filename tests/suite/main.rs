@@ -25,6 +25,7 @@ mod declarations;
 mod dsl;
 mod explain;
 mod export_roundtrip;
+mod fused;
 mod gradcheck;
 mod health;
 mod init;

@@ -121,7 +121,7 @@ fn run<T, O>(
 ) -> Outcome
 where
     T: Scalar,
-    O: Optimizer<Net<T>> + Clone + PartialEq + Debug,
+    O: backprop::FusedStep<Net<T>> + Clone + PartialEq + Debug,
 {
     let fresh = optimizer.clone();
     let (mut trained, mut optimizer) = (net.clone(), optimizer);

@@ -8,3 +8,4 @@ pub mod model;
 pub mod network;
 pub mod sample;
 pub mod target;
+pub mod visitor;

@@ -117,6 +117,13 @@ pub trait Network: Clone {
     /// Every parameter tensor, writable, in the same order as [`Network::params`].
     fn params_mut(&mut self) -> impl Iterator<Item = ParamMut<'_, Self::Scalar>>;
 
+    /// Parameter tensor number `index` in [`Network::params`] order, as a column-major slice
+    /// (empty past the last).
+    fn tensor(&self, index: usize) -> &[Self::Scalar];
+
+    /// [`Network::tensor`], writable.
+    fn tensor_mut(&mut self, index: usize) -> &mut [Self::Scalar];
+
     /// Calls `f` with every parameter tensor of `self` (writable) and the same tensor of `other`,
     /// in [`Network::params`] order: how optimizers walk a network and its gradient together.
     fn zip_params_mut(

@@ -78,7 +78,11 @@ pub fn multiply_transposed_chunks<T: Scalar>(
                 let mut sum = T::zero();
                 for p in 0..k {
                     let (x, y) = (a[i0 + r + p * m], b[p * n + j]);
-                    sum = if fused { x.mul_add(y, sum) } else { x * y + sum };
+                    sum = if fused {
+                        x.mul_add(y, sum)
+                    } else {
+                        x * y + sum
+                    };
                 }
                 *value = sum;
             }

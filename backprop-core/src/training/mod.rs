@@ -8,5 +8,6 @@ pub mod clip;
 pub mod health;
 pub mod init;
 pub mod optim;
+pub mod step;
 #[cfg(feature = "std")]
 pub mod train;

@@ -54,9 +54,10 @@ use crate::init::seeded_rng;
 use crate::loss::{write_classes, ClassIndexError, Loss, Reduction};
 use crate::model::Model;
 use crate::network::Network;
-use crate::optim::{NonFiniteUpdate, Optimizer, OptimizerError, Schedule, ScheduleError};
+use crate::optim::{FusedStep, NonFiniteUpdate, OptimizerError, Schedule, ScheduleError};
 use crate::sample::SampleFor;
 use crate::scalar::{constant, to_f64, Scalar};
+use crate::step::StepError;
 use crate::target::Target;
 
 /// How to train: the number of epochs, the seed of the shuffling and the batch size `B` (a
@@ -449,7 +450,7 @@ where
     X: SampleFor<N, N::Scalar, I>,
     S: Target<N::Scalar, O>,
     L: TrainingLoss<N::Scalar, O, S, B>,
-    P: Optimizer<N>,
+    P: FusedStep<N>,
 {
     train_with(
         net,
@@ -487,7 +488,7 @@ where
     X: SampleFor<N, N::Scalar, I>,
     S: Target<N::Scalar, O>,
     L: TrainingLoss<N::Scalar, O, S, B>,
-    P: Optimizer<N>,
+    P: FusedStep<N>,
 {
     const {
         assert!(
@@ -603,65 +604,101 @@ where
         let mut lr = optimizer.learning_rate();
         let batches = inputs.len().div_ceil(B);
         for (batch, indices) in order.chunks(B).enumerate() {
-            let batch_loss = if indices.len() == B {
+            let last_batch = batch + 1 == batches;
+            let fused = indices.len() == B && clip.is_none();
+            if indices.len() == B {
                 for (column, &index) in indices.iter().enumerate() {
                     x.set_column(column, inputs[index].as_vector());
                 }
                 S::gather_into(&mut *target, targets, indices)
                     .map_err(|error| invalid_target(error, indices))?;
-                to_f64(net.backward(&*x, &*target, loss, &mut batch_ws, &mut *grad))
-            } else {
-                partial_batch(
-                    net,
-                    loss,
-                    inputs,
-                    targets,
-                    indices,
-                    (&mut x1, &mut target1, &mut sample_ws),
-                    &mut *grad,
-                    &mut *sample_grad,
-                )?
-            };
-            if !batch_loss.is_finite() {
-                return Err(TrainError::NonFinite {
-                    epoch,
-                    batch,
-                    loss: batch_loss,
-                    parameter: None,
-                });
             }
-            if let Some(clip) = clip {
-                if clip.apply(&mut *grad).is_err() {
-                    // Only a non-finite norm is refused here (the threshold was checked).
+            let batch_loss = if fused {
+                // A full batch without clipping: the fused step, checked before it writes.
+                lr = optimizer.learning_rate();
+                if let (Some(monitor), true) = (monitor.as_mut(), last_batch) {
+                    monitor.before_step(net);
+                }
+                match net.try_train_step(&*x, &*target, loss, &mut batch_ws, optimizer) {
+                    Ok(value) => to_f64(value),
+                    Err(error) => {
+                        return Err(match error {
+                            StepError::Loss(loss) => TrainError::NonFinite {
+                                epoch,
+                                batch,
+                                loss,
+                                parameter: None,
+                            },
+                            StepError::Gradient { parameter, loss } => TrainError::NonFinite {
+                                epoch,
+                                batch,
+                                loss,
+                                parameter: Some(parameter),
+                            },
+                            StepError::Update(update) => TrainError::NonFiniteUpdate {
+                                epoch,
+                                batch,
+                                update,
+                            },
+                        })
+                    }
+                }
+            } else {
+                let batch_loss = if indices.len() == B {
+                    to_f64(net.backward(&*x, &*target, loss, &mut batch_ws, &mut *grad))
+                } else {
+                    partial_batch(
+                        net,
+                        loss,
+                        inputs,
+                        targets,
+                        indices,
+                        (&mut x1, &mut target1, &mut sample_ws),
+                        &mut *grad,
+                        &mut *sample_grad,
+                    )?
+                };
+                if !batch_loss.is_finite() {
                     return Err(TrainError::NonFinite {
                         epoch,
                         batch,
                         loss: batch_loss,
-                        parameter: first_non_finite(&*grad),
+                        parameter: None,
                     });
                 }
-            }
-            lr = optimizer.learning_rate();
-            let last_batch = batch + 1 == batches;
-            if let (Some(monitor), true) = (monitor.as_mut(), last_batch) {
-                monitor.before_step(net);
-            }
-            if let Err(update) = optimizer.try_step(net, &*grad) {
-                // Nothing was written. Name the cause: a non-finite gradient, or the update.
-                return Err(match first_non_finite(&*grad) {
-                    Some(name) => TrainError::NonFinite {
-                        epoch,
-                        batch,
-                        loss: batch_loss,
-                        parameter: Some(name),
-                    },
-                    None => TrainError::NonFiniteUpdate {
-                        epoch,
-                        batch,
-                        update,
-                    },
-                });
-            }
+                if let Some(clip) = clip {
+                    if clip.apply(&mut *grad).is_err() {
+                        // Only a non-finite norm is refused here (the threshold was checked).
+                        return Err(TrainError::NonFinite {
+                            epoch,
+                            batch,
+                            loss: batch_loss,
+                            parameter: first_non_finite(&*grad),
+                        });
+                    }
+                }
+                lr = optimizer.learning_rate();
+                if let (Some(monitor), true) = (monitor.as_mut(), last_batch) {
+                    monitor.before_step(net);
+                }
+                if let Err(update) = optimizer.try_step(net, &*grad) {
+                    // Nothing was written. Name the cause: a non-finite gradient, or the update.
+                    return Err(match first_non_finite(&*grad) {
+                        Some(name) => TrainError::NonFinite {
+                            epoch,
+                            batch,
+                            loss: batch_loss,
+                            parameter: Some(name),
+                        },
+                        None => TrainError::NonFiniteUpdate {
+                            epoch,
+                            batch,
+                            update,
+                        },
+                    });
+                }
+                batch_loss
+            };
             if let (Some(monitor), true) = (monitor.as_mut(), last_batch) {
                 monitor.after_step(net);
             }

@@ -86,6 +86,55 @@ pub(crate) fn model_impl(
             }
         });
 
+    // The fused backward pass: δ through the activation, then to the layer before through the
+    // old weights, then the layer to the visitor (which may change it).
+    // visitor.visit(2, &mut self.fc3, &ws.fc3.delta, &ws.fc2.a);
+    let visit = |index: usize, input: TokenStream| {
+        let layer = &network.layers[index];
+        let field = path(layer);
+        let linear = if layer.on_heap() {
+            quote!(&mut *self.#field)
+        } else {
+            quote!(&mut self.#field)
+        };
+        quote!(#bp::visitor::LayerVisitor::<#t>::visit(visitor, #index, #linear, &ws.#field.delta, #input);)
+    };
+    let visit_steps = network
+        .layers
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(index, layer)| {
+            let field = path(layer);
+            let input = layer_input(network, index);
+            let through_activation = if layer.activation == Activation::Identity {
+                quote!()
+            } else {
+                let activation = activation_value(&bp, t, layer.activation);
+                quote! {
+                    {
+                        let (z, a, delta) = ws.#field.split_mut();
+                        #bp::Activation::<#t>::backward(&#activation, z, a, delta);
+                    }
+                }
+            };
+            let to_previous = if index == 0 {
+                quote!()
+            } else {
+                let previous = path(&network.layers[index - 1]);
+                quote!(self.#field.propagate(&ws.#field.delta, &mut ws.#previous.delta);)
+            };
+            let visit = visit(index, input);
+            quote! {
+                #through_activation
+                #to_previous
+                #visit
+            }
+        });
+    let revisit_steps = (0..network.layers.len())
+        .rev()
+        .map(|index| visit(index, layer_input(network, index)));
+
     let widest = network.widest();
     let model = quote!(#bp::Model<#inputs, #outputs>);
     // A loss that takes logits after a softmax or sigmoid: a build error on the last layer.
@@ -151,6 +200,43 @@ pub(crate) fn model_impl(
                 };
                 #(#backward_steps)*
                 value
+            }
+
+            #[inline]
+            fn backward_visit<const #b: ::core::primitive::usize, #l, #y, V>(
+                &mut self,
+                x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
+                target: &#y,
+                loss: &#l,
+                ws: &mut #workspace<#t, { #b }>,
+                visitor: &mut V,
+            ) -> #t
+            where
+                #l: #bp::Loss<#t, #outputs, { #b }, #y>,
+                V: #bp::visitor::LayerVisitor<#t>,
+            {
+                #output_check
+                let x = #bp::BatchFor::<Self, #t, #inputs, { #b }>::as_batch(x);
+                <Self as #model>::forward_into(self, x, ws);
+                let value = {
+                    let (_, a, delta) = ws.#last_field.split_mut();
+                    #bp::Loss::<#t, #outputs, { #b }, #y>::gradient(loss, a, target, delta)
+                };
+                #(#visit_steps)*
+                value
+            }
+
+            #[inline]
+            fn visit_layers<const #b: ::core::primitive::usize, V>(
+                &mut self,
+                x: &impl #bp::BatchFor<Self, #t, #inputs, { #b }>,
+                ws: &#workspace<#t, { #b }>,
+                visitor: &mut V,
+            ) where
+                V: #bp::visitor::LayerVisitor<#t>,
+            {
+                let x = #bp::BatchFor::<Self, #t, #inputs, { #b }>::as_batch(x);
+                #(#revisit_steps)*
             }
 
             fn layer_values<'w, const #b: ::core::primitive::usize>(

@@ -81,6 +81,20 @@ pub(crate) fn network_impl(network: &Network, name: &Ident, g: &Generics) -> Tok
         let field = path(layer);
         quote!(self.#field.axpy(alpha, &other.#field);)
     });
+    // 0 => self.fc1.weight.as_slice(), 1 => self.fc1.bias.as_slice(), ...
+    let tensors = |method: TokenStream| {
+        network
+            .layers
+            .iter()
+            .flat_map(|layer| {
+                let field = path(layer);
+                [quote!(weight), quote!(bias)].map(|tensor| quote!(self.#field.#tensor.#method()))
+            })
+            .enumerate()
+            .map(|(index, tensor)| quote!(#index => #tensor,))
+            .collect::<Vec<_>>()
+    };
+    let (tensors_ref, tensors_mut) = (tensors(quote!(as_slice)), tensors(quote!(as_mut_slice)));
     let (read_splits, read) = params(Access::Read);
     let (write_splits, write) = params(Access::Write);
     let (read, write) = (read.iter().flatten(), write.iter().flatten());
@@ -106,6 +120,22 @@ pub(crate) fn network_impl(network: &Network, name: &Ident, g: &Generics) -> Tok
             fn params(&self) -> impl ::core::iter::Iterator<Item = #bp::Param<'_, #t>> {
                 #(#read_splits)*
                 ::core::iter::IntoIterator::into_iter([#(#read),*])
+            }
+
+            #[inline]
+            fn tensor(&self, index: #usize_) -> &[#t] {
+                match index {
+                    #(#tensors_ref)*
+                    _ => &[],
+                }
+            }
+
+            #[inline]
+            fn tensor_mut(&mut self, index: #usize_) -> &mut [#t] {
+                match index {
+                    #(#tensors_mut)*
+                    _ => &mut [],
+                }
             }
 
             fn zip_params_mut(&mut self, other: &Self, mut f: impl ::core::ops::FnMut(&mut [#t], &[#t])) {

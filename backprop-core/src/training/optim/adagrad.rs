@@ -2,8 +2,9 @@
 
 use crate::heap::{boxed, Boxed};
 use crate::network::Network;
+use crate::optim::fused::{run_of, run_of_ref, step_by_tensors, try_step_by_tensors, FusedStep};
 use crate::optim::{
-    finite_test, position, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError,
+    finite_test, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError,
 };
 use crate::scalar::{constant, to_f64, Scalar};
 
@@ -109,6 +110,7 @@ impl<N> Adagrad<N> {
 }
 
 /// One step's constants, converted to the scalar once.
+#[derive(Clone, Copy)]
 struct Coefficients<T> {
     /// `−clr`, the decayed learning rate negated.
     neg_clr: T,
@@ -159,67 +161,79 @@ impl<N: Network> Adagrad<N> {
             })
         })
     }
+}
 
-    /// The first entry the step with constants `k` would make non-finite, checked without
-    /// writing (missing accumulators read as their initial value).
-    fn first_non_finite(
+/// One Adagrad step's constants: [`FusedStep::Rule`] for [`Adagrad`].
+#[derive(Clone, Copy)]
+pub struct AdagradRule<T>(Coefficients<T>);
+
+impl<N: Network> FusedStep<N> for Adagrad<N> {
+    type Rule = AdagradRule<N::Scalar>;
+
+    fn begin_step(&mut self) -> AdagradRule<N::Scalar> {
+        // The sums are made by the first update, not here: a refused step leaves the
+        // optimizer exactly as it was (a missing sum reads as its initial value).
+        AdagradRule(Coefficients::of(self, self.steps.saturating_add(1)))
+    }
+
+    #[inline]
+    fn update(
+        &mut self,
+        rule: &AdagradRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &mut [N::Scalar],
+        grads: &[N::Scalar],
+    ) {
+        let sums = run_of(self.made().tensor_mut(tensor), offset, params.len());
+        for ((p, &g), s) in params.iter_mut().zip(grads).zip(sums) {
+            (*p, *s) = entry(&rule.0, *p, g, *s);
+        }
+    }
+
+    fn check(
         &self,
-        k: &Coefficients<N::Scalar>,
-        net: &N,
-        grad: &N,
-    ) -> Option<NonFiniteUpdate> {
+        rule: &AdagradRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &[N::Scalar],
+        grads: &[N::Scalar],
+    ) -> Option<(usize, &'static str)> {
         let finite = finite_test::<N::Scalar>();
         let start: N::Scalar = constant(self.initial_accumulator_value);
-        let mut sums = self.sum.as_ref().map(|s| s.params());
-        for (param, g) in net.params().zip(grad.params()) {
-            let sum = sums.as_mut().and_then(|s| s.next());
-            for (i, (&p, &g)) in param.values.iter().zip(g.values).enumerate() {
-                let (p, s) = entry(k, p, g, sum.as_ref().map_or(start, |s| s.values[i]));
-                let what = if !finite(s) {
-                    "sum of squares"
-                } else if !finite(p) {
-                    "weight"
-                } else {
-                    continue;
-                };
-                let (row, col) = position(i, param.rows);
-                return Some(NonFiniteUpdate {
-                    optimizer: "Adagrad",
-                    parameter: param.name,
-                    row,
-                    col,
-                    value: what,
-                });
+        let sums = self
+            .sum
+            .as_ref()
+            .map(|s| run_of_ref(s.tensor(tensor), offset, params.len()));
+        for (i, (&p, &g)) in params.iter().zip(grads).enumerate() {
+            let sum = sums.and_then(|s| s.get(i).copied()).unwrap_or(start);
+            let (p, s) = entry(&rule.0, p, g, sum);
+            if !finite(s) {
+                return Some((i, "sum of squares"));
+            }
+            if !finite(p) {
+                return Some((i, "weight"));
             }
         }
         None
+    }
+
+    fn end_step(&mut self) {
+        self.steps = self.steps.saturating_add(1);
+    }
+
+    fn optimizer_name(&self) -> &'static str {
+        "Adagrad"
     }
 }
 
 impl<N: Network> Optimizer<N> for Adagrad<N> {
     fn step(&mut self, net: &mut N, grad: &N) {
-        self.steps = self.steps.saturating_add(1);
-        let k = Coefficients::<N::Scalar>::of(self, self.steps);
-        let sum = self.made();
-        for ((param, g), s) in net.params_mut().zip(grad.params()).zip(sum.params_mut()) {
-            for ((p, &g), s) in param
-                .values
-                .iter_mut()
-                .zip(g.values)
-                .zip(s.values.iter_mut())
-            {
-                (*p, *s) = entry(&k, *p, g, *s);
-            }
-        }
+        step_by_tensors(self, net, grad);
     }
 
     fn try_step(&mut self, net: &mut N, grad: &N) -> Result<(), NonFiniteUpdate> {
-        let k = Coefficients::<N::Scalar>::of(self, self.steps.saturating_add(1));
-        if let Some(error) = self.first_non_finite(&k, net, grad) {
-            return Err(error);
-        }
-        self.step(net, grad);
-        Ok(())
+        try_step_by_tensors(self, net, grad)
     }
 
     fn prepare(&mut self) {

@@ -4,8 +4,9 @@ use nalgebra::ComplexField;
 
 use crate::heap::{boxed, Boxed};
 use crate::network::Network;
+use crate::optim::fused::{run_of, run_of_ref, step_by_tensors, try_step_by_tensors, FusedStep};
 use crate::optim::{
-    finite_test, position, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError,
+    finite_test, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError,
 };
 use crate::scalar::{constant, to_f64, Scalar};
 
@@ -134,6 +135,45 @@ impl<N> AdamW<N> {
     }
 }
 
+impl<N: Network> FusedStep<N> for AdamW<N> {
+    type Rule = AdamRule<N::Scalar>;
+
+    fn begin_step(&mut self) -> AdamRule<N::Scalar> {
+        self.0.begin_step()
+    }
+
+    #[inline]
+    fn update(
+        &mut self,
+        rule: &AdamRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &mut [N::Scalar],
+        grads: &[N::Scalar],
+    ) {
+        self.0.update(rule, tensor, offset, params, grads);
+    }
+
+    fn check(
+        &self,
+        rule: &AdamRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &[N::Scalar],
+        grads: &[N::Scalar],
+    ) -> Option<(usize, &'static str)> {
+        self.0.check(rule, tensor, offset, params, grads)
+    }
+
+    fn end_step(&mut self) {
+        FusedStep::<N>::end_step(&mut self.0);
+    }
+
+    fn optimizer_name(&self) -> &'static str {
+        self.0.name()
+    }
+}
+
 impl<N: Network> Optimizer<N> for AdamW<N> {
     fn step(&mut self, net: &mut N, grad: &N) {
         self.0.step(net, grad);
@@ -247,116 +287,139 @@ impl<N: Network> Moments<N> {
     }
 }
 
-/// One tensor's update: the kernel the step's choices select.
-type TensorUpdate<T> = fn(&Coefficients<T>, &mut [T], &[T], &mut [T], &mut [T], Option<&mut [T]>);
-
-/// One tensor's check: the first entry the update would make non-finite, and which value.
-type TensorCheck<T> =
-    fn(&Coefficients<T>, &[T], &[T], &[T], &[T], Option<&[T]>) -> Option<(usize, &'static str)>;
-
-/// The update and check kernels for weight decay `DECAY`, lerp form chosen at run time.
-fn kernels_for<T: Scalar, const DECAY: u8>(
+/// One Adam or AdamW step's constants: [`FusedStep::Rule`] for [`Adam`] and [`AdamW`].
+#[derive(Clone, Copy)]
+pub struct AdamRule<T> {
+    /// The constants, in the scalar.
+    k: Coefficients<T>,
+    /// `NO_DECAY`, `L2_DECAY` or `DECOUPLED_DECAY`.
+    decay: u8,
+    /// `exp_avg.lerp_(grad, 1 − β1)`: ATen's lerp takes `m + w (g − m)` for a weight below ½
+    /// and `g − (g − m)(1 − w)` otherwise.
     small_weight: bool,
-) -> (TensorUpdate<T>, TensorCheck<T>) {
-    if small_weight {
-        (
-            update_tensor::<T, DECAY, true>,
-            check_tensor::<T, DECAY, true>,
-        )
-    } else {
-        (
-            update_tensor::<T, DECAY, false>,
-            check_tensor::<T, DECAY, false>,
-        )
-    }
+    /// AMSGrad.
+    amsgrad: bool,
 }
 
-impl<N: Network> Adam<N> {
-    /// The update and check kernels for the current hyper-parameters (weight decay and lerp form
-    /// fixed at compile time).
-    fn kernels(&self) -> (TensorUpdate<N::Scalar>, TensorCheck<N::Scalar>) {
-        // `exp_avg.lerp_(grad, 1 − β1)`: ATen's lerp takes `m + w (g − m)` for a weight below ½ and
-        // `g − (g − m)(1 − w)` otherwise.
-        let small_weight = (1.0 - self.betas.0).abs() < 0.5;
-        match (self.weight_decay == 0.0, self.decoupled) {
-            (true, _) => kernels_for::<N::Scalar, NO_DECAY>(small_weight),
-            (false, false) => kernels_for::<N::Scalar, L2_DECAY>(small_weight),
-            (false, true) => kernels_for::<N::Scalar, DECOUPLED_DECAY>(small_weight),
-        }
-    }
-
-    /// The first entry the update whose constants are `k` would make non-finite, as an error.
-    fn check(
-        &self,
-        k: &Coefficients<N::Scalar>,
-        check: TensorCheck<N::Scalar>,
-        net: &N,
-        grad: &N,
-    ) -> Result<(), NonFiniteUpdate> {
-        let Some(state) = self.state.as_ref() else {
-            return Ok(());
-        };
-        let mut max_squares = state
-            .max_square
-            .as_ref()
-            .filter(|_| self.amsgrad)
-            .map(|m| m.params());
-        for ((param, grad), (mean, square)) in net
-            .params()
-            .zip(grad.params())
-            .zip(state.mean.params().zip(state.square.params()))
-        {
-            let max_square = max_squares.as_mut().and_then(|params| params.next());
-            if let Some((index, value)) = check(
-                k,
-                param.values,
-                grad.values,
-                mean.values,
-                square.values,
-                max_square.map(|max| max.values),
-            ) {
-                let (row, col) = position(index, param.rows);
-                return Err(NonFiniteUpdate {
-                    optimizer: self.name(),
-                    parameter: param.name,
-                    row,
-                    col,
-                    value,
-                });
+/// Runs `$body` with `$D` and `$S` bound to the rule's weight decay and lerp form as constants,
+/// so each combination is its own branch-free loop.
+macro_rules! with_kernel {
+    ($rule:expr, |$d:ident, $s:ident| $body:expr) => {
+        match ($rule.decay, $rule.small_weight) {
+            (NO_DECAY, true) => {
+                const $d: u8 = NO_DECAY;
+                const $s: bool = true;
+                $body
+            }
+            (NO_DECAY, false) => {
+                const $d: u8 = NO_DECAY;
+                const $s: bool = false;
+                $body
+            }
+            (L2_DECAY, true) => {
+                const $d: u8 = L2_DECAY;
+                const $s: bool = true;
+                $body
+            }
+            (L2_DECAY, false) => {
+                const $d: u8 = L2_DECAY;
+                const $s: bool = false;
+                $body
+            }
+            (_, true) => {
+                const $d: u8 = DECOUPLED_DECAY;
+                const $s: bool = true;
+                $body
+            }
+            (_, false) => {
+                const $d: u8 = DECOUPLED_DECAY;
+                const $s: bool = false;
+                $body
             }
         }
-        Ok(())
+    };
+}
+
+impl<N: Network> FusedStep<N> for Adam<N> {
+    type Rule = AdamRule<N::Scalar>;
+
+    fn begin_step(&mut self) -> AdamRule<N::Scalar> {
+        Moments::<N>::made(&mut self.state, self.amsgrad);
+        let decay = match (self.weight_decay == 0.0, self.decoupled) {
+            (true, _) => NO_DECAY,
+            (false, false) => L2_DECAY,
+            (false, true) => DECOUPLED_DECAY,
+        };
+        AdamRule {
+            k: Coefficients::of(self, self.steps.saturating_add(1)),
+            decay,
+            small_weight: (1.0 - self.betas.0).abs() < 0.5,
+            amsgrad: self.amsgrad,
+        }
     }
 
-    /// Writes the update whose constants are `k`.
-    fn write(
+    #[inline]
+    fn update(
         &mut self,
-        k: &Coefficients<N::Scalar>,
-        update: TensorUpdate<N::Scalar>,
-        net: &mut N,
-        grad: &N,
+        rule: &AdamRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &mut [N::Scalar],
+        grads: &[N::Scalar],
     ) {
-        let state = Moments::made(&mut self.state, self.amsgrad);
-        let mut max_squares = state
+        let state = Moments::made(&mut self.state, rule.amsgrad);
+        let len = params.len();
+        let means = run_of(state.mean.tensor_mut(tensor), offset, len);
+        let squares = run_of(state.square.tensor_mut(tensor), offset, len);
+        let max_squares = state
             .max_square
             .as_mut()
-            .filter(|_| self.amsgrad)
-            .map(|m| m.params_mut());
-        for ((param, grad), (mean, square)) in net
-            .params_mut()
-            .zip(grad.params())
-            .zip(state.mean.params_mut().zip(state.square.params_mut()))
-        {
-            let max_square = max_squares.as_mut().and_then(|params| params.next());
-            update(
-                k,
-                param.values,
-                grad.values,
-                mean.values,
-                square.values,
-                max_square.map(|max| max.values),
-            );
-        }
+            .filter(|_| rule.amsgrad)
+            .map(|max| run_of(max.tensor_mut(tensor), offset, len));
+        with_kernel!(rule, |D, S| update_tensor::<N::Scalar, D, S>(
+            &rule.k,
+            params,
+            grads,
+            means,
+            squares,
+            max_squares
+        ));
+    }
+
+    fn check(
+        &self,
+        rule: &AdamRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &[N::Scalar],
+        grads: &[N::Scalar],
+    ) -> Option<(usize, &'static str)> {
+        // `begin_step` made the state: without it there is nothing to check against.
+        let state = self.state.as_ref()?;
+        let len = params.len();
+        let means = run_of_ref(state.mean.tensor(tensor), offset, len);
+        let squares = run_of_ref(state.square.tensor(tensor), offset, len);
+        let max_squares = state
+            .max_square
+            .as_ref()
+            .filter(|_| rule.amsgrad)
+            .map(|max| run_of_ref(max.tensor(tensor), offset, len));
+        with_kernel!(rule, |D, S| check_tensor::<N::Scalar, D, S>(
+            &rule.k,
+            params,
+            grads,
+            means,
+            squares,
+            max_squares
+        ))
+    }
+
+    fn end_step(&mut self) {
+        self.steps = self.steps.saturating_add(1);
+    }
+
+    fn optimizer_name(&self) -> &'static str {
+        self.name()
     }
 }
 
@@ -366,22 +429,11 @@ impl<N: Network> Optimizer<N> for Adam<N> {
     }
 
     fn step(&mut self, net: &mut N, grad: &N) {
-        self.steps = self.steps.saturating_add(1);
-        let k = Coefficients::<N::Scalar>::of(self, self.steps);
-        let (update, _) = self.kernels();
-        self.write(&k, update, net, grad);
+        step_by_tensors(self, net, grad);
     }
 
     fn try_step(&mut self, net: &mut N, grad: &N) -> Result<(), NonFiniteUpdate> {
-        let step = self.steps.saturating_add(1);
-        let k = Coefficients::<N::Scalar>::of(self, step);
-        let (update, check) = self.kernels();
-        // The state the step would make anyway (zero moments): making it changes nothing.
-        Moments::made(&mut self.state, self.amsgrad);
-        self.check(&k, check, net, grad)?;
-        self.steps = step;
-        self.write(&k, update, net, grad);
-        Ok(())
+        try_step_by_tensors(self, net, grad)
     }
 
     fn validate(&self) -> Result<(), OptimizerError> {
@@ -453,6 +505,7 @@ impl<N: Network> Optimizer<N> for Adam<N> {
 }
 
 /// One step's constants, converted to the scalar once.
+#[derive(Clone, Copy)]
 struct Coefficients<T> {
     /// `lr / (1 − β1ᵗ)`.
     step_size: T,
@@ -500,6 +553,7 @@ const DECOUPLED_DECAY: u8 = 2;
 /// One tensor's Adam update, entry by entry, with the step's choices (weight decay, lerp form)
 /// fixed at compile time and AMSGrad chosen once per tensor, so the loops have no branches and
 /// vectorise. `max_squares` is AMSGrad's maximum, if it is on.
+#[inline]
 fn update_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
     k: &Coefficients<T>,
     params: &mut [T],

@@ -22,6 +22,7 @@
 
 mod adagrad;
 mod adam;
+pub mod fused;
 mod rmsprop;
 #[cfg(feature = "std")]
 pub mod schedule;
@@ -29,13 +30,14 @@ mod sgd;
 
 use core::fmt;
 
-pub use adagrad::Adagrad;
-pub use adam::{Adam, AdamW};
+pub use adagrad::{Adagrad, AdagradRule};
+pub use adam::{Adam, AdamRule, AdamW};
 
-pub use rmsprop::RmsProp;
+pub use fused::FusedStep;
+pub use rmsprop::{RmsProp, RmsPropRule};
 #[cfg(feature = "std")]
 pub use schedule::{Schedule, ScheduleError};
-pub use sgd::Sgd;
+pub use sgd::{Sgd, SgdRule};
 
 use crate::network::Network;
 

@@ -2,8 +2,9 @@
 
 use crate::heap::{boxed, Boxed};
 use crate::network::Network;
+use crate::optim::fused::{run_of, run_of_ref, step_by_tensors, try_step_by_tensors, FusedStep};
 use crate::optim::{
-    finite_test, position, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError,
+    finite_test, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError,
 };
 use crate::scalar::{constant, to_f64, Scalar};
 
@@ -119,6 +120,7 @@ impl<N> RmsProp<N> {
 }
 
 /// One step's constants, converted to the scalar once.
+#[derive(Clone, Copy)]
 struct Coefficients<T> {
     /// `−lr`.
     neg_lr: T,
@@ -203,116 +205,124 @@ impl<N: Network> RmsProp<N> {
         }
         state
     }
+}
 
-    /// The first entry the step would make non-finite, checked without writing (missing state
-    /// reads as the zeros the step would make).
-    fn first_non_finite(&self, net: &N, grad: &N) -> Option<NonFiniteUpdate> {
-        let k = Coefficients::<N::Scalar>::of(self);
+/// One RMSprop step's constants: [`FusedStep::Rule`] for [`RmsProp`].
+#[derive(Clone, Copy)]
+pub struct RmsPropRule<T>(Coefficients<T>);
+
+impl<N: Network> FusedStep<N> for RmsProp<N> {
+    type Rule = RmsPropRule<N::Scalar>;
+
+    fn begin_step(&mut self) -> RmsPropRule<N::Scalar> {
+        // The state is made by the first update, not here: a refused step leaves the
+        // optimizer exactly as it was (a missing state reads as its zeros).
+        RmsPropRule(Coefficients::of(self))
+    }
+
+    #[inline]
+    fn update(
+        &mut self,
+        rule: &RmsPropRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &mut [N::Scalar],
+        grads: &[N::Scalar],
+    ) {
+        let (centered, with_momentum) = (self.centered, self.momentum > 0.0);
+        let len = params.len();
+        let state = self.made();
+        let squares = run_of(state.square.tensor_mut(tensor), offset, len);
+        let mut means = state
+            .mean
+            .as_mut()
+            .filter(|_| centered)
+            .map(|m| run_of(m.tensor_mut(tensor), offset, len));
+        let mut buffers = state
+            .buffer
+            .as_mut()
+            .filter(|_| with_momentum)
+            .map(|b| run_of(b.tensor_mut(tensor), offset, len));
+        for (i, ((p, &g), v)) in params.iter_mut().zip(grads).zip(squares).enumerate() {
+            let m = means.as_ref().and_then(|m| m.get(i).copied());
+            let b = buffers
+                .as_ref()
+                .and_then(|b| b.get(i).copied())
+                .unwrap_or(constant(0.0));
+            let (new_p, new_v, new_m, new_b) = entry(&rule.0, *p, g, *v, m, b);
+            (*p, *v) = (new_p, new_v);
+            if let Some(mean) = means.as_mut().and_then(|m| m.get_mut(i)) {
+                *mean = new_m;
+            }
+            if let Some(buffer) = buffers.as_mut().and_then(|b| b.get_mut(i)) {
+                *buffer = new_b;
+            }
+        }
+    }
+
+    fn check(
+        &self,
+        rule: &RmsPropRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &[N::Scalar],
+        grads: &[N::Scalar],
+    ) -> Option<(usize, &'static str)> {
         let finite = finite_test::<N::Scalar>();
         let zero: N::Scalar = constant(0.0);
+        let len = params.len();
         // `Boxed` is a `Box` with `alloc` and the value itself without: deref either way.
         let state: Option<&RmsState<N>> = self.state.as_ref().map(|s| {
             let s: &RmsState<N> = s;
             s
         });
-        let mut squares = state.map(|s| s.square.params());
-        let mut means = state
+        let squares = state.map(|s| run_of_ref(s.square.tensor(tensor), offset, len));
+        let means = state
             .and_then(|s| s.mean.as_ref())
             .filter(|_| self.centered)
-            .map(|m| m.params());
-        let mut buffers = state
+            .map(|m| run_of_ref(m.tensor(tensor), offset, len));
+        let buffers = state
             .and_then(|s| s.buffer.as_ref())
             .filter(|_| self.momentum > 0.0)
-            .map(|b| b.params());
-        for (param, g) in net.params().zip(grad.params()) {
-            let square = squares.as_mut().and_then(|s| s.next());
-            let mean = means.as_mut().and_then(|s| s.next());
-            let buffer = buffers.as_mut().and_then(|s| s.next());
-            for (i, (&p, &g)) in param.values.iter().zip(g.values).enumerate() {
-                let v = square.as_ref().map_or(zero, |s| s.values[i]);
-                let m = self
-                    .centered
-                    .then(|| mean.as_ref().map_or(zero, |s| s.values[i]));
-                let b = buffer.as_ref().map_or(zero, |s| s.values[i]);
-                let (p, v, m, b) = entry(&k, p, g, v, m, b);
-                let what = if !finite(v) {
-                    "square average"
-                } else if !finite(m) {
-                    "gradient average"
-                } else if !finite(b) {
-                    "momentum buffer"
-                } else if !finite(p) {
-                    "weight"
-                } else {
-                    continue;
-                };
-                let (row, col) = position(i, param.rows);
-                return Some(NonFiniteUpdate {
-                    optimizer: "RMSprop",
-                    parameter: param.name,
-                    row,
-                    col,
-                    value: what,
-                });
-            }
+            .map(|b| run_of_ref(b.tensor(tensor), offset, len));
+        let at = |values: Option<&[N::Scalar]>, i: usize| {
+            values.and_then(|v| v.get(i).copied()).unwrap_or(zero)
+        };
+        for (i, (&p, &g)) in params.iter().zip(grads).enumerate() {
+            let m = self.centered.then(|| at(means, i));
+            let (p, v, m, b) = entry(&rule.0, p, g, at(squares, i), m, at(buffers, i));
+            let what = if !finite(v) {
+                "square average"
+            } else if !finite(m) {
+                "gradient average"
+            } else if !finite(b) {
+                "momentum buffer"
+            } else if !finite(p) {
+                "weight"
+            } else {
+                continue;
+            };
+            return Some((i, what));
         }
         None
+    }
+
+    fn end_step(&mut self) {
+        self.steps = self.steps.saturating_add(1);
+    }
+
+    fn optimizer_name(&self) -> &'static str {
+        "RMSprop"
     }
 }
 
 impl<N: Network> Optimizer<N> for RmsProp<N> {
     fn step(&mut self, net: &mut N, grad: &N) {
-        let k = Coefficients::<N::Scalar>::of(self);
-        let centered = self.centered;
-        let with_momentum = self.momentum > 0.0;
-        self.steps = self.steps.saturating_add(1);
-        let state = self.made();
-        let mut means = state
-            .mean
-            .as_mut()
-            .filter(|_| centered)
-            .map(|m| m.params_mut());
-        let mut buffers = state
-            .buffer
-            .as_mut()
-            .filter(|_| with_momentum)
-            .map(|b| b.params_mut());
-        for ((param, g), square) in net
-            .params_mut()
-            .zip(grad.params())
-            .zip(state.square.params_mut())
-        {
-            let mut mean = means.as_mut().and_then(|m| m.next());
-            let mut buffer = buffers.as_mut().and_then(|b| b.next());
-            for (i, ((p, &g), v)) in param
-                .values
-                .iter_mut()
-                .zip(g.values)
-                .zip(square.values.iter_mut())
-                .enumerate()
-            {
-                let m = mean.as_ref().map(|m| m.values[i]);
-                let b = buffer.as_ref().map_or(constant(0.0), |b| b.values[i]);
-                let (new_p, new_v, new_m, new_b) = entry(&k, *p, g, *v, m, b);
-                (*p, *v) = (new_p, new_v);
-                if let Some(mean) = mean.as_mut() {
-                    mean.values[i] = new_m;
-                }
-                if let Some(buffer) = buffer.as_mut() {
-                    buffer.values[i] = new_b;
-                }
-            }
-        }
+        step_by_tensors(self, net, grad);
     }
 
     fn try_step(&mut self, net: &mut N, grad: &N) -> Result<(), NonFiniteUpdate> {
-        match self.first_non_finite(net, grad) {
-            Some(error) => Err(error),
-            None => {
-                self.step(net, grad);
-                Ok(())
-            }
-        }
+        try_step_by_tensors(self, net, grad)
     }
 
     fn prepare(&mut self) {

@@ -2,8 +2,9 @@
 
 use crate::heap::{boxed, Boxed};
 use crate::network::Network;
+use crate::optim::fused::{run_of, run_of_ref, step_by_tensors, try_step_by_tensors, FusedStep};
 use crate::optim::{
-    finite_test, position, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError,
+    finite_test, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError,
 };
 use crate::scalar::{constant, Scalar};
 
@@ -104,6 +105,7 @@ impl<N> Sgd<N> {
 }
 
 /// One step's constants, converted to the scalar once.
+#[derive(Clone, Copy)]
 struct Coefficients<T> {
     /// The learning rate.
     lr: T,
@@ -148,115 +150,170 @@ fn momentum_entry<T: Scalar>(
     (p - k.lr * direction, b)
 }
 
-impl<N: Network> Sgd<N> {
-    /// The first entry `step` would make non-finite, checked without writing.
-    fn first_non_finite(&self, net: &N, grad: &N) -> Option<NonFiniteUpdate> {
-        let k = Coefficients::<N::Scalar>::of(self);
-        let finite = finite_test::<N::Scalar>();
-        let bad = |parameter, rows, index, value| {
-            let (row, col) = position(index, rows);
-            Some(NonFiniteUpdate {
-                optimizer: "SGD",
-                parameter,
-                row,
-                col,
-                value,
-            })
+/// What one SGD step does to an entry, chosen once per step.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// `p ← p + (−lr) · g`, as torch's `param.add_(grad, alpha=-lr)`.
+    Plain,
+    /// `p ← p − lr · (g + weight_decay · p)`.
+    Decay,
+    /// With a momentum buffer (and weight decay if `decayed`).
+    Momentum {
+        /// Weight decay is on.
+        decayed: bool,
+        /// Nesterov momentum.
+        nesterov: bool,
+        /// The buffer starts as this step's gradient.
+        first: bool,
+    },
+}
+
+/// One SGD step's constants: [`FusedStep::Rule`] for [`Sgd`].
+#[derive(Clone, Copy)]
+pub struct SgdRule<T> {
+    /// The constants, in the scalar.
+    k: Coefficients<T>,
+    /// `−lr`.
+    alpha: T,
+    /// What the step does to an entry.
+    mode: Mode,
+}
+
+impl<N: Network> FusedStep<N> for Sgd<N> {
+    type Rule = SgdRule<N::Scalar>;
+
+    fn begin_step(&mut self) -> SgdRule<N::Scalar> {
+        // The buffer is made by the first update that needs it, not here: a refused step
+        // leaves the optimizer exactly as it was.
+        let mode = if self.momentum != 0.0 {
+            Mode::Momentum {
+                decayed: self.weight_decay != 0.0,
+                nesterov: self.nesterov,
+                first: !self.started,
+            }
+        } else if self.weight_decay != 0.0 {
+            Mode::Decay
+        } else {
+            Mode::Plain
         };
-        let alpha: N::Scalar = constant(-self.lr);
-        let plain = self.momentum == 0.0 && self.weight_decay == 0.0;
-        let decayed = self.weight_decay != 0.0;
-        let first = !self.started;
-        let mut buffers = self
-            .buffer
-            .as_ref()
-            .filter(|_| self.momentum != 0.0)
-            .map(|b| b.params());
-        for (param, grad) in net.params().zip(grad.params()) {
-            let buffer = buffers.as_mut().and_then(|b| b.next());
-            let entries = param.values.iter().zip(grad.values);
-            if plain {
-                // `axpy`: p + (−lr) · g.
-                if !entries
-                    .clone()
-                    .fold(true, |ok, (&p, &g)| ok & finite(p + alpha * g))
-                {
-                    let index = entries.clone().position(|(&p, &g)| !finite(p + alpha * g));
-                    return bad(param.name, param.rows, index.unwrap_or(0), "weight");
+        SgdRule {
+            k: Coefficients::of(self),
+            alpha: constant(-self.lr),
+            mode,
+        }
+    }
+
+    #[inline]
+    fn update(
+        &mut self,
+        rule: &SgdRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &mut [N::Scalar],
+        grads: &[N::Scalar],
+    ) {
+        let k = &rule.k;
+        match rule.mode {
+            Mode::Plain => {
+                for (p, &g) in params.iter_mut().zip(grads) {
+                    *p += rule.alpha * g;
                 }
-            } else if self.momentum == 0.0 {
-                let new = |(&p, &g): (&N::Scalar, &N::Scalar)| p - k.lr * (g + k.decay * p);
-                if !entries.clone().fold(true, |ok, e| ok & finite(new(e))) {
-                    let index = entries.clone().position(|e| !finite(new(e)));
-                    return bad(param.name, param.rows, index.unwrap_or(0), "weight");
+            }
+            Mode::Decay => {
+                for (p, &g) in params.iter_mut().zip(grads) {
+                    *p -= k.lr * (g + k.decay * *p);
                 }
-            } else {
-                // Before the first step with momentum the buffer may not exist yet; the first
-                // step does not read it, so the gradient stands in for it.
-                let buffer = buffer.map_or(grad.values, |b| b.values);
-                let new = |((&p, &g), &b): ((&N::Scalar, &N::Scalar), &N::Scalar)| {
-                    momentum_entry(&k, decayed, self.nesterov, first, p, g, b)
-                };
-                let both = |(p, b): (N::Scalar, N::Scalar)| finite(p) & finite(b);
-                let entries = entries.zip(buffer);
-                if !entries.clone().fold(true, |ok, e| ok & both(new(e))) {
-                    for (i, e) in entries.enumerate() {
-                        let (p, b) = new(e);
-                        if !finite(b) {
-                            return bad(param.name, param.rows, i, "momentum buffer");
-                        }
-                        if !finite(p) {
-                            return bad(param.name, param.rows, i, "weight");
-                        }
-                    }
+            }
+            Mode::Momentum {
+                decayed,
+                nesterov,
+                first,
+            } => {
+                let buffer: &mut N = self.buffer.get_or_insert_with(|| boxed(N::zeros));
+                let buffer = run_of(buffer.tensor_mut(tensor), offset, params.len());
+                for ((p, &g), b) in params.iter_mut().zip(grads).zip(buffer) {
+                    (*p, *b) = momentum_entry(k, decayed, nesterov, first, *p, g, *b);
                 }
             }
         }
-        None
+    }
+
+    fn check(
+        &self,
+        rule: &SgdRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &[N::Scalar],
+        grads: &[N::Scalar],
+    ) -> Option<(usize, &'static str)> {
+        let k = &rule.k;
+        let finite = finite_test::<N::Scalar>();
+        let entries = params.iter().zip(grads);
+        match rule.mode {
+            Mode::Plain | Mode::Decay => {
+                let plain = matches!(rule.mode, Mode::Plain);
+                let new = |(&p, &g): (&N::Scalar, &N::Scalar)| {
+                    if plain {
+                        p + rule.alpha * g
+                    } else {
+                        p - k.lr * (g + k.decay * p)
+                    }
+                };
+                if entries.clone().fold(true, |ok, e| ok & finite(new(e))) {
+                    return None;
+                }
+                let index = entries.clone().position(|e| !finite(new(e)));
+                Some((index.unwrap_or(0), "weight"))
+            }
+            Mode::Momentum {
+                decayed,
+                nesterov,
+                first,
+            } => {
+                // The buffer exists (`begin_step` made it); the first step does not read it.
+                let buffer = self.buffer.as_ref().map_or(grads, |b| {
+                    run_of_ref(b.tensor(tensor), offset, params.len())
+                });
+                let new = |((&p, &g), &b): ((&N::Scalar, &N::Scalar), &N::Scalar)| {
+                    momentum_entry(k, decayed, nesterov, first, p, g, b)
+                };
+                let both = |(p, b): (N::Scalar, N::Scalar)| finite(p) & finite(b);
+                let entries = entries.zip(buffer);
+                if entries.clone().fold(true, |ok, e| ok & both(new(e))) {
+                    return None;
+                }
+                for (i, e) in entries.enumerate() {
+                    let (p, b) = new(e);
+                    if !finite(b) {
+                        return Some((i, "momentum buffer"));
+                    }
+                    if !finite(p) {
+                        return Some((i, "weight"));
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    fn end_step(&mut self) {
+        if self.momentum != 0.0 {
+            self.started = true;
+        }
+    }
+
+    fn optimizer_name(&self) -> &'static str {
+        "SGD"
     }
 }
 
 impl<N: Network> Optimizer<N> for Sgd<N> {
     fn step(&mut self, net: &mut N, grad: &N) {
-        if self.momentum == 0.0 && self.weight_decay == 0.0 {
-            // p ← p + (−lr) · g, as torch's `param.add_(grad, alpha=-lr)`.
-            net.axpy(constant(-self.lr), grad);
-            return;
-        }
-        let k = Coefficients::<N::Scalar>::of(self);
-        if self.momentum == 0.0 {
-            net.zip_params_mut(grad, |params, grads| {
-                for (p, &g) in params.iter_mut().zip(grads) {
-                    *p -= k.lr * (g + k.decay * *p);
-                }
-            });
-            return;
-        }
-        let first = !self.started;
-        self.started = true;
-        let decayed = self.weight_decay != 0.0;
-        let buffer: &mut N = self.buffer.get_or_insert_with(|| boxed(N::zeros));
-        for ((param, grad), buffer) in net.params_mut().zip(grad.params()).zip(buffer.params_mut())
-        {
-            for ((p, &g), b) in param
-                .values
-                .iter_mut()
-                .zip(grad.values)
-                .zip(buffer.values.iter_mut())
-            {
-                (*p, *b) = momentum_entry(&k, decayed, self.nesterov, first, *p, g, *b);
-            }
-        }
+        step_by_tensors(self, net, grad);
     }
 
     fn try_step(&mut self, net: &mut N, grad: &N) -> Result<(), NonFiniteUpdate> {
-        match self.first_non_finite(net, grad) {
-            Some(error) => Err(error),
-            None => {
-                self.step(net, grad);
-                Ok(())
-            }
-        }
+        try_step_by_tensors(self, net, grad)
     }
 
     fn prepare(&mut self) {

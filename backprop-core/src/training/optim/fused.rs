@@ -1,0 +1,108 @@
+//! [`FusedStep`]: an optimizer whose update is entry by entry, so that it can be applied to a
+//! layer's gradient as the backward pass makes it, with no gradient buffer.
+//!
+//! Every optimizer here implements it, and its own [`Optimizer::step`] and
+//! [`Optimizer::try_step`] are [`step_by_tensors`] and [`try_step_by_tensors`]: the unfused step
+//! walks whole gradient tensors through the same [`FusedStep::update`] that the fused step
+//! ([`Model::train_step`](crate::model::Model::train_step)) calls on runs of entries. An entry's
+//! new value depends on that entry alone, so the two give the same bits by construction
+//! (`tests/suite/fused.rs` checks it for every configuration of the optimizer fixtures).
+
+use crate::network::Network;
+use crate::optim::{position, NonFiniteUpdate, Optimizer};
+
+/// An elementwise optimizer: one step is [`FusedStep::begin_step`], then
+/// [`FusedStep::update`] on every entry of every parameter tensor exactly once, in any order of
+/// runs, then [`FusedStep::end_step`].
+///
+/// A new optimizer implements this (and [`Optimizer`], whose `step` and `try_step` can be
+/// [`step_by_tensors`] and [`try_step_by_tensors`]) to train with the fused step.
+pub trait FusedStep<N: Network>: Optimizer<N> {
+    /// One step's constants (learning rate, bias corrections), computed once per step.
+    type Rule: Copy;
+
+    /// The constants of the next step. Makes the optimizer's state if it does not exist yet
+    /// (as [`Optimizer::prepare`] does) and changes nothing else: the step counts only once
+    /// [`FusedStep::end_step`] is called.
+    fn begin_step(&mut self) -> Self::Rule;
+
+    /// Updates entries `offset .. offset + params.len()` of parameter tensor `tensor` (its index in
+    /// [`Network::params`] order), and the optimizer's state for them, from their gradient
+    /// `grads`, as one step of `rule`.
+    fn update(
+        &mut self,
+        rule: &Self::Rule,
+        tensor: usize,
+        offset: usize,
+        params: &mut [N::Scalar],
+        grads: &[N::Scalar],
+    );
+
+    /// The first of these entries that [`FusedStep::update`] would make non-finite, as its
+    /// index in `params` and what would become non-finite (`weight`, `first moment`, ...);
+    /// writes nothing.
+    fn check(
+        &self,
+        rule: &Self::Rule,
+        tensor: usize,
+        offset: usize,
+        params: &[N::Scalar],
+        grads: &[N::Scalar],
+    ) -> Option<(usize, &'static str)>;
+
+    /// Counts the step that was applied (Adam's step number, SGD's started momentum).
+    fn end_step(&mut self);
+
+    /// torch's name for the optimizer, for errors (`SGD`, `Adam`, `AdamW`, `RMSprop`, `Adagrad`).
+    fn optimizer_name(&self) -> &'static str;
+}
+
+/// [`Optimizer::step`] through [`FusedStep`]: each whole tensor of `grad` handed to `update`.
+pub fn step_by_tensors<N: Network, P: FusedStep<N>>(optimizer: &mut P, net: &mut N, grad: &N) {
+    let rule = optimizer.begin_step();
+    for (tensor, (param, grad)) in net.params_mut().zip(grad.params()).enumerate() {
+        optimizer.update(&rule, tensor, 0, param.values, grad.values);
+    }
+    optimizer.end_step();
+}
+
+/// [`Optimizer::try_step`] through [`FusedStep`]: every tensor checked first, then updated.
+pub fn try_step_by_tensors<N: Network, P: FusedStep<N>>(
+    optimizer: &mut P,
+    net: &mut N,
+    grad: &N,
+) -> Result<(), NonFiniteUpdate> {
+    let rule = optimizer.begin_step();
+    for (tensor, (param, grad)) in net.params().zip(grad.params()).enumerate() {
+        if let Some((index, value)) = optimizer.check(&rule, tensor, 0, param.values, grad.values) {
+            let (row, col) = position(index, param.rows);
+            return Err(NonFiniteUpdate {
+                optimizer: optimizer.optimizer_name(),
+                parameter: param.name,
+                row,
+                col,
+                value,
+            });
+        }
+    }
+    for (tensor, (param, grad)) in net.params_mut().zip(grad.params()).enumerate() {
+        optimizer.update(&rule, tensor, 0, param.values, grad.values);
+    }
+    optimizer.end_step();
+    Ok(())
+}
+
+/// Entries `offset .. offset + len` of `tensor`, or an empty slice when out of range (a caller
+/// breaking [`FusedStep`]'s contract gets nothing updated, never a panic).
+#[inline(always)]
+pub(crate) fn run_of<T>(tensor: &mut [T], offset: usize, len: usize) -> &mut [T] {
+    let end = offset.saturating_add(len).min(tensor.len());
+    tensor.get_mut(offset.min(end)..end).unwrap_or_default()
+}
+
+/// [`run_of`] for reading.
+#[inline(always)]
+pub(crate) fn run_of_ref<T>(tensor: &[T], offset: usize, len: usize) -> &[T] {
+    let end = offset.saturating_add(len).min(tensor.len());
+    tensor.get(offset.min(end)..end).unwrap_or_default()
+}

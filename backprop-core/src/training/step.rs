@@ -1,0 +1,200 @@
+//! The fused training step: forward, loss, and a backward pass that applies the optimizer's
+//! update to each layer as soon as its gradient is known, with no gradient buffer.
+//!
+//! [`Model::train_step`] and [`Model::try_train_step`] (the checked step the training loop takes)
+//! are built from the two visitors here. Their result is bit for bit `backward` followed by
+//! [`Optimizer::step`](crate::optim::Optimizer::step) (or `try_step`): the gradient entries are
+//! made by the kernels `set_gradient` uses ([`Linear::weight_gradient_chunks`]), and the
+//! optimizer's [`FusedStep::update`] is the one its own step calls.
+//!
+//! ```
+//! use backprop::prelude::*;
+//!
+//! backprop::network! { struct Net < 2 => tanh 8 => 1 > }
+//!
+//! let (x, y) = ([[0.0, 1.0], [1.0, 0.0]], SMatrix::<f64, 1, 2>::new(1.0, -1.0));
+//! let mut fused = Net::<f64>::init(3);
+//! let mut unfused = fused.clone();
+//! let (mut adam, mut adam2) = (Adam::new(0.01), Adam::new(0.01));
+//! let (mut ws, mut grad) = (fused.workspace::<2>(), Net::zeros());
+//! for _ in 0..10 {
+//!     let loss = fused.train_step(&x, &y, &Mse, &mut ws, &mut adam);
+//!     assert_eq!(loss, unfused.backward(&x, &y, &Mse, &mut ws, &mut grad));
+//!     adam2.step(&mut unfused, &grad);
+//! }
+//! assert_eq!(fused, unfused); // the same bits
+//! ```
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use nalgebra::SMatrix;
+
+use crate::linear::Linear;
+use crate::network::Network;
+use crate::optim::fused::{run_of, run_of_ref};
+use crate::optim::{FusedStep, NonFiniteUpdate};
+use crate::scalar::{to_f64, Scalar};
+use crate::visitor::LayerVisitor;
+
+/// Why [`Model::try_train_step`](crate::model::Model::try_train_step) changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StepError {
+    /// The loss is NaN or infinite.
+    Loss(f64),
+    /// A gradient entry of `parameter` (the first tensor in `state_dict` order with one) is NaN
+    /// or infinite; the loss was `loss`.
+    Gradient {
+        /// The parameter tensor, such as `fc2.weight`.
+        parameter: &'static str,
+        /// The batch's loss (finite).
+        loss: f64,
+    },
+    /// The gradient is finite but the update would write a NaN or an infinity.
+    Update(NonFiniteUpdate),
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepError::Loss(loss) => write!(f, "the loss is {loss}"),
+            StepError::Gradient { parameter, .. } => {
+                write!(
+                    f,
+                    "the gradient of `{parameter}` has a NaN or infinite entry"
+                )
+            }
+            StepError::Update(update) => update.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for StepError {}
+
+/// Applies the optimizer's update to each layer it visits.
+pub(crate) struct Apply<'o, N: Network, P: FusedStep<N>> {
+    /// The optimizer.
+    optimizer: &'o mut P,
+    /// This step's constants.
+    rule: P::Rule,
+    /// The network type the optimizer steps.
+    net: PhantomData<fn(&N)>,
+}
+
+impl<'o, N: Network, P: FusedStep<N>> Apply<'o, N, P> {
+    /// Applies `optimizer`'s step with constants `rule`.
+    pub(crate) fn new(optimizer: &'o mut P, rule: P::Rule) -> Self {
+        Apply {
+            optimizer,
+            rule,
+            net: PhantomData,
+        }
+    }
+}
+
+impl<N: Network, P: FusedStep<N>> LayerVisitor<N::Scalar> for Apply<'_, N, P> {
+    #[inline]
+    fn visit<const I: usize, const O: usize, const B: usize>(
+        &mut self,
+        layer: usize,
+        linear: &mut Linear<N::Scalar, I, O>,
+        delta: &SMatrix<N::Scalar, O, B>,
+        input: &SMatrix<N::Scalar, I, B>,
+    ) {
+        let (optimizer, rule) = (&mut *self.optimizer, &self.rule);
+        let (weight, bias) = linear.tensors_mut();
+        Linear::<N::Scalar, I, O>::weight_gradient_chunks(delta, input, |offset, grads| {
+            let params = run_of(weight, offset, grads.len());
+            optimizer.update(rule, 2 * layer, offset, params, grads);
+        });
+        let grads = Linear::<N::Scalar, I, O>::bias_gradient(delta);
+        optimizer.update(rule, 2 * layer + 1, 0, bias, grads.as_slice());
+    }
+}
+
+/// Checks, writing nothing, what the optimizer's update of each visited layer would write.
+pub(crate) struct Check<'o, N: Network, P: FusedStep<N>> {
+    /// The optimizer.
+    optimizer: &'o P,
+    /// This step's constants.
+    rule: P::Rule,
+    /// The first (in tensor order, then entry) update that would not be finite: tensor, entry,
+    /// what.
+    update: Option<(usize, usize, &'static str)>,
+    /// The first tensor with a NaN or infinite gradient entry.
+    gradient: Option<usize>,
+    /// The network type the optimizer steps.
+    net: PhantomData<fn(&N)>,
+}
+
+impl<'o, N: Network, P: FusedStep<N>> Check<'o, N, P> {
+    /// A check of `optimizer`'s step with constants `rule`, nothing found yet.
+    pub(crate) fn new(optimizer: &'o P, rule: P::Rule) -> Self {
+        Check {
+            optimizer,
+            rule,
+            update: None,
+            gradient: None,
+            net: PhantomData,
+        }
+    }
+
+    /// Records a bad update of `tensor`'s entry `index` (`grads`: the run holding it).
+    fn found<T: Scalar>(&mut self, tensor: usize, index: usize, what: &'static str, grads: &[T]) {
+        if self.update.is_none_or(|(t, i, _)| (tensor, index) < (t, i)) {
+            self.update = Some((tensor, index, what));
+        }
+        // Every update rule turns a non-finite gradient entry into a bad update, so a bad
+        // gradient is only looked for where an update failed.
+        if grads.iter().any(|g| !to_f64(*g).is_finite()) && self.gradient.is_none_or(|t| tensor < t)
+        {
+            self.gradient = Some(tensor);
+        }
+    }
+
+    /// The error the check found, naming tensors by their place in `net`.
+    pub(crate) fn error(&self, net: &N, loss: f64) -> Option<StepError> {
+        let optimizer = self.optimizer.optimizer_name();
+        let name = |tensor: usize| net.params().nth(tensor);
+        if let Some(param) = self.gradient.and_then(name) {
+            return Some(StepError::Gradient {
+                parameter: param.name,
+                loss,
+            });
+        }
+        let (tensor, index, value) = self.update?;
+        let param = name(tensor)?;
+        let rows = param.rows.max(1);
+        let (row, col) = (index % rows, index / rows);
+        Some(StepError::Update(NonFiniteUpdate {
+            optimizer,
+            parameter: param.name,
+            row,
+            col,
+            value,
+        }))
+    }
+}
+
+impl<N: Network, P: FusedStep<N>> LayerVisitor<N::Scalar> for Check<'_, N, P> {
+    fn visit<const I: usize, const O: usize, const B: usize>(
+        &mut self,
+        layer: usize,
+        linear: &mut Linear<N::Scalar, I, O>,
+        delta: &SMatrix<N::Scalar, O, B>,
+        input: &SMatrix<N::Scalar, I, B>,
+    ) {
+        let (weight, bias) = linear.tensors();
+        let (tensor, optimizer, rule) = (2 * layer, self.optimizer, self.rule);
+        Linear::<N::Scalar, I, O>::weight_gradient_chunks(delta, input, |offset, grads| {
+            let params = run_of_ref(weight, offset, grads.len());
+            if let Some((i, what)) = optimizer.check(&rule, tensor, offset, params, grads) {
+                self.found(tensor, offset + i, what, grads);
+            }
+        });
+        let grads = Linear::<N::Scalar, I, O>::bias_gradient(delta);
+        if let Some((i, what)) = optimizer.check(&rule, tensor + 1, 0, bias, grads.as_slice()) {
+            self.found(tensor + 1, i, what, grads.as_slice());
+        }
+    }
+}
