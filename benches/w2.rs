@@ -265,6 +265,30 @@ fn step(c: &mut Criterion) {
         })
     });
 
+    // The fused step: forward, loss and a backward pass that updates each layer as soon as its
+    // gradient is known (bit for bit the step above), and the checked form `train` takes.
+    let mut net = Small::<f32>::init(7);
+    let mut ws = net.workspace::<1>();
+    let mut sgd = Sgd::new(LR.into());
+    let mut turn = 0;
+    group.bench_function("generated_fused", |b| {
+        b.iter(|| {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            net.train_step(black_box(x), black_box(y), &Mse, &mut ws, &mut sgd)
+        })
+    });
+    let mut net = Small::<f32>::init(7);
+    let mut sgd = Sgd::new(LR.into());
+    let mut turn = 0;
+    group.bench_function("generated_fused_checked", |b| {
+        b.iter(|| {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            net.try_train_step(black_box(x), black_box(y), &Mse, &mut ws, &mut sgd)
+        })
+    });
+
     let mut hand = Baseline::from_generated(&Small::<f32>::init(7));
     let (mut buffers, mut hand_grad) = (Buffers::default(), Baseline::zeros());
     let mut turn = 0;
@@ -358,12 +382,44 @@ fn parts(c: &mut Criterion) {
     group.finish();
 }
 
+/// Adam (lr 1e-3): `backward` then `Adam::step`, against the fused step (the same bits).
+fn adam(c: &mut Criterion) {
+    let pairs = samples();
+    let mut group = c.benchmark_group("w2_adam");
+    let mut net = Small::<f32>::init(7);
+    let (mut ws, mut grad) = (net.workspace::<1>(), Small::zeros());
+    let mut adam = Adam::new(1e-3);
+    Optimizer::<Small<f32>>::prepare(&mut adam);
+    let mut turn = 0;
+    group.bench_function("generated", |b| {
+        b.iter(|| {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            let loss = net.backward(black_box(x), black_box(y), &Mse, &mut ws, &mut grad);
+            adam.step(&mut net, &grad);
+            loss
+        })
+    });
+    let mut net = Small::<f32>::init(7);
+    let mut adam = Adam::new(1e-3);
+    Optimizer::<Small<f32>>::prepare(&mut adam);
+    let mut turn = 0;
+    group.bench_function("generated_fused", |b| {
+        b.iter(|| {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            net.train_step(black_box(x), black_box(y), &Mse, &mut ws, &mut adam)
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(60);
-    targets = step, forward, parts
+    targets = step, adam, forward, parts
 }
 criterion_main!(benches);
