@@ -12,9 +12,15 @@
 /// `ger` per sample (`benches/w2.rs`).
 pub const TINY_BYTES: usize = 512;
 
+/// Layers of at least this many weights (and below [`GEMM_WEIGHTS`], and not tiny) use the
+/// vector kernels of [`kernels`](crate::kernels), chosen at run time (AVX-512, AVX2/FMA or the
+/// baseline, the same bits on each): W2's `64 => 32 => 10` layers (2048 and 320 weights) among
+/// them. Smaller layers keep nalgebra's products, whose column loops win there.
+pub const MID_WEIGHTS: usize = 256;
+
 /// Layers of at least this many weights use the register-tiled kernels of
-/// [`gemm`](crate::gemm); smaller ones use nalgebra's products, whose sums PyTorch's fixtures
-/// pin exactly.
+/// [`gemm`](crate::gemm); smaller ones use [`kernels`](crate::kernels) (from [`MID_WEIGHTS`]) or
+/// nalgebra's products.
 pub const GEMM_WEIGHTS: usize = 4096;
 
 /// Layers with more weights than this live on the heap (`Heap<Linear>`), built there directly,
