@@ -440,26 +440,45 @@ fn affine_block<T: Scalar, const FUSED: bool, const R: usize>(
     x: &[T],
     z: &mut [T],
 ) {
+    assert!(i0 + R <= out);
+    let (w, x) = (&w[..inp * out], &x[..inp]);
     let mut acc = [[T::zero(); R]; PARTIALS];
-    let column = |j: usize| rows::<T, R>(w, i0 + j * out);
-    let full = inp - inp % PARTIALS;
-    for j0 in (0..full).step_by(PARTIALS) {
-        for (p, acc) in acc.iter_mut().enumerate() {
-            let (values, scale) = (column(j0 + p), x[j0 + p]);
-            for (acc, &value) in acc.iter_mut().zip(values) {
-                *acc = multiply_add::<T, FUSED>(value, scale, *acc);
-            }
-        }
+    let mut groups = w.chunks_exact(PARTIALS * out);
+    let mut scales = x.chunks_exact(PARTIALS);
+    for (columns, scales) in (&mut groups).zip(&mut scales) {
+        let (c0, rest) = columns.split_at(out);
+        let (c1, rest) = rest.split_at(out);
+        let (c2, c3) = rest.split_at(out);
+        let [acc0, acc1, acc2, acc3] = &mut acc;
+        accumulate::<T, FUSED, R>(acc0, rows(c0, i0), scales[0]);
+        accumulate::<T, FUSED, R>(acc1, rows(c1, i0), scales[1]);
+        accumulate::<T, FUSED, R>(acc2, rows(c2, i0), scales[2]);
+        accumulate::<T, FUSED, R>(acc3, rows(c3, i0), scales[3]);
     }
-    for (p, acc) in acc.iter_mut().enumerate().take(inp - full) {
-        let (values, scale) = (column(full + p), x[full + p]);
-        for (acc, &value) in acc.iter_mut().zip(values) {
-            *acc = multiply_add::<T, FUSED>(value, scale, *acc);
-        }
+    for ((acc, column), &scale) in acc
+        .iter_mut()
+        .zip(groups.remainder().chunks_exact(out))
+        .zip(scales.remainder())
+    {
+        accumulate::<T, FUSED, R>(acc, rows(column, i0), scale);
     }
     let [s0, s1, s2, s3] = acc;
-    for (r, z) in z[i0..i0 + R].iter_mut().enumerate() {
-        *z = ((s0[r] + s1[r]) + (s2[r] + s3[r])) + bias[i0 + r];
+    let bias: &[T; R] = rows(bias, i0);
+    let z: &mut [T; R] = (&mut z[i0..i0 + R]).try_into().expect("a block of rows");
+    for r in 0..R {
+        z[r] = ((s0[r] + s1[r]) + (s2[r] + s3[r])) + bias[r];
+    }
+}
+
+/// `acc += values · scale`, entry by entry.
+#[inline(always)]
+fn accumulate<T: Scalar, const FUSED: bool, const R: usize>(
+    acc: &mut [T; R],
+    values: &[T; R],
+    scale: T,
+) {
+    for r in 0..R {
+        acc[r] = multiply_add::<T, FUSED>(values[r], scale, acc[r]);
     }
 }
 
@@ -479,66 +498,135 @@ fn propagate_body<T: Scalar, const FUSED: bool, const BYTES: usize>(
     delta: &[T],
     delta_in: &mut [T],
 ) {
-    for s in 0..batch {
-        let delta = &delta[s * out..(s + 1) * out];
-        let delta_in = &mut delta_in[s * inp..(s + 1) * inp];
-        for (j, entry) in delta_in.iter_mut().enumerate() {
-            let column = &w[j * out..(j + 1) * out];
+    if out == 0 {
+        delta_in[..inp * batch].fill(T::zero());
+        return;
+    }
+    let w = &w[..inp * out];
+    for (delta, delta_in) in delta[..out * batch]
+        .chunks_exact(out)
+        .zip(delta_in[..inp * batch].chunks_exact_mut(inp))
+    {
+        let tail = out % LANES;
+        let rest = &delta[out - tail..];
+        let mut last = [T::zero(); LANES];
+        last[..tail].copy_from_slice(rest);
+        for (column, entry) in w.chunks_exact(out).zip(delta_in.iter_mut()) {
             let mut acc = [T::zero(); LANES];
             let mut columns = column.chunks_exact(LANES);
             let mut deltas = delta.chunks_exact(LANES);
             for (values, scales) in (&mut columns).zip(&mut deltas) {
-                for ((acc, &value), &scale) in acc.iter_mut().zip(values).zip(scales) {
-                    *acc = multiply_add::<T, FUSED>(value, scale, *acc);
+                let values: &[T; LANES] = values.try_into().expect("16 lanes");
+                let scales: &[T; LANES] = scales.try_into().expect("16 lanes");
+                for l in 0..LANES {
+                    acc[l] = multiply_add::<T, FUSED>(values[l], scales[l], acc[l]);
                 }
             }
-            for ((acc, &value), &scale) in acc
-                .iter_mut()
-                .zip(columns.remainder())
-                .zip(deltas.remainder())
-            {
-                *acc = multiply_add::<T, FUSED>(value, scale, *acc);
+            // The last rows in lanes 0.., the others padded with 0 · 0 (acc, summed from +0,
+            // is never −0, so adding +0 leaves it exact), in registers.
+            let mut values = [T::zero(); LANES];
+            values[..tail].copy_from_slice(columns.remainder());
+            for l in 0..LANES {
+                acc[l] = multiply_add::<T, FUSED>(values[l], last[l], acc[l]);
             }
-            let mut width = LANES / 2;
-            while width > 0 {
-                for l in 0..width {
-                    acc[l] = acc[l] + acc[l + width];
-                }
-                width /= 2;
-            }
-            *entry = acc[0];
+            *entry = reduce(&acc);
         }
     }
 }
 
-/// One column of [`outer`] rows `i0..i0 + values.len()`: the first sample's product, then the
-/// others added in sample order.
+/// The 16 lanes summed by halving: lane `l` plus lane `l + 8`, then `+ 4`, `+ 2`, `+ 1`.
 #[inline(always)]
-fn outer_run<T: Scalar, const FUSED: bool>(
-    i0: usize,
+fn reduce<T: Scalar>(acc: &[T; LANES]) -> T {
+    let a: [T; 8] = core::array::from_fn(|l| acc[l] + acc[l + 8]);
+    let b: [T; 4] = core::array::from_fn(|l| a[l] + a[l + 4]);
+    let c: [T; 2] = core::array::from_fn(|l| b[l] + b[l + 2]);
+    c[0] + c[1]
+}
+
+/// Rows `lo..lo + dst.len()` of [`outer`]'s column `j` into `dst`: `R` rows at a time where
+/// there are that many (the last block shifted back to end at the range's end, recomputing a
+/// few entries to the same bits), 8 at a time for a shorter range, one at a time below 8.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn outer_rows<T: Scalar, const FUSED: bool, const R: usize>(
+    lo: usize,
     j: usize,
     out: usize,
     inp: usize,
     batch: usize,
     delta: &[T],
     input: &[T],
-    values: &mut [T],
+    dst: &mut [T],
 ) {
-    let n = values.len();
-    if batch == 0 {
-        values.fill(T::zero());
-        return;
-    }
-    let scale = input[j];
-    for (value, &d) in values.iter_mut().zip(&delta[i0..i0 + n]) {
-        *value = d * scale;
-    }
-    for s in 1..batch {
-        let scale = input[j + s * inp];
-        let deltas = &delta[s * out + i0..s * out + i0 + n];
-        for (value, &d) in values.iter_mut().zip(deltas) {
-            *value = multiply_add::<T, FUSED>(d, scale, *value);
+    let n = dst.len();
+    if n >= R {
+        let mut i = 0;
+        while i + R <= n {
+            outer_block::<T, FUSED, R>(lo, i, j, out, inp, batch, delta, input, dst);
+            i += R;
         }
+        if i < n {
+            outer_block::<T, FUSED, R>(lo, n - R, j, out, inp, batch, delta, input, dst);
+        }
+    } else if n >= 8 {
+        outer_rows::<T, FUSED, 8>(lo, j, out, inp, batch, delta, input, dst);
+    } else {
+        for i in 0..n {
+            outer_block::<T, FUSED, 1>(lo, i, j, out, inp, batch, delta, input, dst);
+        }
+    }
+}
+
+/// `dst[i..i + R]`, rows `lo + i..` of [`outer`]'s column `j`: the first sample's product, then
+/// the others added in sample order.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn outer_block<T: Scalar, const FUSED: bool, const R: usize>(
+    lo: usize,
+    i: usize,
+    j: usize,
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    dst: &mut [T],
+) {
+    let first: &[T; R] = rows(delta, lo + i);
+    let scale = input[j];
+    let mut values: [T; R] = core::array::from_fn(|r| first[r] * scale);
+    for s in 1..batch {
+        let deltas: &[T; R] = rows(delta, s * out + lo + i);
+        let scale = input[j + s * inp];
+        for r in 0..R {
+            values[r] = multiply_add::<T, FUSED>(deltas[r], scale, values[r]);
+        }
+    }
+    let dst: &mut [T; R] = (&mut dst[i..i + R]).try_into().expect("a block of rows");
+    *dst = values;
+}
+
+/// [`outer`]'s rows `lo..lo + dst.len()` of column `j`, with the row block for `BYTES`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn outer_column<T: Scalar, const FUSED: bool, const BYTES: usize>(
+    lo: usize,
+    j: usize,
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    dst: &mut [T],
+) {
+    if batch == 0 {
+        dst.fill(T::zero());
+    } else if core::mem::size_of::<T>() <= 4 && BYTES >= 128 {
+        outer_rows::<T, FUSED, 32>(lo, j, out, inp, batch, delta, input, dst);
+    } else if core::mem::size_of::<T>() <= 4 || BYTES >= 128 {
+        outer_rows::<T, FUSED, 16>(lo, j, out, inp, batch, delta, input, dst);
+    } else {
+        outer_rows::<T, FUSED, 8>(lo, j, out, inp, batch, delta, input, dst);
     }
 }
 
@@ -556,7 +644,7 @@ fn outer_body<T: Scalar, const FUSED: bool, const BYTES: usize>(
         return;
     }
     for (j, column) in grad[..out * inp].chunks_exact_mut(out).enumerate() {
-        outer_run::<T, FUSED>(0, j, out, inp, batch, delta, input, column);
+        outer_column::<T, FUSED, BYTES>(0, j, out, inp, batch, delta, input, column);
     }
 }
 
@@ -572,13 +660,13 @@ fn outer_chunks_body<T: Scalar, const FUSED: bool, const BYTES: usize, F: FnMut(
 ) {
     let mut buffer = [T::zero(); RUN];
     for j in 0..inp {
-        let mut i0 = 0;
-        while i0 < out {
-            let n = RUN.min(out - i0);
+        let mut lo = 0;
+        while lo < out {
+            let n = RUN.min(out - lo);
             let values = &mut buffer[..n];
-            outer_run::<T, FUSED>(i0, j, out, inp, batch, delta, input, values);
-            f(i0 + j * out, values);
-            i0 += n;
+            outer_column::<T, FUSED, BYTES>(lo, j, out, inp, batch, delta, input, values);
+            f(lo + j * out, values);
+            lo += n;
         }
     }
 }

@@ -53,6 +53,10 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     /// Whether the layer uses the vector kernels of [`kernels`] ([`sizes::MID_WEIGHTS`]).
     const MID: bool = !Self::LARGE && !Self::TINY && IN * OUT >= sizes::MID_WEIGHTS;
 
+    /// Whether the forward pass uses [`kernels::affine`]: a mid-size layer of at least 16
+    /// outputs (below that nalgebra's column loop measured as fast, `benches/w2.rs`).
+    const MID_AFFINE: bool = Self::MID && OUT >= 16;
+
     /// A layer whose weights and biases are all zero.
     #[inline]
     pub fn zeros() -> Self {
@@ -150,7 +154,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     /// The forward kernel: writes `z = weight · x + bias` for every column (sample) of `x`.
     #[inline]
     pub fn affine<const B: usize>(&self, x: &SMatrix<T, IN, B>, z: &mut SMatrix<T, OUT, B>) {
-        if Self::MID {
+        if Self::MID_AFFINE {
             self.mid_affine(x, z);
             return;
         }
@@ -167,7 +171,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     // Borrowing the weight keeps nalgebra from copying the whole matrix for the product.
     #[allow(clippy::op_ref)]
     pub fn affine_value<const B: usize>(&self, x: &SMatrix<T, IN, B>) -> SMatrix<T, OUT, B> {
-        if Self::MID {
+        if Self::MID_AFFINE {
             let mut z = SMatrix::<T, OUT, B>::zeros();
             self.mid_affine(x, &mut z);
             return z;
@@ -232,18 +236,9 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         delta: &SMatrix<T, OUT, B>,
         delta_in: &mut SMatrix<T, IN, B>,
     ) {
-        if Self::MID {
-            kernels::propagate(
-                OUT,
-                IN,
-                B,
-                self.weight.as_slice(),
-                delta.as_slice(),
-                delta_in.as_mut_slice(),
-            );
-        } else {
-            delta_in.gemm_tr(T::one(), &self.weight, delta, T::zero());
-        }
+        // nalgebra's column dot products: `kernels::propagate` (16 virtual lanes per column and
+        // a reduction tree) measured no faster for W2's shapes, so it is not used here yet.
+        delta_in.gemm_tr(T::one(), &self.weight, delta, T::zero());
     }
 
     /// Writes `∂E/∂bias`, the sum of `delta`'s columns: the first sample's column written, the
