@@ -369,14 +369,17 @@ fn affine_body<T: Scalar, const FUSED: bool, const BYTES: usize>(
     x: &[T],
     z: &mut [T],
 ) {
+    // Two blocks of 8 rows (8 accumulators of 8 entries) fit in a quarter of the registers.
+    let pair = 2 * PARTIALS * 8 * core::mem::size_of::<T>() <= BYTES * 4;
     if core::mem::size_of::<T>() <= 4 {
-        affine_rows::<T, FUSED, 8>(out, inp, batch, w, bias, x, z, BYTES / 4);
+        affine_rows::<T, FUSED, 8>(out, inp, batch, w, bias, x, z, BYTES / 4, pair);
     } else {
-        affine_rows::<T, FUSED, 8>(out, inp, batch, w, bias, x, z, BYTES / 8);
+        affine_rows::<T, FUSED, 8>(out, inp, batch, w, bias, x, z, BYTES / 8, pair);
     }
 }
 
-/// [`affine_body`] with `block` rows at a time (16, 32 or 8 with `SMALL` = 8).
+/// [`affine_body`] with `block` rows at a time (32, 16, or 8 = `SMALL`); `pair` says two blocks
+/// of 8 rows fit in registers at once.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn affine_rows<T: Scalar, const FUSED: bool, const SMALL: usize>(
@@ -388,19 +391,21 @@ fn affine_rows<T: Scalar, const FUSED: bool, const SMALL: usize>(
     x: &[T],
     z: &mut [T],
     block: usize,
+    pair: bool,
 ) {
     for s in 0..batch {
         let x = &x[s * inp..(s + 1) * inp];
         let z = &mut z[s * out..(s + 1) * out];
         match block {
-            32 => blocks::<T, FUSED, 32>(out, inp, w, bias, x, z),
-            16 => blocks::<T, FUSED, 16>(out, inp, w, bias, x, z),
-            _ => blocks::<T, FUSED, SMALL>(out, inp, w, bias, x, z),
+            32 => blocks::<T, FUSED, 32>(out, inp, w, bias, x, z, pair),
+            16 => blocks::<T, FUSED, 16>(out, inp, w, bias, x, z, pair),
+            _ => blocks::<T, FUSED, SMALL>(out, inp, w, bias, x, z, pair),
         }
     }
 }
 
-/// One sample's rows of [`affine`], `R` rows at a time where the layer has that many.
+/// One sample's rows of [`affine`], `R` rows at a time where the layer has that many; from 8 to
+/// 15 rows, the first and the last 8 together when `pair`.
 #[inline(always)]
 fn blocks<T: Scalar, const FUSED: bool, const R: usize>(
     out: usize,
@@ -409,30 +414,36 @@ fn blocks<T: Scalar, const FUSED: bool, const R: usize>(
     bias: &[T],
     x: &[T],
     z: &mut [T],
+    pair: bool,
 ) {
     if out >= R {
         let mut i = 0;
         while i + R <= out {
-            affine_block::<T, FUSED, R>(i, out, inp, w, bias, x, z);
+            affine_block::<T, FUSED, R, 1>([i], out, inp, w, bias, x, z);
             i += R;
         }
         if i < out {
-            affine_block::<T, FUSED, R>(out - R, out, inp, w, bias, x, z);
+            affine_block::<T, FUSED, R, 1>([out - R], out, inp, w, bias, x, z);
         }
     } else if out >= 8 {
-        blocks::<T, FUSED, 8>(out, inp, w, bias, x, z);
+        if pair && out < 16 {
+            affine_block::<T, FUSED, 8, 2>([0, out - 8], out, inp, w, bias, x, z);
+        } else {
+            blocks::<T, FUSED, 8>(out, inp, w, bias, x, z, pair);
+        }
     } else {
         for i in 0..out {
-            affine_block::<T, FUSED, 1>(i, out, inp, w, bias, x, z);
+            affine_block::<T, FUSED, 1, 1>([i], out, inp, w, bias, x, z);
         }
     }
 }
 
-/// Rows `i0..i0 + R` of one sample of [`affine`], in registers: four interleaved partial sums
-/// over the inputs, each from zero, then `(s0 + s1) + (s2 + s3) + bias`.
+/// Rows `start..start + R` of one sample of [`affine`] for each of the `N` starts, in
+/// registers: four interleaved partial sums over the inputs, each from zero, then
+/// `(s0 + s1) + (s2 + s3) + bias`.
 #[inline(always)]
-fn affine_block<T: Scalar, const FUSED: bool, const R: usize>(
-    i0: usize,
+fn affine_block<T: Scalar, const FUSED: bool, const R: usize, const N: usize>(
+    starts: [usize; N],
     out: usize,
     inp: usize,
     w: &[T],
@@ -440,33 +451,41 @@ fn affine_block<T: Scalar, const FUSED: bool, const R: usize>(
     x: &[T],
     z: &mut [T],
 ) {
-    assert!(i0 + R <= out);
-    let (w, x) = (&w[..inp * out], &x[..inp]);
-    let mut acc = [[T::zero(); R]; PARTIALS];
-    let mut groups = w.chunks_exact(PARTIALS * out);
-    let mut scales = x.chunks_exact(PARTIALS);
-    for (columns, scales) in (&mut groups).zip(&mut scales) {
-        let (c0, rest) = columns.split_at(out);
+    for &i0 in &starts {
+        assert!(i0 + R <= out);
+    }
+    let (mut w, x) = (&w[..inp * out], &x[..inp]);
+    let mut acc = [[[T::zero(); R]; PARTIALS]; N];
+    let full = inp - inp % PARTIALS;
+    for j0 in (0..full).step_by(PARTIALS) {
+        let (c0, rest) = w.split_at(out);
         let (c1, rest) = rest.split_at(out);
-        let (c2, c3) = rest.split_at(out);
-        let [acc0, acc1, acc2, acc3] = &mut acc;
-        accumulate::<T, FUSED, R>(acc0, rows(c0, i0), scales[0]);
-        accumulate::<T, FUSED, R>(acc1, rows(c1, i0), scales[1]);
-        accumulate::<T, FUSED, R>(acc2, rows(c2, i0), scales[2]);
-        accumulate::<T, FUSED, R>(acc3, rows(c3, i0), scales[3]);
+        let (c2, rest) = rest.split_at(out);
+        let (c3, rest) = rest.split_at(out);
+        w = rest;
+        let scales: &[T; PARTIALS] = rows(x, j0);
+        for (acc, &i0) in acc.iter_mut().zip(&starts) {
+            let [acc0, acc1, acc2, acc3] = acc;
+            accumulate::<T, FUSED, R>(acc0, rows(c0, i0), scales[0]);
+            accumulate::<T, FUSED, R>(acc1, rows(c1, i0), scales[1]);
+            accumulate::<T, FUSED, R>(acc2, rows(c2, i0), scales[2]);
+            accumulate::<T, FUSED, R>(acc3, rows(c3, i0), scales[3]);
+        }
     }
-    for ((acc, column), &scale) in acc
-        .iter_mut()
-        .zip(groups.remainder().chunks_exact(out))
-        .zip(scales.remainder())
-    {
-        accumulate::<T, FUSED, R>(acc, rows(column, i0), scale);
+    for (p, &scale) in x[full..].iter().enumerate() {
+        let (column, rest) = w.split_at(out);
+        w = rest;
+        for (acc, &i0) in acc.iter_mut().zip(&starts) {
+            accumulate::<T, FUSED, R>(&mut acc[p], rows(column, i0), scale);
+        }
     }
-    let [s0, s1, s2, s3] = acc;
-    let bias: &[T; R] = rows(bias, i0);
-    let z: &mut [T; R] = (&mut z[i0..i0 + R]).try_into().expect("a block of rows");
-    for r in 0..R {
-        z[r] = ((s0[r] + s1[r]) + (s2[r] + s3[r])) + bias[r];
+    for (acc, &i0) in acc.iter().zip(&starts) {
+        let [s0, s1, s2, s3] = acc;
+        let bias: &[T; R] = rows(bias, i0);
+        let z: &mut [T; R] = (&mut z[i0..i0 + R]).try_into().expect("a block of rows");
+        for r in 0..R {
+            z[r] = ((s0[r] + s1[r]) + (s2[r] + s3[r])) + bias[r];
+        }
     }
 }
 
