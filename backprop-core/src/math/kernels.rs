@@ -649,7 +649,8 @@ fn outer_column<T: Scalar, const FUSED: bool, const BYTES: usize>(
     }
 }
 
-/// [`outer`]'s body: each gradient column written in place.
+/// [`outer`]'s body: a block of `R` rows at a time (the row block for `BYTES`), through every
+/// column, so that the block's δ stays in registers.
 #[inline(always)]
 fn outer_body<T: Scalar, const FUSED: bool, const BYTES: usize>(
     out: usize,
@@ -662,8 +663,78 @@ fn outer_body<T: Scalar, const FUSED: bool, const BYTES: usize>(
     if out == 0 {
         return;
     }
-    for (j, column) in grad[..out * inp].chunks_exact_mut(out).enumerate() {
-        outer_column::<T, FUSED, BYTES>(0, j, out, inp, batch, delta, input, column);
+    let grad = &mut grad[..out * inp];
+    if batch == 0 {
+        grad.fill(T::zero());
+    } else if core::mem::size_of::<T>() <= 4 && BYTES >= 128 {
+        outer_blocks::<T, FUSED, 32>(out, inp, batch, delta, input, grad);
+    } else if core::mem::size_of::<T>() <= 4 || BYTES >= 128 {
+        outer_blocks::<T, FUSED, 16>(out, inp, batch, delta, input, grad);
+    } else {
+        outer_blocks::<T, FUSED, 8>(out, inp, batch, delta, input, grad);
+    }
+}
+
+/// [`outer`]'s rows `R` at a time where the layer has that many (the last block shifted back to
+/// end at `out`, recomputing a few entries to the same bits), 8 at a time for a shorter layer,
+/// one at a time below 8.
+#[inline(always)]
+fn outer_blocks<T: Scalar, const FUSED: bool, const R: usize>(
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    grad: &mut [T],
+) {
+    if out >= R {
+        let mut i = 0;
+        while i + R <= out {
+            outer_across::<T, FUSED, R>(i, out, inp, batch, delta, input, grad);
+            i += R;
+        }
+        if i < out {
+            outer_across::<T, FUSED, R>(out - R, out, inp, batch, delta, input, grad);
+        }
+    } else if out >= 8 {
+        outer_blocks::<T, FUSED, 8>(out, inp, batch, delta, input, grad);
+    } else {
+        for i in 0..out {
+            outer_across::<T, FUSED, 1>(i, out, inp, batch, delta, input, grad);
+        }
+    }
+}
+
+/// Rows `i0..i0 + R` of every column of [`outer`].
+#[inline(always)]
+fn outer_across<T: Scalar, const FUSED: bool, const R: usize>(
+    i0: usize,
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    grad: &mut [T],
+) {
+    assert!(i0 + R <= out);
+    let first: [T; R] = *rows(delta, i0);
+    // Offsets, not `chunks_exact_mut(out)`, whose division by `out` costs more than a small
+    // layer's whole block.
+    for j in 0..inp {
+        let scale = input[j];
+        let mut values: [T; R] = core::array::from_fn(|r| first[r] * scale);
+        for s in 1..batch {
+            let deltas: &[T; R] = rows(delta, s * out + i0);
+            let scale = input[j + s * inp];
+            for r in 0..R {
+                values[r] = multiply_add::<T, FUSED>(deltas[r], scale, values[r]);
+            }
+        }
+        let start = j * out + i0;
+        let dst: &mut [T; R] = (&mut grad[start..start + R])
+            .try_into()
+            .expect("a block of rows");
+        *dst = values;
     }
 }
 

@@ -50,12 +50,13 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     /// Whether the layer's gradient is built as a value ([`sizes::TINY_BYTES`]).
     const TINY: bool = IN * OUT * core::mem::size_of::<T>() <= sizes::TINY_BYTES;
 
-    /// Whether the layer uses the vector kernels of [`kernels`] ([`sizes::MID_WEIGHTS`]).
-    const MID: bool = !Self::LARGE && !Self::TINY && IN * OUT >= sizes::MID_WEIGHTS;
+    /// Whether the weight gradient uses [`kernels::outer`] ([`sizes::MID_GRADIENT_WEIGHTS`]).
+    const MID: bool = !Self::LARGE && !Self::TINY && IN * OUT >= sizes::MID_GRADIENT_WEIGHTS;
 
-    /// Whether the forward pass uses [`kernels::affine`]: a mid-size layer of at least 16
-    /// outputs (below that nalgebra's column loop measured as fast, `benches/w2.rs`).
-    const MID_AFFINE: bool = Self::MID && OUT >= 16;
+    /// Whether the forward pass uses [`kernels::affine`] ([`sizes::MID_WEIGHTS`], 16 or more
+    /// outputs).
+    const MID_AFFINE: bool =
+        !Self::LARGE && !Self::TINY && IN * OUT >= sizes::MID_WEIGHTS && OUT >= 16;
 
     /// A layer whose weights and biases are all zero.
     #[inline]
@@ -352,7 +353,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
             let weight: SMatrix<T, OUT, IN> = delta * input.transpose();
             f(0, weight.as_slice());
         } else {
-            // Below MID_WEIGHTS, so at most a few KiB on the stack.
+            // Below MID_GRADIENT_WEIGHTS: at most 16 KiB (f64) on the stack.
             let mut weight = SMatrix::<T, OUT, IN>::zeros();
             Self::ger_gradient(delta, input, &mut weight);
             for (run, values) in weight.as_slice().chunks(kernels::RUN).enumerate() {
@@ -459,12 +460,15 @@ mod tests {
         assert!(!Linear::<f64, 10, 10>::TINY && !Linear::<f64, 10, 10>::MID);
         chunks_match::<f64, 10, 10, 1>();
         chunks_match::<f64, 10, 10, 3>();
-        // Mid: W2's layers.
-        assert!(Linear::<f32, 64, 32>::MID && Linear::<f32, 32, 10>::MID);
-        chunks_match::<f32, 64, 32, 1>();
-        chunks_match::<f32, 64, 32, 3>();
+        // Small, by ger, in the mid-size forward range: W2's second layer.
+        assert!(!Linear::<f32, 32, 10>::MID && !Linear::<f32, 32, 10>::TINY);
         chunks_match::<f32, 32, 10, 1>();
         chunks_match::<f64, 32, 10, 3>();
+        // Mid: W2's first layer.
+        assert!(Linear::<f32, 64, 32>::MID && Linear::<f64, 64, 40>::MID);
+        chunks_match::<f32, 64, 32, 1>();
+        chunks_match::<f32, 64, 32, 3>();
+        chunks_match::<f64, 64, 40, 3>();
         chunks_match::<f32, 100, 33, 3>();
         // Large: 4096 and more.
         assert!(Linear::<f32, 64, 64>::LARGE && Linear::<f64, 70, 65>::LARGE);
