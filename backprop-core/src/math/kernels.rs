@@ -321,7 +321,11 @@ mod x86 {
 
     /// `outer_chunks_body` compiled for AVX-512F and FMA, `f` inlined into it.
     #[target_feature(enable = "avx512f,fma")]
-    pub(super) unsafe fn outer_chunks_avx512<T: Scalar, const FUSED: bool, F: FnMut(usize, &[T])>(
+    pub(super) unsafe fn outer_chunks_avx512<
+        T: Scalar,
+        const FUSED: bool,
+        F: FnMut(usize, &[T]),
+    >(
         out: usize,
         inp: usize,
         batch: usize,
@@ -778,7 +782,11 @@ mod tests {
                     .wrapping_mul(6_364_136_223_846_793_005)
                     .wrapping_add(1_442_695_040_888_963_407);
                 let v = ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0;
-                crate::scalar::constant::<T>(if (state >> 7) % 13 == 0 { 0.0 } else { v })
+                crate::scalar::constant::<T>(if (state >> 7).is_multiple_of(13) {
+                    0.0
+                } else {
+                    v
+                })
             })
             .collect()
     }
@@ -830,7 +838,8 @@ mod tests {
                 let bias = values::<T>(out, 2 + inp as u64);
                 let x = values::<T>(inp * batch, 3 + batch as u64);
                 let delta = values::<T>(out * batch, 4);
-                let f = |v: &[T]| -> Vec<f64> { v.iter().map(|&v| crate::scalar::to_f64(v)).collect() };
+                let f =
+                    |v: &[T]| -> Vec<f64> { v.iter().map(|&v| crate::scalar::to_f64(v)).collect() };
                 let (w64, b64, x64, d64) = (f(&w), f(&bias), f(&x), f(&delta));
                 for fused in [true, false] {
                     let mut seen: Option<[Vec<u64>; 4]> = None;
@@ -857,27 +866,43 @@ mod tests {
                         for s in 0..batch {
                             for i in 0..out {
                                 let want: f64 = b64[i]
-                                    + (0..inp).map(|j| w64[i + j * out] * x64[j + s * inp]).sum::<f64>();
+                                    + (0..inp)
+                                        .map(|j| w64[i + j * out] * x64[j + s * inp])
+                                        .sum::<f64>();
                                 let got = crate::scalar::to_f64(z[i + s * out]);
-                                assert!((got - want).abs() <= tolerance * (inp as f64 + 1.0), "{what}: z {got} vs {want}");
+                                assert!(
+                                    (got - want).abs() <= tolerance * (inp as f64 + 1.0),
+                                    "{what}: z {got} vs {want}"
+                                );
                             }
                             for j in 0..inp {
-                                let want: f64 = (0..out).map(|i| w64[i + j * out] * d64[i + s * out]).sum();
+                                let want: f64 =
+                                    (0..out).map(|i| w64[i + j * out] * d64[i + s * out]).sum();
                                 let got = crate::scalar::to_f64(back[j + s * inp]);
-                                assert!((got - want).abs() <= tolerance * (out as f64 + 1.0), "{what}: δ {got} vs {want}");
+                                assert!(
+                                    (got - want).abs() <= tolerance * (out as f64 + 1.0),
+                                    "{what}: δ {got} vs {want}"
+                                );
                             }
                         }
                         for j in 0..inp {
                             for i in 0..out {
-                                let want: f64 = (0..batch).map(|s| d64[i + s * out] * x64[j + s * inp]).sum();
+                                let want: f64 = (0..batch)
+                                    .map(|s| d64[i + s * out] * x64[j + s * inp])
+                                    .sum();
                                 let got = crate::scalar::to_f64(grad[i + j * out]);
-                                assert!((got - want).abs() <= tolerance * (batch as f64 + 1.0), "{what}: grad {got} vs {want}");
+                                assert!(
+                                    (got - want).abs() <= tolerance * (batch as f64 + 1.0),
+                                    "{what}: grad {got} vs {want}"
+                                );
                             }
                         }
                         let now = [bits(&z), bits(&back), bits(&grad), bits(&chunks)];
                         match &seen {
                             None => seen = Some(now),
-                            Some(first) => assert!(*first == now, "{what}: bits differ across ISAs"),
+                            Some(first) => {
+                                assert!(*first == now, "{what}: bits differ across ISAs")
+                            }
                         }
                     }
                 }
@@ -917,8 +942,32 @@ mod tests {
         let bias = values::<f32>(out, 11);
         let mut fused = vec![0.0f32; out];
         let mut unfused = vec![0.0f32; out];
-        affine_at(Level { isa: Isa::Baseline, fused: true }, out, inp, 1, &w, &bias, &x, &mut fused);
-        affine_at(Level { isa: Isa::Baseline, fused: false }, out, inp, 1, &w, &bias, &x, &mut unfused);
+        affine_at(
+            Level {
+                isa: Isa::Baseline,
+                fused: true,
+            },
+            out,
+            inp,
+            1,
+            &w,
+            &bias,
+            &x,
+            &mut fused,
+        );
+        affine_at(
+            Level {
+                isa: Isa::Baseline,
+                fused: false,
+            },
+            out,
+            inp,
+            1,
+            &w,
+            &bias,
+            &x,
+            &mut unfused,
+        );
         assert_ne!(bits(&fused), bits(&unfused));
     }
 }

@@ -4,10 +4,10 @@ use nalgebra::{SMatrix, SVector};
 use rand::Rng;
 
 use crate::gemm;
-use crate::kernels;
 #[cfg(feature = "alloc")]
 use crate::heap::Heap;
 use crate::heap::InPlace;
+use crate::kernels;
 use crate::scalar::{constant, Scalar, SupersetOf};
 use crate::sizes;
 
@@ -420,7 +420,11 @@ mod tests {
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
             let v = ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0;
-            constant::<T>(if (state >> 7) % 7 == 0 { 0.0 } else { v })
+            constant::<T>(if (state >> 7).is_multiple_of(7) {
+                0.0
+            } else {
+                v
+            })
         })
     }
 
@@ -445,33 +449,41 @@ mod tests {
         };
         let what = std::format!("{IN} => {OUT}, batch {B}");
         assert!(handed.iter().all(|&h| h == 1), "{what}: every entry once");
-        assert_eq!(bits(&chunks), bits(grad.weight.as_slice()), "{what}: weight");
+        assert_eq!(
+            bits(&chunks),
+            bits(grad.weight.as_slice()),
+            "{what}: weight"
+        );
         let bias = Linear::<T, IN, OUT>::bias_gradient(&delta);
-        assert_eq!(bits(bias.as_slice()), bits(grad.bias.as_slice()), "{what}: bias");
+        assert_eq!(
+            bits(bias.as_slice()),
+            bits(grad.bias.as_slice()),
+            "{what}: bias"
+        );
     }
 
     #[test]
     fn linear_gradient_chunks_equal_set_gradient_in_every_regime() {
         // Tiny: 20 weights.
-        assert!(Linear::<f32, 4, 5>::TINY);
+        const { assert!(Linear::<f32, 4, 5>::TINY) };
         chunks_match::<f32, 4, 5, 1>();
         chunks_match::<f32, 4, 5, 3>();
         // Small, by ger: 100 f64 weights (800 bytes).
-        assert!(!Linear::<f64, 10, 10>::TINY && !Linear::<f64, 10, 10>::MID);
+        const { assert!(!Linear::<f64, 10, 10>::TINY && !Linear::<f64, 10, 10>::MID) };
         chunks_match::<f64, 10, 10, 1>();
         chunks_match::<f64, 10, 10, 3>();
         // Small, by ger, in the mid-size forward range: W2's second layer.
-        assert!(!Linear::<f32, 32, 10>::MID && !Linear::<f32, 32, 10>::TINY);
+        const { assert!(!Linear::<f32, 32, 10>::MID && !Linear::<f32, 32, 10>::TINY) };
         chunks_match::<f32, 32, 10, 1>();
         chunks_match::<f64, 32, 10, 3>();
         // Mid: W2's first layer.
-        assert!(Linear::<f32, 64, 32>::MID && Linear::<f64, 64, 40>::MID);
+        const { assert!(Linear::<f32, 64, 32>::MID && Linear::<f64, 64, 40>::MID) };
         chunks_match::<f32, 64, 32, 1>();
         chunks_match::<f32, 64, 32, 3>();
         chunks_match::<f64, 64, 40, 3>();
         chunks_match::<f32, 100, 33, 3>();
         // Large: 4096 and more.
-        assert!(Linear::<f32, 64, 64>::LARGE && Linear::<f64, 70, 65>::LARGE);
+        const { assert!(Linear::<f32, 64, 64>::LARGE && Linear::<f64, 70, 65>::LARGE) };
         chunks_match::<f32, 64, 64, 1>();
         chunks_match::<f64, 70, 65, 3>();
         // An empty batch: zeros.
