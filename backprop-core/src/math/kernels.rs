@@ -134,6 +134,7 @@ pub fn outer_chunks<T: Scalar, F: FnMut(usize, &[T])>(
 
 /// Whether this processor runs the kernels compiled for `isa` (the baseline always runs).
 #[inline]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), allow(dead_code))]
 fn supported(isa: Isa) -> bool {
     match isa {
         Isa::Baseline => true,
