@@ -26,7 +26,9 @@ mod training;
 pub use interface::{buffers, heap, model, network, sample, target, visitor};
 #[cfg(feature = "serde")]
 pub use io::serde;
-pub use math::{activation, activation_kind, arithmetic, gemm, linear, loss, scalar, sizes};
+pub use math::{
+    activation, activation_kind, arithmetic, gemm, kernels, linear, loss, scalar, sizes,
+};
 pub use tools::{classify, summary};
 #[cfg(feature = "std")]
 pub use tools::{dot, explain, gradcheck, page};

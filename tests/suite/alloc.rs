@@ -53,6 +53,40 @@ fn every_activation_and_loss_step_allocates_nothing() {
 
 network! { struct Mid < 64 => relu 32 => sigmoid 10 > }
 
+/// W2's shape runs its mid-size layers through the vector kernels (`kernels`, chosen at run
+/// time): forward, backward, a step, and the gradient handed out in runs, all without the heap.
+#[test]
+fn a_mid_size_training_step_allocates_nothing() {
+    use backprop::Linear;
+    let mut net = Mid::<f32>::init(3);
+    let mut ws1 = net.workspace::<1>();
+    let mut ws3 = net.workspace::<3>();
+    let mut grad = Mid::zeros();
+    let mut sgd = Sgd::new(0.1);
+    let x1 = SMatrix::<f32, 64, 1>::from_fn(|r, _| (r % 9) as f32 * 0.1 - 0.4);
+    let y1 = SMatrix::<f32, 10, 1>::from_fn(|r, _| if r == 3 { 1.0 } else { 0.0 });
+    let x3 = SMatrix::<f32, 64, 3>::from_fn(|r, c| ((r + c) % 7) as f32 * 0.1 - 0.3);
+    let y3 = SMatrix::<f32, 10, 3>::from_fn(|r, c| if r == c { 1.0 } else { 0.0 });
+    let count = allocations(|| {
+        for _ in 0..3 {
+            net.backward(&x1, &y1, &Mse, &mut ws1, &mut grad);
+            sgd.step(&mut net, &grad);
+            net.backward(&x3, &y3, &Mse, &mut ws3, &mut grad);
+            sgd.step(&mut net, &grad);
+        }
+        std::hint::black_box(net.forward(&x1.column(0).into_owned()));
+        std::hint::black_box(net.forward_into(&x1, &mut ws1));
+        std::hint::black_box(net.forward_batch(&x3));
+        let mut sum = 0.0f32;
+        Linear::<f32, 64, 32>::weight_gradient_chunks(&ws3.fc1.delta, &x3, |_, run| {
+            sum += run.iter().sum::<f32>()
+        });
+        std::hint::black_box(Linear::<f32, 64, 32>::bias_gradient(&ws3.fc1.delta));
+        std::hint::black_box(sum);
+    });
+    assert_eq!(count, 0, "allocations in mid-size steps");
+}
+
 #[test]
 fn jacobians_and_input_derivatives_allocate_nothing() {
     let seed = Seed::<f64>::init(2);

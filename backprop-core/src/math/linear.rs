@@ -7,6 +7,7 @@ use crate::gemm;
 #[cfg(feature = "alloc")]
 use crate::heap::Heap;
 use crate::heap::InPlace;
+use crate::kernels;
 use crate::scalar::{constant, Scalar, SupersetOf};
 use crate::sizes;
 
@@ -48,6 +49,14 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
 
     /// Whether the layer's gradient is built as a value ([`sizes::TINY_BYTES`]).
     const TINY: bool = IN * OUT * core::mem::size_of::<T>() <= sizes::TINY_BYTES;
+
+    /// Whether the weight gradient uses [`kernels::outer`] ([`sizes::MID_GRADIENT_WEIGHTS`]).
+    const MID: bool = !Self::LARGE && !Self::TINY && IN * OUT >= sizes::MID_GRADIENT_WEIGHTS;
+
+    /// Whether the forward pass uses [`kernels::affine`] ([`sizes::MID_WEIGHTS`], 16 or more
+    /// outputs).
+    const MID_AFFINE: bool =
+        !Self::LARGE && !Self::TINY && IN * OUT >= sizes::MID_WEIGHTS && OUT >= 16;
 
     /// A layer whose weights and biases are all zero.
     #[inline]
@@ -146,6 +155,10 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     /// The forward kernel: writes `z = weight · x + bias` for every column (sample) of `x`.
     #[inline]
     pub fn affine<const B: usize>(&self, x: &SMatrix<T, IN, B>, z: &mut SMatrix<T, OUT, B>) {
+        if Self::MID_AFFINE {
+            self.mid_affine(x, z);
+            return;
+        }
         if Self::LARGE {
             self.large_product(x, z);
         } else {
@@ -159,6 +172,11 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     // Borrowing the weight keeps nalgebra from copying the whole matrix for the product.
     #[allow(clippy::op_ref)]
     pub fn affine_value<const B: usize>(&self, x: &SMatrix<T, IN, B>) -> SMatrix<T, OUT, B> {
+        if Self::MID_AFFINE {
+            let mut z = SMatrix::<T, OUT, B>::zeros();
+            self.mid_affine(x, &mut z);
+            return z;
+        }
         let mut z = if Self::LARGE {
             let mut z = SMatrix::<T, OUT, B>::zeros();
             self.large_product(x, &mut z);
@@ -168,6 +186,20 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         };
         self.add_bias(&mut z);
         z
+    }
+
+    /// `z = weight · x + bias` through [`kernels::affine`].
+    #[inline]
+    fn mid_affine<const B: usize>(&self, x: &SMatrix<T, IN, B>, z: &mut SMatrix<T, OUT, B>) {
+        kernels::affine(
+            OUT,
+            IN,
+            B,
+            self.weight.as_slice(),
+            self.bias.as_slice(),
+            x.as_slice(),
+            z.as_mut_slice(),
+        );
     }
 
     /// `z = weight · x` through the register-tiled kernel of [`gemm`].
@@ -205,6 +237,8 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         delta: &SMatrix<T, OUT, B>,
         delta_in: &mut SMatrix<T, IN, B>,
     ) {
+        // nalgebra's column dot products: `kernels::propagate` (16 virtual lanes per column and
+        // a reduction tree) measured no faster for W2's shapes, so it is not used here yet.
         delta_in.gemm_tr(T::one(), &self.weight, delta, T::zero());
     }
 
@@ -240,7 +274,16 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         input: &SMatrix<T, IN, B>,
     ) {
         self.set_bias_gradient(delta);
-        if Self::LARGE {
+        if Self::MID {
+            kernels::outer(
+                OUT,
+                IN,
+                B,
+                delta.as_slice(),
+                input.as_slice(),
+                self.weight.as_mut_slice(),
+            );
+        } else if Self::LARGE {
             gemm::multiply_transposed(
                 OUT,
                 IN,
@@ -253,17 +296,93 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
             // nalgebra's small product also writes the first sample's term and adds the others.
             self.weight = delta * input.transpose();
         } else {
-            let mut samples = delta.column_iter().zip(input.column_iter());
-            let Some((first_delta, first_input)) = samples.next() else {
-                self.weight.fill(T::zero());
-                return;
-            };
-            self.weight
-                .ger(T::one(), &first_delta, &first_input, T::zero());
-            for (delta, input) in samples {
-                self.weight.ger(T::one(), &delta, &input, T::one());
+            Self::ger_gradient(delta, input, &mut self.weight);
+        }
+    }
+
+    /// The small layers' weight gradient in place, one rank-one `ger` per sample: the first
+    /// sample's written, the others added.
+    #[inline]
+    fn ger_gradient<const B: usize>(
+        delta: &SMatrix<T, OUT, B>,
+        input: &SMatrix<T, IN, B>,
+        weight: &mut SMatrix<T, OUT, IN>,
+    ) {
+        let mut samples = delta.column_iter().zip(input.column_iter());
+        let Some((first_delta, first_input)) = samples.next() else {
+            weight.fill(T::zero());
+            return;
+        };
+        weight.ger(T::one(), &first_delta, &first_input, T::zero());
+        for (delta, input) in samples {
+            weight.ger(T::one(), &delta, &input, T::one());
+        }
+    }
+
+    /// The weight gradient [`Linear::set_gradient`] would write into `weight`, bit for bit, handed
+    /// to `f(offset, values)` a run of consecutive column-major entries at a time (`offset` is
+    /// the flat index of the run's first entry) instead of written: a fused training step applies
+    /// the optimizer's update to those entries inside `f`. Every entry is handed over exactly
+    /// once.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use backprop::Linear;
+    ///
+    /// let delta = SMatrix::<f32, 32, 1>::from_fn(|i, _| i as f32 - 10.0);
+    /// let input = SMatrix::<f32, 64, 1>::from_fn(|j, _| 0.5 - j as f32 / 64.0);
+    /// let mut grad = Linear::<f32, 64, 32>::zeros();
+    /// grad.set_gradient(&delta, &input);
+    /// let mut chunks = vec![0.0f32; 64 * 32];
+    /// Linear::<f32, 64, 32>::weight_gradient_chunks(&delta, &input, |offset, values| {
+    ///     chunks[offset..offset + values.len()].copy_from_slice(values)
+    /// });
+    /// assert_eq!(chunks, grad.weight.as_slice());
+    /// ```
+    #[inline]
+    pub fn weight_gradient_chunks<const B: usize>(
+        delta: &SMatrix<T, OUT, B>,
+        input: &SMatrix<T, IN, B>,
+        mut f: impl FnMut(usize, &[T]),
+    ) {
+        if Self::MID {
+            kernels::outer_chunks(OUT, IN, B, delta.as_slice(), input.as_slice(), f);
+        } else if Self::LARGE {
+            gemm::multiply_transposed_chunks(OUT, IN, B, delta.as_slice(), input.as_slice(), f);
+        } else if Self::TINY {
+            let weight: SMatrix<T, OUT, IN> = delta * input.transpose();
+            f(0, weight.as_slice());
+        } else {
+            // Below MID_GRADIENT_WEIGHTS: at most 16 KiB (f64) on the stack.
+            let mut weight = SMatrix::<T, OUT, IN>::zeros();
+            Self::ger_gradient(delta, input, &mut weight);
+            for (run, values) in weight.as_slice().chunks(kernels::RUN).enumerate() {
+                f(run * kernels::RUN, values);
             }
         }
+    }
+
+    /// The bias gradient [`Linear::set_gradient`] writes, bit for bit: the sum of `delta`'s
+    /// columns, the first sample's column then the others added (zero for an empty batch).
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use backprop::Linear;
+    ///
+    /// let delta = SMatrix::<f64, 2, 3>::new(1.0, 2.0, 3.0, -1.0, 0.5, 0.25);
+    /// let bias = Linear::<f64, 4, 2>::bias_gradient(&delta);
+    /// assert_eq!(bias, SVector::<f64, 2>::new(6.0, -0.25));
+    /// ```
+    #[inline]
+    pub fn bias_gradient<const B: usize>(delta: &SMatrix<T, OUT, B>) -> SVector<T, OUT> {
+        if B == 0 {
+            return SVector::zeros();
+        }
+        let mut sum = delta.column(0).into_owned();
+        for k in 1..B {
+            sum += delta.column(k);
+        }
+        sum
     }
 }
 
@@ -317,5 +436,113 @@ unsafe impl<T: Scalar, const IN: usize, const OUT: usize> InPlace for Linear<T, 
     fn copy_from(&mut self, other: &Self) {
         self.weight.copy_from(&other.weight);
         self.bias.copy_from(&other.bias);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern crate std;
+    use std::vec;
+
+    /// Deterministic entries in (−1, 1), with exact zeros and negative δ for signed zeros.
+    fn matrix<T: Scalar, const R: usize, const C: usize>(seed: u64) -> SMatrix<T, R, C> {
+        let mut state = seed | 1;
+        SMatrix::from_fn(|_, _| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let v = ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0;
+            constant::<T>(if (state >> 7).is_multiple_of(7) {
+                0.0
+            } else {
+                v
+            })
+        })
+    }
+
+    /// `weight_gradient_chunks` and `bias_gradient` give `set_gradient`'s bits, each entry once.
+    fn chunks_match<T: Scalar, const IN: usize, const OUT: usize, const B: usize>() {
+        let delta = matrix::<T, OUT, B>(3 + B as u64);
+        let input = matrix::<T, IN, B>(5 + IN as u64);
+        let mut grad = Linear::<T, IN, OUT>::zeros();
+        grad.set_gradient(&delta, &input);
+        let mut chunks = vec![T::zero(); IN * OUT];
+        let mut handed = vec![0u32; IN * OUT];
+        Linear::<T, IN, OUT>::weight_gradient_chunks(&delta, &input, |offset, values| {
+            chunks[offset..offset + values.len()].copy_from_slice(values);
+            for h in &mut handed[offset..offset + values.len()] {
+                *h += 1;
+            }
+        });
+        let bits = |v: &[T]| -> vec::Vec<u64> {
+            v.iter()
+                .map(|&v| crate::scalar::to_f64(v).to_bits())
+                .collect()
+        };
+        let what = std::format!("{IN} => {OUT}, batch {B}");
+        assert!(handed.iter().all(|&h| h == 1), "{what}: every entry once");
+        assert_eq!(
+            bits(&chunks),
+            bits(grad.weight.as_slice()),
+            "{what}: weight"
+        );
+        let bias = Linear::<T, IN, OUT>::bias_gradient(&delta);
+        assert_eq!(
+            bits(bias.as_slice()),
+            bits(grad.bias.as_slice()),
+            "{what}: bias"
+        );
+    }
+
+    #[test]
+    fn linear_gradient_chunks_equal_set_gradient_in_every_regime() {
+        // Tiny: 20 weights.
+        const { assert!(Linear::<f32, 4, 5>::TINY) };
+        chunks_match::<f32, 4, 5, 1>();
+        chunks_match::<f32, 4, 5, 3>();
+        // Small, by ger: 100 f64 weights (800 bytes).
+        const { assert!(!Linear::<f64, 10, 10>::TINY && !Linear::<f64, 10, 10>::MID) };
+        chunks_match::<f64, 10, 10, 1>();
+        chunks_match::<f64, 10, 10, 3>();
+        // Small, by ger, in the mid-size forward range: W2's second layer.
+        const { assert!(!Linear::<f32, 32, 10>::MID && !Linear::<f32, 32, 10>::TINY) };
+        chunks_match::<f32, 32, 10, 1>();
+        chunks_match::<f64, 32, 10, 3>();
+        // Mid: W2's first layer.
+        const { assert!(Linear::<f32, 64, 32>::MID && Linear::<f64, 64, 40>::MID) };
+        chunks_match::<f32, 64, 32, 1>();
+        chunks_match::<f32, 64, 32, 3>();
+        chunks_match::<f64, 64, 40, 3>();
+        chunks_match::<f32, 100, 33, 3>();
+        // Large: 4096 and more.
+        const { assert!(Linear::<f32, 64, 64>::LARGE && Linear::<f64, 70, 65>::LARGE) };
+        chunks_match::<f32, 64, 64, 1>();
+        chunks_match::<f64, 70, 65, 3>();
+        // An empty batch: zeros.
+        chunks_match::<f32, 64, 32, 0>();
+        chunks_match::<f32, 4, 5, 0>();
+    }
+
+    #[test]
+    fn linear_mid_layer_agrees_with_nalgebra() {
+        // The kernels' sums in another order than nalgebra's: equal to rounding.
+        let mut layer = Linear::<f64, 64, 32>::zeros();
+        layer.weight = matrix(11);
+        layer.bias = matrix(12);
+        let x = matrix::<f64, 64, 3>(13);
+        let mut z = SMatrix::<f64, 32, 3>::zeros();
+        layer.affine(&x, &mut z);
+        let want = layer.weight * x + layer.bias * SMatrix::<f64, 1, 3>::repeat(1.0);
+        assert!((z - want).abs().max() < 1e-13);
+        assert_eq!(layer.affine_value(&x), z);
+        let delta = matrix::<f64, 32, 3>(14);
+        let mut back = SMatrix::<f64, 64, 3>::zeros();
+        layer.propagate(&delta, &mut back);
+        assert!((back - layer.weight.transpose() * delta).abs().max() < 1e-13);
+        let mut grad = Linear::<f64, 64, 32>::zeros();
+        grad.set_gradient(&delta, &x);
+        assert!((grad.weight - delta * x.transpose()).abs().max() < 1e-13);
     }
 }

@@ -5,6 +5,7 @@ pub mod activation;
 pub mod activation_kind;
 pub mod arithmetic;
 pub mod gemm;
+pub mod kernels;
 pub mod linear;
 pub mod loss;
 pub mod scalar;

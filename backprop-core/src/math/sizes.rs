@@ -12,9 +12,22 @@
 /// `ger` per sample (`benches/w2.rs`).
 pub const TINY_BYTES: usize = 512;
 
+/// Layers of at least this many weights (below [`GEMM_WEIGHTS`]) with at least 16 outputs run
+/// their forward pass through [`kernels::affine`](crate::kernels::affine), chosen at run time
+/// (AVX-512, AVX2/FMA or the baseline, the same bits on each): W2's `64 => 32` layer among them.
+/// Measured (`benches/w2.rs` and per-shape timings): 32 × 16 weights (512) run in about half
+/// nalgebra's time, 16 × 16 (256) in more than nalgebra's, whose fully unrolled static loops win
+/// at that size; with fewer than 16 outputs (W2's `32 => 10`) nalgebra is as fast.
+pub const MID_WEIGHTS: usize = 512;
+
+/// Layers of at least this many weights (below [`GEMM_WEIGHTS`]) write their weight gradient
+/// through [`kernels::outer`](crate::kernels::outer). Measured: 32 × 64 (2048, W2's first layer)
+/// in about 0.6× the time of nalgebra's `ger`, 32 × 32 (1024) no faster.
+pub const MID_GRADIENT_WEIGHTS: usize = 2048;
+
 /// Layers of at least this many weights use the register-tiled kernels of
-/// [`gemm`](crate::gemm); smaller ones use nalgebra's products, whose sums PyTorch's fixtures
-/// pin exactly.
+/// [`gemm`](crate::gemm); smaller ones use [`kernels`](crate::kernels) (from [`MID_WEIGHTS`] and
+/// [`MID_GRADIENT_WEIGHTS`]) or nalgebra's products.
 pub const GEMM_WEIGHTS: usize = 4096;
 
 /// Layers with more weights than this live on the heap (`Heap<Linear>`), built there directly,

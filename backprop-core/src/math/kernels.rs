@@ -1,0 +1,974 @@
+//! Vector kernels for mid-size layers (a few hundred to a few thousand weights), allocation-free
+//! and chosen at run time.
+//!
+//! nalgebra's static products run column loops in the target's baseline (SSE2 on x86-64). These
+//! kernels are one portable body each, written so that LLVM vectorises it, compiled three times:
+//! for AVX-512, for AVX2 with FMA (both behind `#[target_feature]`, picked by
+//! [`arithmetic::level`]) and for the baseline. All matrices are column-major slices, as nalgebra
+//! stores them.
+//!
+//! **The bit-identity rule.** Each output entry's arithmetic (the order of its sum and which
+//! steps fuse a multiply with an add) depends only on the shapes and on
+//! [`Level::fused`](crate::arithmetic::Level), never on the vector width: the AVX-512, AVX2 and
+//! baseline kernels give the same bits (tested), fused or not.
+//!
+//! - [`affine`] vectorises across output rows; each row's dot product is split into four
+//!   interleaved partial sums (inputs `j ≡ 0, 1, 2, 3 mod 4`), each summed from zero in input order,
+//!   combined as `(s0 + s1) + (s2 + s3)`, then the bias added.
+//! - [`propagate`] sums down each weight column in 16 virtual lanes (row `i` in lane `i mod 16`,
+//!   each from zero in row order), reduced by halving: lane `l` plus lane `l + 8`, then `+ 4`, `+ 2`,
+//!   `+ 1`. Every width emulates those 16 lanes.
+//! - [`outer`] and [`outer_chunks`] start each entry from the first sample's product (not from
+//!   zero, so a dead ReLU under a negative δ gives PyTorch's `-0`) and add the others in sample
+//!   order.
+
+use crate::arithmetic::{self, Isa, Level};
+use crate::scalar::Scalar;
+
+/// The longest run [`outer_chunks`] hands over at once.
+pub const RUN: usize = 64;
+
+/// The virtual lanes of [`propagate`]'s column sums.
+const LANES: usize = 16;
+
+/// The interleaved partial sums of [`affine`]'s dot products.
+const PARTIALS: usize = 4;
+
+/// `z[:, s] = w · x[:, s] + bias` for every sample `s`: `w` is `out × inp`, `x` is `inp × batch`,
+/// `z` is `out × batch`, `bias` has `out` entries.
+///
+/// ```
+/// use backprop::kernels;
+///
+/// // w = [[1, 2], [3, 4]] (column-major), x = (1, 1), bias = (0.5, -0.5).
+/// let mut z = [0.0f32; 2];
+/// kernels::affine(2, 2, 1, &[1.0, 3.0, 2.0, 4.0], &[0.5, -0.5], &[1.0, 1.0], &mut z);
+/// assert_eq!(z, [3.5, 6.5]);
+/// ```
+pub fn affine<T: Scalar>(
+    out: usize,
+    inp: usize,
+    batch: usize,
+    w: &[T],
+    bias: &[T],
+    x: &[T],
+    z: &mut [T],
+) {
+    affine_at(arithmetic::level(), out, inp, batch, w, bias, x, z);
+}
+
+/// `delta_in = wᵀ · delta`: `w` is `out × inp`, `delta` is `out × batch`, `delta_in` is
+/// `inp × batch`.
+///
+/// ```
+/// use backprop::kernels;
+///
+/// let mut back = [0.0f64; 2];
+/// kernels::propagate(2, 2, 1, &[1.0, 3.0, 2.0, 4.0], &[1.0, -1.0], &mut back);
+/// assert_eq!(back, [-2.0, -2.0]);
+/// ```
+pub fn propagate<T: Scalar>(
+    out: usize,
+    inp: usize,
+    batch: usize,
+    w: &[T],
+    delta: &[T],
+    delta_in: &mut [T],
+) {
+    propagate_at(arithmetic::level(), out, inp, batch, w, delta, delta_in);
+}
+
+/// Writes `grad = delta · inputᵀ` (`out × inp`): `delta` is `out × batch`, `input` is
+/// `inp × batch`. Each entry starts from the first sample's product and adds the others in
+/// sample order; with `batch = 0` the gradient is zero.
+///
+/// ```
+/// use backprop::kernels;
+///
+/// let mut grad = [1.0f32; 4];
+/// kernels::outer(2, 2, 1, &[1.0, -1.0], &[0.0, 2.0], &mut grad);
+/// assert_eq!(grad, [0.0, -0.0, 2.0, -2.0]);
+/// assert!(grad[1].is_sign_negative());
+/// ```
+pub fn outer<T: Scalar>(
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    grad: &mut [T],
+) {
+    outer_at(arithmetic::level(), out, inp, batch, delta, input, grad);
+}
+
+/// The entries [`outer`] would write, bit for bit, handed to `f(offset, values)` a run of
+/// consecutive column-major entries at a time (a weight column, split into runs of at most
+/// [`RUN`]), `offset` being the flat index of the run's first entry; nothing is written. Every
+/// entry is handed over exactly once, columns in order.
+///
+/// `f` is inlined into the vector kernel, so an optimizer's elementwise update written in it is
+/// vectorised at the kernel's width.
+///
+/// ```
+/// use backprop::kernels;
+///
+/// // A fused SGD step on a 2 × 2 weight: w ← w − 0.5 · δ xᵀ.
+/// let mut w = [1.0f64; 4];
+/// kernels::outer_chunks(2, 2, 1, &[1.0, -1.0], &[0.0, 2.0], |offset, grad| {
+///     for (w, g) in w[offset..offset + grad.len()].iter_mut().zip(grad) {
+///         *w -= 0.5 * g;
+///     }
+/// });
+/// assert_eq!(w, [1.0, 1.0, 0.0, 2.0]);
+/// ```
+pub fn outer_chunks<T: Scalar, F: FnMut(usize, &[T])>(
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    f: F,
+) {
+    outer_chunks_at(arithmetic::level(), out, inp, batch, delta, input, f);
+}
+
+/// Whether this processor runs the kernels compiled for `isa` (the baseline always runs).
+#[inline]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), allow(dead_code))]
+fn supported(isa: Isa) -> bool {
+    match isa {
+        Isa::Baseline => true,
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        Isa::Avx512 => {
+            std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma")
+        }
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        Isa::Avx2 => std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
+/// Runs `$body::<T, FUSED, ...>($args)` compiled for `$level`'s instruction set (the baseline if
+/// this processor lacks it): `$avx512` and `$avx2` are the body's `#[target_feature]` wrappers.
+macro_rules! dispatch {
+    ($level:expr, $body:ident, $avx512:ident, $avx2:ident, [$($generic:ty),*], ($($arg:expr),*)) => {{
+        let level: Level = $level;
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        {
+            if level.isa == Isa::Avx512 && supported(Isa::Avx512) {
+                if level.fused {
+                    // SAFETY: `supported` detected AVX-512F and FMA on this processor.
+                    unsafe { x86::$avx512::<T, true $(, $generic)*>($($arg),*) };
+                } else {
+                    // SAFETY: `supported` detected AVX-512F and FMA on this processor.
+                    unsafe { x86::$avx512::<T, false $(, $generic)*>($($arg),*) };
+                }
+                return;
+            }
+            if level.isa != Isa::Baseline && supported(Isa::Avx2) {
+                if level.fused {
+                    // SAFETY: `supported` detected AVX2 and FMA on this processor.
+                    unsafe { x86::$avx2::<T, true $(, $generic)*>($($arg),*) };
+                } else {
+                    // SAFETY: `supported` detected AVX2 and FMA on this processor.
+                    unsafe { x86::$avx2::<T, false $(, $generic)*>($($arg),*) };
+                }
+                return;
+            }
+        }
+        // The baseline's register file: 16 (SSE2) or 32 (NEON) 16-byte registers.
+        if level.fused {
+            $body::<T, true, 16 $(, $generic)*>($($arg),*);
+        } else {
+            $body::<T, false, 16 $(, $generic)*>($($arg),*);
+        }
+    }};
+}
+
+/// [`affine`] at a given level.
+#[allow(clippy::too_many_arguments)]
+fn affine_at<T: Scalar>(
+    level: Level,
+    out: usize,
+    inp: usize,
+    batch: usize,
+    w: &[T],
+    bias: &[T],
+    x: &[T],
+    z: &mut [T],
+) {
+    assert!(
+        w.len() >= out * inp
+            && bias.len() >= out
+            && x.len() >= inp * batch
+            && z.len() >= out * batch,
+        "kernels::affine: slices too short"
+    );
+    dispatch!(
+        level,
+        affine_body,
+        affine_avx512,
+        affine_avx2,
+        [],
+        (out, inp, batch, w, bias, x, z)
+    );
+}
+
+/// [`propagate`] at a given level.
+fn propagate_at<T: Scalar>(
+    level: Level,
+    out: usize,
+    inp: usize,
+    batch: usize,
+    w: &[T],
+    delta: &[T],
+    delta_in: &mut [T],
+) {
+    assert!(
+        w.len() >= out * inp && delta.len() >= out * batch && delta_in.len() >= inp * batch,
+        "kernels::propagate: slices too short"
+    );
+    dispatch!(
+        level,
+        propagate_body,
+        propagate_avx512,
+        propagate_avx2,
+        [],
+        (out, inp, batch, w, delta, delta_in)
+    );
+}
+
+/// [`outer`] at a given level.
+fn outer_at<T: Scalar>(
+    level: Level,
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    grad: &mut [T],
+) {
+    assert!(
+        delta.len() >= out * batch && input.len() >= inp * batch && grad.len() >= out * inp,
+        "kernels::outer: slices too short"
+    );
+    dispatch!(
+        level,
+        outer_body,
+        outer_avx512,
+        outer_avx2,
+        [],
+        (out, inp, batch, delta, input, grad)
+    );
+}
+
+/// [`outer_chunks`] at a given level.
+fn outer_chunks_at<T: Scalar, F: FnMut(usize, &[T])>(
+    level: Level,
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    f: F,
+) {
+    assert!(
+        delta.len() >= out * batch && input.len() >= inp * batch,
+        "kernels::outer_chunks: slices too short"
+    );
+    dispatch!(
+        level,
+        outer_chunks_body,
+        outer_chunks_avx512,
+        outer_chunks_avx2,
+        [F],
+        (out, inp, batch, delta, input, f)
+    );
+}
+
+/// The bodies compiled for AVX-512 and for AVX2/FMA. `BYTES` is the row block's size in bytes
+/// ([`affine`]'s only width-dependent choice, which changes no entry's arithmetic).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod x86 {
+    use super::*;
+
+    /// Declares `$name`, `$body` compiled with `$features` and a `$bytes`-byte row block.
+    macro_rules! wrapper {
+        ($name:ident, $features:literal, $bytes:literal, $body:ident,
+         ($($arg:ident: $ty:ty),*)) => {
+            #[doc = concat!("`", stringify!($body), "` compiled for ", $features, ".")]
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $name<T: Scalar, const FUSED: bool>($($arg: $ty),*) {
+                $body::<T, FUSED, $bytes>($($arg),*);
+            }
+        };
+    }
+
+    // AVX-512: 32 registers of 64 bytes; AVX2: 16 of 32 bytes. A 128-byte (AVX-512) or 64-byte
+    // (AVX2) block of rows times four partial sums keeps eight accumulators in flight.
+    wrapper!(affine_avx512, "avx512f,fma", 128, affine_body,
+        (out: usize, inp: usize, batch: usize, w: &[T], bias: &[T], x: &[T], z: &mut [T]));
+    wrapper!(affine_avx2, "avx2,fma", 64, affine_body,
+        (out: usize, inp: usize, batch: usize, w: &[T], bias: &[T], x: &[T], z: &mut [T]));
+    wrapper!(propagate_avx512, "avx512f,fma", 128, propagate_body,
+        (out: usize, inp: usize, batch: usize, w: &[T], delta: &[T], delta_in: &mut [T]));
+    wrapper!(propagate_avx2, "avx2,fma", 64, propagate_body,
+        (out: usize, inp: usize, batch: usize, w: &[T], delta: &[T], delta_in: &mut [T]));
+    wrapper!(outer_avx512, "avx512f,fma", 128, outer_body,
+        (out: usize, inp: usize, batch: usize, delta: &[T], input: &[T], grad: &mut [T]));
+    wrapper!(outer_avx2, "avx2,fma", 64, outer_body,
+        (out: usize, inp: usize, batch: usize, delta: &[T], input: &[T], grad: &mut [T]));
+
+    /// `outer_chunks_body` compiled for AVX-512F and FMA, `f` inlined into it.
+    #[target_feature(enable = "avx512f,fma")]
+    pub(super) unsafe fn outer_chunks_avx512<
+        T: Scalar,
+        const FUSED: bool,
+        F: FnMut(usize, &[T]),
+    >(
+        out: usize,
+        inp: usize,
+        batch: usize,
+        delta: &[T],
+        input: &[T],
+        f: F,
+    ) {
+        outer_chunks_body::<T, FUSED, 128, F>(out, inp, batch, delta, input, f);
+    }
+
+    /// `outer_chunks_body` compiled for AVX2 and FMA, `f` inlined into it.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn outer_chunks_avx2<T: Scalar, const FUSED: bool, F: FnMut(usize, &[T])>(
+        out: usize,
+        inp: usize,
+        batch: usize,
+        delta: &[T],
+        input: &[T],
+        f: F,
+    ) {
+        outer_chunks_body::<T, FUSED, 64, F>(out, inp, batch, delta, input, f);
+    }
+}
+
+/// `value · scale + acc`, rounded once when `FUSED`.
+#[inline(always)]
+fn multiply_add<T: Scalar, const FUSED: bool>(value: T, scale: T, acc: T) -> T {
+    if FUSED {
+        value.mul_add(scale, acc)
+    } else {
+        value * scale + acc
+    }
+}
+
+/// [`affine`]'s body: blocks of `BYTES` bytes of rows (the last block shifted back to end at
+/// `out`, recomputing a few rows to the same bits), blocks of 8 rows for a shorter layer, single
+/// rows below 8.
+#[inline(always)]
+fn affine_body<T: Scalar, const FUSED: bool, const BYTES: usize>(
+    out: usize,
+    inp: usize,
+    batch: usize,
+    w: &[T],
+    bias: &[T],
+    x: &[T],
+    z: &mut [T],
+) {
+    // Two blocks of 8 rows (8 accumulators of 8 entries) fit in a quarter of the registers.
+    let pair = 2 * PARTIALS * 8 * core::mem::size_of::<T>() <= BYTES * 4;
+    if core::mem::size_of::<T>() <= 4 {
+        affine_rows::<T, FUSED, 8>(out, inp, batch, w, bias, x, z, BYTES / 4, pair);
+    } else {
+        affine_rows::<T, FUSED, 8>(out, inp, batch, w, bias, x, z, BYTES / 8, pair);
+    }
+}
+
+/// [`affine_body`] with `block` rows at a time (32, 16, or 8 = `SMALL`); `pair` says two blocks
+/// of 8 rows fit in registers at once.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn affine_rows<T: Scalar, const FUSED: bool, const SMALL: usize>(
+    out: usize,
+    inp: usize,
+    batch: usize,
+    w: &[T],
+    bias: &[T],
+    x: &[T],
+    z: &mut [T],
+    block: usize,
+    pair: bool,
+) {
+    for s in 0..batch {
+        let x = &x[s * inp..(s + 1) * inp];
+        let z = &mut z[s * out..(s + 1) * out];
+        match block {
+            32 => blocks::<T, FUSED, 32>(out, inp, w, bias, x, z, pair),
+            16 => blocks::<T, FUSED, 16>(out, inp, w, bias, x, z, pair),
+            _ => blocks::<T, FUSED, SMALL>(out, inp, w, bias, x, z, pair),
+        }
+    }
+}
+
+/// One sample's rows of [`affine`], `R` rows at a time where the layer has that many; from 8 to
+/// 15 rows, the first and the last 8 together when `pair`.
+#[inline(always)]
+fn blocks<T: Scalar, const FUSED: bool, const R: usize>(
+    out: usize,
+    inp: usize,
+    w: &[T],
+    bias: &[T],
+    x: &[T],
+    z: &mut [T],
+    pair: bool,
+) {
+    if out >= R {
+        let mut i = 0;
+        while i + R <= out {
+            affine_block::<T, FUSED, R, 1>([i], out, inp, w, bias, x, z);
+            i += R;
+        }
+        if i < out {
+            affine_block::<T, FUSED, R, 1>([out - R], out, inp, w, bias, x, z);
+        }
+    } else if out >= 8 {
+        if pair && out < 16 {
+            affine_block::<T, FUSED, 8, 2>([0, out - 8], out, inp, w, bias, x, z);
+        } else {
+            blocks::<T, FUSED, 8>(out, inp, w, bias, x, z, pair);
+        }
+    } else {
+        for i in 0..out {
+            affine_block::<T, FUSED, 1, 1>([i], out, inp, w, bias, x, z);
+        }
+    }
+}
+
+/// Rows `start..start + R` of one sample of [`affine`] for each of the `N` starts, in
+/// registers: four interleaved partial sums over the inputs, each from zero, then
+/// `(s0 + s1) + (s2 + s3) + bias`.
+#[inline(always)]
+fn affine_block<T: Scalar, const FUSED: bool, const R: usize, const N: usize>(
+    starts: [usize; N],
+    out: usize,
+    inp: usize,
+    w: &[T],
+    bias: &[T],
+    x: &[T],
+    z: &mut [T],
+) {
+    for &i0 in &starts {
+        assert!(i0 + R <= out);
+    }
+    let (mut w, x) = (&w[..inp * out], &x[..inp]);
+    let mut acc = [[[T::zero(); R]; PARTIALS]; N];
+    let full = inp - inp % PARTIALS;
+    for j0 in (0..full).step_by(PARTIALS) {
+        let (c0, rest) = w.split_at(out);
+        let (c1, rest) = rest.split_at(out);
+        let (c2, rest) = rest.split_at(out);
+        let (c3, rest) = rest.split_at(out);
+        w = rest;
+        let scales: &[T; PARTIALS] = rows(x, j0);
+        for (acc, &i0) in acc.iter_mut().zip(&starts) {
+            let [acc0, acc1, acc2, acc3] = acc;
+            accumulate::<T, FUSED, R>(acc0, rows(c0, i0), scales[0]);
+            accumulate::<T, FUSED, R>(acc1, rows(c1, i0), scales[1]);
+            accumulate::<T, FUSED, R>(acc2, rows(c2, i0), scales[2]);
+            accumulate::<T, FUSED, R>(acc3, rows(c3, i0), scales[3]);
+        }
+    }
+    for (p, &scale) in x[full..].iter().enumerate() {
+        let (column, rest) = w.split_at(out);
+        w = rest;
+        for (acc, &i0) in acc.iter_mut().zip(&starts) {
+            accumulate::<T, FUSED, R>(&mut acc[p], rows(column, i0), scale);
+        }
+    }
+    for (acc, &i0) in acc.iter().zip(&starts) {
+        let [s0, s1, s2, s3] = acc;
+        let bias: &[T; R] = rows(bias, i0);
+        let z: &mut [T; R] = (&mut z[i0..i0 + R]).try_into().expect("a block of rows");
+        for r in 0..R {
+            z[r] = ((s0[r] + s1[r]) + (s2[r] + s3[r])) + bias[r];
+        }
+    }
+}
+
+/// `acc += values · scale`, entry by entry.
+#[inline(always)]
+fn accumulate<T: Scalar, const FUSED: bool, const R: usize>(
+    acc: &mut [T; R],
+    values: &[T; R],
+    scale: T,
+) {
+    for r in 0..R {
+        acc[r] = multiply_add::<T, FUSED>(values[r], scale, acc[r]);
+    }
+}
+
+/// The `R` entries of `w` from `start`, as an array.
+#[inline(always)]
+fn rows<T: Scalar, const R: usize>(w: &[T], start: usize) -> &[T; R] {
+    w[start..start + R].try_into().expect("a block of rows")
+}
+
+/// [`propagate`]'s body: one column sum in 16 virtual lanes per input and sample.
+#[inline(always)]
+fn propagate_body<T: Scalar, const FUSED: bool, const BYTES: usize>(
+    out: usize,
+    inp: usize,
+    batch: usize,
+    w: &[T],
+    delta: &[T],
+    delta_in: &mut [T],
+) {
+    if out == 0 {
+        delta_in[..inp * batch].fill(T::zero());
+        return;
+    }
+    let w = &w[..inp * out];
+    for (delta, delta_in) in delta[..out * batch]
+        .chunks_exact(out)
+        .zip(delta_in[..inp * batch].chunks_exact_mut(inp))
+    {
+        let tail = out % LANES;
+        let rest = &delta[out - tail..];
+        let mut last = [T::zero(); LANES];
+        last[..tail].copy_from_slice(rest);
+        for (column, entry) in w.chunks_exact(out).zip(delta_in.iter_mut()) {
+            let mut acc = [T::zero(); LANES];
+            let mut columns = column.chunks_exact(LANES);
+            let mut deltas = delta.chunks_exact(LANES);
+            for (values, scales) in (&mut columns).zip(&mut deltas) {
+                let values: &[T; LANES] = values.try_into().expect("16 lanes");
+                let scales: &[T; LANES] = scales.try_into().expect("16 lanes");
+                for l in 0..LANES {
+                    acc[l] = multiply_add::<T, FUSED>(values[l], scales[l], acc[l]);
+                }
+            }
+            // The last rows in lanes 0.., the others padded with 0 · 0 (acc, summed from +0,
+            // is never −0, so adding +0 leaves it exact), in registers.
+            let mut values = [T::zero(); LANES];
+            values[..tail].copy_from_slice(columns.remainder());
+            for l in 0..LANES {
+                acc[l] = multiply_add::<T, FUSED>(values[l], last[l], acc[l]);
+            }
+            *entry = reduce(&acc);
+        }
+    }
+}
+
+/// The 16 lanes summed by halving: lane `l` plus lane `l + 8`, then `+ 4`, `+ 2`, `+ 1`.
+#[inline(always)]
+fn reduce<T: Scalar>(acc: &[T; LANES]) -> T {
+    let a: [T; 8] = core::array::from_fn(|l| acc[l] + acc[l + 8]);
+    let b: [T; 4] = core::array::from_fn(|l| a[l] + a[l + 4]);
+    let c: [T; 2] = core::array::from_fn(|l| b[l] + b[l + 2]);
+    c[0] + c[1]
+}
+
+/// Rows `lo..lo + dst.len()` of [`outer`]'s column `j` into `dst`: `R` rows at a time where
+/// there are that many (the last block shifted back to end at the range's end, recomputing a
+/// few entries to the same bits), 8 at a time for a shorter range, one at a time below 8.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn outer_rows<T: Scalar, const FUSED: bool, const R: usize>(
+    lo: usize,
+    j: usize,
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    dst: &mut [T],
+) {
+    let n = dst.len();
+    if n >= R {
+        let mut i = 0;
+        while i + R <= n {
+            outer_block::<T, FUSED, R>(lo, i, j, out, inp, batch, delta, input, dst);
+            i += R;
+        }
+        if i < n {
+            outer_block::<T, FUSED, R>(lo, n - R, j, out, inp, batch, delta, input, dst);
+        }
+    } else if n >= 8 {
+        outer_rows::<T, FUSED, 8>(lo, j, out, inp, batch, delta, input, dst);
+    } else {
+        for i in 0..n {
+            outer_block::<T, FUSED, 1>(lo, i, j, out, inp, batch, delta, input, dst);
+        }
+    }
+}
+
+/// `dst[i..i + R]`, rows `lo + i..` of [`outer`]'s column `j`: the first sample's product, then
+/// the others added in sample order.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn outer_block<T: Scalar, const FUSED: bool, const R: usize>(
+    lo: usize,
+    i: usize,
+    j: usize,
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    dst: &mut [T],
+) {
+    let first: &[T; R] = rows(delta, lo + i);
+    let scale = input[j];
+    let mut values: [T; R] = core::array::from_fn(|r| first[r] * scale);
+    for s in 1..batch {
+        let deltas: &[T; R] = rows(delta, s * out + lo + i);
+        let scale = input[j + s * inp];
+        for r in 0..R {
+            values[r] = multiply_add::<T, FUSED>(deltas[r], scale, values[r]);
+        }
+    }
+    let dst: &mut [T; R] = (&mut dst[i..i + R]).try_into().expect("a block of rows");
+    *dst = values;
+}
+
+/// [`outer`]'s rows `lo..lo + dst.len()` of column `j`, with the row block for `BYTES`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn outer_column<T: Scalar, const FUSED: bool, const BYTES: usize>(
+    lo: usize,
+    j: usize,
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    dst: &mut [T],
+) {
+    if batch == 0 {
+        dst.fill(T::zero());
+    } else if core::mem::size_of::<T>() <= 4 && BYTES >= 128 {
+        outer_rows::<T, FUSED, 32>(lo, j, out, inp, batch, delta, input, dst);
+    } else if core::mem::size_of::<T>() <= 4 || BYTES >= 128 {
+        outer_rows::<T, FUSED, 16>(lo, j, out, inp, batch, delta, input, dst);
+    } else {
+        outer_rows::<T, FUSED, 8>(lo, j, out, inp, batch, delta, input, dst);
+    }
+}
+
+/// [`outer`]'s body: a block of `R` rows at a time (the row block for `BYTES`), through every
+/// column, so that the block's δ stays in registers.
+#[inline(always)]
+fn outer_body<T: Scalar, const FUSED: bool, const BYTES: usize>(
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    grad: &mut [T],
+) {
+    if out == 0 {
+        return;
+    }
+    let grad = &mut grad[..out * inp];
+    if batch == 0 {
+        grad.fill(T::zero());
+    } else if core::mem::size_of::<T>() <= 4 && BYTES >= 128 {
+        outer_blocks::<T, FUSED, 32>(out, inp, batch, delta, input, grad);
+    } else if core::mem::size_of::<T>() <= 4 || BYTES >= 128 {
+        outer_blocks::<T, FUSED, 16>(out, inp, batch, delta, input, grad);
+    } else {
+        outer_blocks::<T, FUSED, 8>(out, inp, batch, delta, input, grad);
+    }
+}
+
+/// [`outer`]'s rows `R` at a time where the layer has that many (the last block shifted back to
+/// end at `out`, recomputing a few entries to the same bits), 8 at a time for a shorter layer,
+/// one at a time below 8.
+#[inline(always)]
+fn outer_blocks<T: Scalar, const FUSED: bool, const R: usize>(
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    grad: &mut [T],
+) {
+    if out >= R {
+        let mut i = 0;
+        while i + R <= out {
+            outer_across::<T, FUSED, R>(i, out, inp, batch, delta, input, grad);
+            i += R;
+        }
+        if i < out {
+            outer_across::<T, FUSED, R>(out - R, out, inp, batch, delta, input, grad);
+        }
+    } else if out >= 8 {
+        outer_blocks::<T, FUSED, 8>(out, inp, batch, delta, input, grad);
+    } else {
+        for i in 0..out {
+            outer_across::<T, FUSED, 1>(i, out, inp, batch, delta, input, grad);
+        }
+    }
+}
+
+/// Rows `i0..i0 + R` of every column of [`outer`].
+#[inline(always)]
+fn outer_across<T: Scalar, const FUSED: bool, const R: usize>(
+    i0: usize,
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    grad: &mut [T],
+) {
+    assert!(i0 + R <= out);
+    let first: [T; R] = *rows(delta, i0);
+    // Offsets, not `chunks_exact_mut(out)`, whose division by `out` costs more than a small
+    // layer's whole block.
+    for j in 0..inp {
+        let scale = input[j];
+        let mut values: [T; R] = core::array::from_fn(|r| first[r] * scale);
+        for s in 1..batch {
+            let deltas: &[T; R] = rows(delta, s * out + i0);
+            let scale = input[j + s * inp];
+            for r in 0..R {
+                values[r] = multiply_add::<T, FUSED>(deltas[r], scale, values[r]);
+            }
+        }
+        let start = j * out + i0;
+        let dst: &mut [T; R] = (&mut grad[start..start + R])
+            .try_into()
+            .expect("a block of rows");
+        *dst = values;
+    }
+}
+
+/// [`outer_chunks`]'s body: each run built in a local buffer, then handed to `f`.
+#[inline(always)]
+fn outer_chunks_body<T: Scalar, const FUSED: bool, const BYTES: usize, F: FnMut(usize, &[T])>(
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    mut f: F,
+) {
+    let mut buffer = [T::zero(); RUN];
+    for j in 0..inp {
+        let mut lo = 0;
+        while lo < out {
+            let n = RUN.min(out - lo);
+            let values = &mut buffer[..n];
+            outer_column::<T, FUSED, BYTES>(lo, j, out, inp, batch, delta, input, values);
+            f(lo + j * out, values);
+            lo += n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern crate std;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// Deterministic entries in (−1, 1), a few of them exact zeros.
+    fn values<T: Scalar>(count: usize, seed: u64) -> Vec<T> {
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..count)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let v = ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0;
+                crate::scalar::constant::<T>(if (state >> 7).is_multiple_of(13) {
+                    0.0
+                } else {
+                    v
+                })
+            })
+            .collect()
+    }
+
+    /// The levels this processor runs, with the given fusion.
+    fn levels(fused: bool) -> Vec<Level> {
+        [Isa::Avx512, Isa::Avx2, Isa::Baseline]
+            .into_iter()
+            .filter(|&isa| supported(isa))
+            .map(|isa| Level { isa, fused })
+            .collect()
+    }
+
+    /// The shapes tested: around the 8-, 16- and 32-row blocks, the 16 lanes, the 4 partial sums.
+    const SHAPES: [(usize, usize); 17] = [
+        (1, 1),
+        (1, 7),
+        (3, 1),
+        (7, 5),
+        (8, 4),
+        (9, 3),
+        (10, 32),
+        (15, 9),
+        (16, 16),
+        (17, 2),
+        (31, 6),
+        (32, 64),
+        (33, 13),
+        (47, 11),
+        (64, 8),
+        (65, 4),
+        (100, 30),
+    ];
+
+    /// The bit patterns of a slice, for exact comparison.
+    fn bits<T: Scalar>(values: &[T]) -> Vec<u64> {
+        values
+            .iter()
+            .map(|&v| crate::scalar::to_f64(v).to_bits())
+            .collect()
+    }
+
+    /// Each kernel at each level this processor has: the same bits across instruction sets, for
+    /// fused and for unfused arithmetic, and close to an f64 reference.
+    fn identical_bits_across_isas<T: Scalar>(tolerance: f64) {
+        for &(out, inp) in &SHAPES {
+            for batch in 1..=5 {
+                let w = values::<T>(out * inp, 1 + out as u64);
+                let bias = values::<T>(out, 2 + inp as u64);
+                let x = values::<T>(inp * batch, 3 + batch as u64);
+                let delta = values::<T>(out * batch, 4);
+                let f =
+                    |v: &[T]| -> Vec<f64> { v.iter().map(|&v| crate::scalar::to_f64(v)).collect() };
+                let (w64, b64, x64, d64) = (f(&w), f(&bias), f(&x), f(&delta));
+                for fused in [true, false] {
+                    let mut seen: Option<[Vec<u64>; 4]> = None;
+                    for level in levels(fused) {
+                        let what = std::format!("{out}×{inp} batch {batch} {level:?}");
+                        let mut z = vec![T::zero(); out * batch];
+                        affine_at(level, out, inp, batch, &w, &bias, &x, &mut z);
+                        let mut back = vec![T::zero(); inp * batch];
+                        propagate_at(level, out, inp, batch, &w, &delta, &mut back);
+                        let mut grad = vec![T::zero(); out * inp];
+                        outer_at(level, out, inp, batch, &delta, &x, &mut grad);
+                        let mut chunks = vec![T::zero(); out * inp];
+                        let mut handed = vec![0usize; out * inp];
+                        outer_chunks_at(level, out, inp, batch, &delta, &x, |offset, run| {
+                            assert!(!run.is_empty() && run.len() <= RUN);
+                            chunks[offset..offset + run.len()].copy_from_slice(run);
+                            for h in &mut handed[offset..offset + run.len()] {
+                                *h += 1;
+                            }
+                        });
+                        assert!(handed.iter().all(|&h| h == 1), "{what}: runs");
+                        assert_eq!(bits(&grad), bits(&chunks), "{what}: chunks vs outer");
+                        // Against an f64 reference.
+                        for s in 0..batch {
+                            for i in 0..out {
+                                let want: f64 = b64[i]
+                                    + (0..inp)
+                                        .map(|j| w64[i + j * out] * x64[j + s * inp])
+                                        .sum::<f64>();
+                                let got = crate::scalar::to_f64(z[i + s * out]);
+                                assert!(
+                                    (got - want).abs() <= tolerance * (inp as f64 + 1.0),
+                                    "{what}: z {got} vs {want}"
+                                );
+                            }
+                            for j in 0..inp {
+                                let want: f64 =
+                                    (0..out).map(|i| w64[i + j * out] * d64[i + s * out]).sum();
+                                let got = crate::scalar::to_f64(back[j + s * inp]);
+                                assert!(
+                                    (got - want).abs() <= tolerance * (out as f64 + 1.0),
+                                    "{what}: δ {got} vs {want}"
+                                );
+                            }
+                        }
+                        for j in 0..inp {
+                            for i in 0..out {
+                                let want: f64 = (0..batch)
+                                    .map(|s| d64[i + s * out] * x64[j + s * inp])
+                                    .sum();
+                                let got = crate::scalar::to_f64(grad[i + j * out]);
+                                assert!(
+                                    (got - want).abs() <= tolerance * (batch as f64 + 1.0),
+                                    "{what}: grad {got} vs {want}"
+                                );
+                            }
+                        }
+                        let now = [bits(&z), bits(&back), bits(&grad), bits(&chunks)];
+                        match &seen {
+                            None => seen = Some(now),
+                            Some(first) => {
+                                assert!(*first == now, "{what}: bits differ across ISAs")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kernels_identical_bits_across_isas_f32() {
+        identical_bits_across_isas::<f32>(1e-6);
+    }
+
+    #[test]
+    fn kernels_identical_bits_across_isas_f64() {
+        identical_bits_across_isas::<f64>(1e-14);
+    }
+
+    #[test]
+    fn kernels_outer_starts_from_the_first_product() {
+        // A dead unit's zero input under a negative δ: −0, as PyTorch's gradient has it.
+        for level in levels(true).into_iter().chain(levels(false)) {
+            let mut grad = [1.0f32; 2];
+            outer_at(level, 1, 2, 1, &[-1.0], &[0.0, 1.0], &mut grad);
+            assert!(grad[0] == 0.0 && grad[0].is_sign_negative(), "{level:?}");
+            let mut grad = [1.0f32; 2];
+            outer_at(level, 2, 1, 0, &[], &[], &mut grad);
+            assert_eq!(grad, [0.0, 0.0]);
+        }
+    }
+
+    #[test]
+    fn kernels_fused_and_unfused_differ_somewhere() {
+        // The two arithmetics are really different code (else the bit test proves nothing).
+        let (out, inp) = (32, 64);
+        let w = values::<f32>(out * inp, 9);
+        let x = values::<f32>(inp, 10);
+        let bias = values::<f32>(out, 11);
+        let mut fused = vec![0.0f32; out];
+        let mut unfused = vec![0.0f32; out];
+        affine_at(
+            Level {
+                isa: Isa::Baseline,
+                fused: true,
+            },
+            out,
+            inp,
+            1,
+            &w,
+            &bias,
+            &x,
+            &mut fused,
+        );
+        affine_at(
+            Level {
+                isa: Isa::Baseline,
+                fused: false,
+            },
+            out,
+            inp,
+            1,
+            &w,
+            &bias,
+            &x,
+            &mut unfused,
+        );
+        assert_ne!(bits(&fused), bits(&unfused));
+    }
+}
