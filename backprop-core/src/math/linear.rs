@@ -386,40 +386,6 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     }
 }
 
-impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
-    /// The entries [`Linear::set_gradient`] writes into `weight`, bit for bit, handed to
-    /// `f(offset, values)` a run of consecutive column-major entries at a time (`offset` is the
-    /// first one's index) instead of written. Every entry is handed over once.
-    #[inline]
-    pub fn weight_gradient_chunks<const B: usize>(
-        delta: &SMatrix<T, OUT, B>,
-        input: &SMatrix<T, IN, B>,
-        mut f: impl FnMut(usize, &[T]),
-    ) {
-        if Self::LARGE {
-            gemm::multiply_transposed_chunks(OUT, IN, B, delta.as_slice(), input.as_slice(), f);
-            return;
-        }
-        let mut scratch = Self::zeros();
-        scratch.set_gradient(delta, input);
-        f(0, scratch.weight.as_slice());
-    }
-
-    /// The bias gradient [`Linear::set_gradient`] writes, bit for bit: the sum of `delta`'s
-    /// columns.
-    #[inline]
-    pub fn bias_gradient<const B: usize>(delta: &SMatrix<T, OUT, B>) -> SVector<T, OUT> {
-        if B == 0 {
-            return SVector::zeros();
-        }
-        let mut sum = delta.column(0).into_owned();
-        for k in 1..B {
-            sum += delta.column(k);
-        }
-        sum
-    }
-}
-
 // SAFETY: `Linear` is `#[repr(C)]` with two fields, each a static nalgebra matrix; both are
 // zeroed in place through their own `InPlace`.
 unsafe impl<T: Scalar, const IN: usize, const OUT: usize> InPlace for Linear<T, IN, OUT> {
