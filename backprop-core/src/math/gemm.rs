@@ -62,7 +62,7 @@ pub fn multiply_transposed_chunks<T: Scalar>(
     k: usize,
     a: &[T],
     b: &[T],
-    mut f: impl FnMut(usize, &[T]),
+    mut f: impl crate::kernels::Runs<T>,
 ) {
     assert!(
         a.len() >= m * k && b.len() >= k * n,
@@ -86,7 +86,7 @@ pub fn multiply_transposed_chunks<T: Scalar>(
                 }
                 *value = sum;
             }
-            f(i0 + j * m, &values[..rows]);
+            f.run(i0 + j * m, &values[..rows]);
         }
     }
 }

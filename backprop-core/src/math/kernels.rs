@@ -25,8 +25,28 @@
 use crate::arithmetic::{self, Isa, Level};
 use crate::scalar::Scalar;
 
+/// What receives a gradient's entries a run at a time ([`outer_chunks`],
+/// `gemm::multiply_transposed_chunks`, `Linear::weight_gradient_chunks`): any
+/// `FnMut(offset, values)` closure, or a type whose `run` is `#[inline(always)]`, which is then
+/// compiled into the vector kernel that makes the runs (a closure may not be inlined there).
+pub trait Runs<T> {
+    /// Receives `values`, the entries `offset ..` of the result, in column-major order.
+    fn run(&mut self, offset: usize, values: &[T]);
+}
+
+impl<T, F: FnMut(usize, &[T])> Runs<T> for F {
+    #[inline(always)]
+    fn run(&mut self, offset: usize, values: &[T]) {
+        self(offset, values);
+    }
+}
+
+/// A value aligned to a cache line.
+#[repr(C, align(64))]
+struct Aligned<X>(X);
+
 /// The longest run [`outer_chunks`] hands over at once.
-pub const RUN: usize = 64;
+pub const RUN: usize = 256;
 
 /// The virtual lanes of [`propagate`]'s column sums.
 const LANES: usize = 16;
@@ -102,12 +122,13 @@ pub fn outer<T: Scalar>(
 }
 
 /// The entries [`outer`] would write, bit for bit, handed to `f(offset, values)` a run of
-/// consecutive column-major entries at a time (a weight column, split into runs of at most
-/// [`RUN`]), `offset` being the flat index of the run's first entry; nothing is written. Every
+/// consecutive column-major entries at a time (as many whole columns as fit in [`RUN`] entries,
+/// or a long column split into runs of at most [`RUN`]), `offset` being the flat index of the run's first entry; nothing is written. Every
 /// entry is handed over exactly once, columns in order.
 ///
-/// `f` is inlined into the vector kernel, so an optimizer's elementwise update written in it is
-/// vectorised at the kernel's width.
+/// `f` is called from the vector kernel; [`outer_runs`] takes a [`Runs`] whose `run` is
+/// `#[inline(always)]`, so that what it does (an optimizer's elementwise update) is compiled into
+/// the kernel and vectorised at its width.
 ///
 /// ```
 /// use backprop::kernels;
@@ -121,15 +142,28 @@ pub fn outer<T: Scalar>(
 /// });
 /// assert_eq!(w, [1.0, 1.0, 0.0, 2.0]);
 /// ```
-pub fn outer_chunks<T: Scalar, F: FnMut(usize, &[T])>(
+pub fn outer_chunks<T: Scalar>(
     out: usize,
     inp: usize,
     batch: usize,
     delta: &[T],
     input: &[T],
-    f: F,
+    f: impl FnMut(usize, &[T]),
 ) {
-    outer_chunks_at(arithmetic::level(), out, inp, batch, delta, input, f);
+    outer_runs(out, inp, batch, delta, input, f);
+}
+
+/// [`outer_chunks`] handing the runs to `runs`.
+#[inline]
+pub fn outer_runs<T: Scalar, F: Runs<T>>(
+    out: usize,
+    inp: usize,
+    batch: usize,
+    delta: &[T],
+    input: &[T],
+    runs: F,
+) {
+    outer_chunks_at(arithmetic::level(), out, inp, batch, delta, input, runs);
 }
 
 /// Whether this processor runs the kernels compiled for `isa` (the baseline always runs).
@@ -264,7 +298,7 @@ fn outer_at<T: Scalar>(
 }
 
 /// [`outer_chunks`] at a given level.
-fn outer_chunks_at<T: Scalar, F: FnMut(usize, &[T])>(
+fn outer_chunks_at<T: Scalar, F: Runs<T>>(
     level: Level,
     out: usize,
     inp: usize,
@@ -322,11 +356,7 @@ mod x86 {
 
     /// `outer_chunks_body` compiled for AVX-512F and FMA, `f` inlined into it.
     #[target_feature(enable = "avx512f,fma")]
-    pub(super) unsafe fn outer_chunks_avx512<
-        T: Scalar,
-        const FUSED: bool,
-        F: FnMut(usize, &[T]),
-    >(
+    pub(super) unsafe fn outer_chunks_avx512<T: Scalar, const FUSED: bool, F: Runs<T>>(
         out: usize,
         inp: usize,
         batch: usize,
@@ -339,7 +369,7 @@ mod x86 {
 
     /// `outer_chunks_body` compiled for AVX2 and FMA, `f` inlined into it.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn outer_chunks_avx2<T: Scalar, const FUSED: bool, F: FnMut(usize, &[T])>(
+    pub(super) unsafe fn outer_chunks_avx2<T: Scalar, const FUSED: bool, F: Runs<T>>(
         out: usize,
         inp: usize,
         batch: usize,
@@ -745,7 +775,7 @@ fn outer_across<T: Scalar, const FUSED: bool, const R: usize>(
 
 /// [`outer_chunks`]'s body: each run built in a local buffer, then handed to `f`.
 #[inline(always)]
-fn outer_chunks_body<T: Scalar, const FUSED: bool, const BYTES: usize, F: FnMut(usize, &[T])>(
+fn outer_chunks_body<T: Scalar, const FUSED: bool, const BYTES: usize, F: Runs<T>>(
     out: usize,
     inp: usize,
     batch: usize,
@@ -753,14 +783,62 @@ fn outer_chunks_body<T: Scalar, const FUSED: bool, const BYTES: usize, F: FnMut(
     input: &[T],
     mut f: F,
 ) {
-    let mut buffer = [T::zero(); RUN];
+    // Aligned to a cache line: a wide access that straddles two lines costs twice.
+    let mut buffer = Aligned([T::zero(); RUN]);
+    let buffer = &mut buffer.0;
+    if out == 0 {
+        return;
+    }
+    if out <= RUN {
+        // Whole columns, as many as fit in one run: fewer, longer runs for the caller.
+        let columns = RUN / out;
+        let mut j = 0;
+        while j < inp {
+            let k = columns.min(inp - j);
+            for c in 0..k {
+                let values = &mut buffer[c * out..(c + 1) * out];
+                if batch == 1 {
+                    // One sample: each entry is one product, δ_i · x_j (what `outer` writes).
+                    // Written 64 bytes at a time, so that the caller's wide loads of the run
+                    // are forwarded from these stores rather than stalling on narrower ones.
+                    let x = input[j + c];
+                    let mut blocks = values.chunks_exact_mut(16);
+                    let mut deltas = delta[..out].chunks_exact(16);
+                    for (block, d) in (&mut blocks).zip(&mut deltas) {
+                        let block: &mut [T; 16] = block.try_into().expect("16 entries");
+                        let d: &[T; 16] = d.try_into().expect("16 entries");
+                        for i in 0..16 {
+                            block[i] = d[i] * x;
+                        }
+                    }
+                    for (value, &d) in blocks.into_remainder().iter_mut().zip(deltas.remainder()) {
+                        *value = d * x;
+                    }
+                } else {
+                    outer_column::<T, FUSED, BYTES>(
+                        0,
+                        j + c,
+                        out,
+                        inp,
+                        batch,
+                        delta,
+                        input,
+                        values,
+                    );
+                }
+            }
+            f.run(j * out, &buffer[..k * out]);
+            j += k;
+        }
+        return;
+    }
     for j in 0..inp {
         let mut lo = 0;
         while lo < out {
             let n = RUN.min(out - lo);
             let values = &mut buffer[..n];
             outer_column::<T, FUSED, BYTES>(lo, j, out, inp, batch, delta, input, values);
-            f(lo + j * out, values);
+            f.run(lo + j * out, values);
             lo += n;
         }
     }

@@ -58,6 +58,12 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     const MID_AFFINE: bool =
         !Self::LARGE && !Self::TINY && IN * OUT >= sizes::MID_WEIGHTS && OUT >= 16;
 
+    /// Whether, for one sample, [`Linear::set_gradient`] writes each weight entry as the single
+    /// product `δ_i · x_j` (every regime but the tiled one, which sums from zero), so that column
+    /// `j` of the weight gradient is δ scaled by `x_j`: what the fused step's
+    /// [`FusedStep::update_scaled`](crate::optim::FusedStep::update_scaled) is given.
+    pub const PRODUCT_COLUMNS: bool = !Self::LARGE;
+
     /// A layer whose weights and biases are all zero.
     #[inline]
     pub fn zeros() -> Self {
@@ -343,21 +349,32 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     pub fn weight_gradient_chunks<const B: usize>(
         delta: &SMatrix<T, OUT, B>,
         input: &SMatrix<T, IN, B>,
-        mut f: impl FnMut(usize, &[T]),
+        f: impl FnMut(usize, &[T]),
+    ) {
+        Self::weight_gradient_runs(delta, input, f);
+    }
+
+    /// [`Linear::weight_gradient_chunks`] handing the runs to `f`, a [`kernels::Runs`] (whose
+    /// `#[inline(always)]` `run` is compiled into the vector kernels).
+    #[inline]
+    pub fn weight_gradient_runs<const B: usize>(
+        delta: &SMatrix<T, OUT, B>,
+        input: &SMatrix<T, IN, B>,
+        mut f: impl kernels::Runs<T>,
     ) {
         if Self::MID {
-            kernels::outer_chunks(OUT, IN, B, delta.as_slice(), input.as_slice(), f);
+            kernels::outer_runs(OUT, IN, B, delta.as_slice(), input.as_slice(), f);
         } else if Self::LARGE {
             gemm::multiply_transposed_chunks(OUT, IN, B, delta.as_slice(), input.as_slice(), f);
         } else if Self::TINY {
             let weight: SMatrix<T, OUT, IN> = delta * input.transpose();
-            f(0, weight.as_slice());
+            f.run(0, weight.as_slice());
         } else {
             // Below MID_GRADIENT_WEIGHTS: at most 16 KiB (f64) on the stack.
             let mut weight = SMatrix::<T, OUT, IN>::zeros();
             Self::ger_gradient(delta, input, &mut weight);
             for (run, values) in weight.as_slice().chunks(kernels::RUN).enumerate() {
-                f(run * kernels::RUN, values);
+                f.run(run * kernels::RUN, values);
             }
         }
     }

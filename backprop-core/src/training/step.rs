@@ -30,6 +30,7 @@ use core::marker::PhantomData;
 
 use nalgebra::SMatrix;
 
+use crate::kernels::Runs;
 use crate::linear::Linear;
 use crate::network::Network;
 use crate::optim::fused::{run_of, run_of_ref};
@@ -101,14 +102,125 @@ impl<N: Network, P: FusedStep<N>> LayerVisitor<N::Scalar> for Apply<'_, N, P> {
         delta: &SMatrix<N::Scalar, O, B>,
         input: &SMatrix<N::Scalar, I, B>,
     ) {
-        let (optimizer, rule) = (&mut *self.optimizer, &self.rule);
-        let (weight, bias) = linear.tensors_mut();
-        Linear::<N::Scalar, I, O>::weight_gradient_chunks(delta, input, |offset, grads| {
-            let params = run_of(weight, offset, grads.len());
-            optimizer.update(rule, 2 * layer, offset, params, grads);
-        });
-        let grads = Linear::<N::Scalar, I, O>::bias_gradient(delta);
-        optimizer.update(rule, 2 * layer + 1, 0, bias, grads.as_slice());
+        // The update runs at the widest vectors the processor has: it has no multiply-add to
+        // fuse (Rust never contracts one), so every instruction set gives the same bits.
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        match crate::arithmetic::level().isa {
+            crate::arithmetic::Isa::Avx512 => {
+                // SAFETY: `level` reports AVX-512 only where the processor has AVX-512F.
+                unsafe { apply_avx512(self, layer, linear, delta, input) };
+                return;
+            }
+            crate::arithmetic::Isa::Avx2 => {
+                // SAFETY: `level` reports AVX2 only where the processor has AVX2.
+                unsafe { apply_avx2(self, layer, linear, delta, input) };
+                return;
+            }
+            crate::arithmetic::Isa::Baseline => {}
+        }
+        apply_layer(self, layer, linear, delta, input);
+    }
+}
+
+/// [`apply_layer`] compiled for AVX-512.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f")]
+unsafe fn apply_avx512<
+    N: Network,
+    P: FusedStep<N>,
+    const I: usize,
+    const O: usize,
+    const B: usize,
+>(
+    apply: &mut Apply<'_, N, P>,
+    layer: usize,
+    linear: &mut Linear<N::Scalar, I, O>,
+    delta: &SMatrix<N::Scalar, O, B>,
+    input: &SMatrix<N::Scalar, I, B>,
+) {
+    apply_layer(apply, layer, linear, delta, input);
+}
+
+/// [`apply_layer`] compiled for AVX2.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn apply_avx2<
+    N: Network,
+    P: FusedStep<N>,
+    const I: usize,
+    const O: usize,
+    const B: usize,
+>(
+    apply: &mut Apply<'_, N, P>,
+    layer: usize,
+    linear: &mut Linear<N::Scalar, I, O>,
+    delta: &SMatrix<N::Scalar, O, B>,
+    input: &SMatrix<N::Scalar, I, B>,
+) {
+    apply_layer(apply, layer, linear, delta, input);
+}
+
+/// One layer's update from its δ and input, each run applied as it is made.
+#[inline(always)]
+fn apply_layer<N: Network, P: FusedStep<N>, const I: usize, const O: usize, const B: usize>(
+    apply: &mut Apply<'_, N, P>,
+    layer: usize,
+    linear: &mut Linear<N::Scalar, I, O>,
+    delta: &SMatrix<N::Scalar, O, B>,
+    input: &SMatrix<N::Scalar, I, B>,
+) {
+    let (weight, bias) = linear.tensors_mut();
+    if B == 1 && Linear::<N::Scalar, I, O>::PRODUCT_COLUMNS {
+        // One sample: weight column j's gradient is δ · x_j, made where it is read.
+        let delta = &delta.as_slice()[..O];
+        for (j, (column, &x)) in weight
+            .chunks_exact_mut(O.max(1))
+            .zip(input.as_slice())
+            .enumerate()
+        {
+            apply
+                .optimizer
+                .update_scaled(&apply.rule, 2 * layer, j * O, column, delta, x);
+        }
+        apply
+            .optimizer
+            .update(&apply.rule, 2 * layer + 1, 0, bias, delta);
+        return;
+    }
+    let runs = UpdateRuns::<N, P> {
+        optimizer: &mut *apply.optimizer,
+        rule: &apply.rule,
+        tensor: 2 * layer,
+        weight,
+        net: PhantomData,
+    };
+    Linear::<N::Scalar, I, O>::weight_gradient_runs(delta, input, runs);
+    let grads = Linear::<N::Scalar, I, O>::bias_gradient(delta);
+    apply
+        .optimizer
+        .update(&apply.rule, 2 * layer + 1, 0, bias, grads.as_slice());
+}
+
+/// One weight tensor's gradient runs, each applied as it is made.
+struct UpdateRuns<'a, N: Network, P: FusedStep<N>> {
+    /// The optimizer.
+    optimizer: &'a mut P,
+    /// This step's constants.
+    rule: &'a P::Rule,
+    /// The weight's index among the parameter tensors.
+    tensor: usize,
+    /// The weight, column-major.
+    weight: &'a mut [N::Scalar],
+    /// The network type the optimizer steps.
+    net: PhantomData<fn(&N)>,
+}
+
+impl<N: Network, P: FusedStep<N>> Runs<N::Scalar> for UpdateRuns<'_, N, P> {
+    #[inline(always)]
+    fn run(&mut self, offset: usize, grads: &[N::Scalar]) {
+        let params = run_of(self.weight, offset, grads.len());
+        self.optimizer
+            .update(self.rule, self.tensor, offset, params, grads);
     }
 }
 

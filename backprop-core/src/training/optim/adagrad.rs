@@ -176,7 +176,7 @@ impl<N: Network> FusedStep<N> for Adagrad<N> {
         AdagradRule(Coefficients::of(self, self.steps.saturating_add(1)))
     }
 
-    #[inline]
+    #[inline(always)]
     fn update(
         &mut self,
         rule: &AdagradRule<N::Scalar>,

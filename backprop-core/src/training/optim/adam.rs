@@ -142,7 +142,7 @@ impl<N: Network> FusedStep<N> for AdamW<N> {
         self.0.begin_step()
     }
 
-    #[inline]
+    #[inline(always)]
     fn update(
         &mut self,
         rule: &AdamRule<N::Scalar>,
@@ -152,6 +152,19 @@ impl<N: Network> FusedStep<N> for AdamW<N> {
         grads: &[N::Scalar],
     ) {
         self.0.update(rule, tensor, offset, params, grads);
+    }
+
+    #[inline(always)]
+    fn update_scaled(
+        &mut self,
+        rule: &AdamRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &mut [N::Scalar],
+        delta: &[N::Scalar],
+        x: N::Scalar,
+    ) {
+        self.0.update_scaled(rule, tensor, offset, params, delta, x);
     }
 
     fn check(
@@ -340,32 +353,16 @@ macro_rules! with_kernel {
     };
 }
 
-impl<N: Network> FusedStep<N> for Adam<N> {
-    type Rule = AdamRule<N::Scalar>;
-
-    fn begin_step(&mut self) -> AdamRule<N::Scalar> {
-        Moments::<N>::made(&mut self.state, self.amsgrad);
-        let decay = match (self.weight_decay == 0.0, self.decoupled) {
-            (true, _) => NO_DECAY,
-            (false, false) => L2_DECAY,
-            (false, true) => DECOUPLED_DECAY,
-        };
-        AdamRule {
-            k: Coefficients::of(self, self.steps.saturating_add(1)),
-            decay,
-            small_weight: (1.0 - self.betas.0).abs() < 0.5,
-            amsgrad: self.amsgrad,
-        }
-    }
-
-    #[inline]
-    fn update(
+impl<N: Network> Adam<N> {
+    /// [`FusedStep::update`] with the gradient entries from `grads`.
+    #[inline(always)]
+    fn update_with(
         &mut self,
         rule: &AdamRule<N::Scalar>,
         tensor: usize,
         offset: usize,
         params: &mut [N::Scalar],
-        grads: &[N::Scalar],
+        grads: impl Iterator<Item = N::Scalar>,
     ) {
         let state = Moments::made(&mut self.state, rule.amsgrad);
         let len = params.len();
@@ -384,6 +381,51 @@ impl<N: Network> FusedStep<N> for Adam<N> {
             squares,
             max_squares
         ));
+    }
+}
+
+impl<N: Network> FusedStep<N> for Adam<N> {
+    type Rule = AdamRule<N::Scalar>;
+
+    fn begin_step(&mut self) -> AdamRule<N::Scalar> {
+        Moments::<N>::made(&mut self.state, self.amsgrad);
+        let decay = match (self.weight_decay == 0.0, self.decoupled) {
+            (true, _) => NO_DECAY,
+            (false, false) => L2_DECAY,
+            (false, true) => DECOUPLED_DECAY,
+        };
+        AdamRule {
+            k: Coefficients::of(self, self.steps.saturating_add(1)),
+            decay,
+            small_weight: (1.0 - self.betas.0).abs() < 0.5,
+            amsgrad: self.amsgrad,
+        }
+    }
+
+    #[inline(always)]
+    fn update(
+        &mut self,
+        rule: &AdamRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &mut [N::Scalar],
+        grads: &[N::Scalar],
+    ) {
+        self.update_with(rule, tensor, offset, params, grads.iter().copied());
+    }
+
+    #[inline(always)]
+    fn update_scaled(
+        &mut self,
+        rule: &AdamRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &mut [N::Scalar],
+        delta: &[N::Scalar],
+        x: N::Scalar,
+    ) {
+        let grads = delta.iter().map(|&d| d * x);
+        self.update_with(rule, tensor, offset, params, grads);
     }
 
     fn check(
@@ -553,11 +595,11 @@ const DECOUPLED_DECAY: u8 = 2;
 /// One tensor's Adam update, entry by entry, with the step's choices (weight decay, lerp form)
 /// fixed at compile time and AMSGrad chosen once per tensor, so the loops have no branches and
 /// vectorise. `max_squares` is AMSGrad's maximum, if it is on.
-#[inline]
+#[inline(always)]
 fn update_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
     k: &Coefficients<T>,
     params: &mut [T],
-    grads: &[T],
+    grads: impl Iterator<Item = T>,
     means: &mut [T],
     squares: &mut [T],
     max_squares: Option<&mut [T]>,
@@ -568,13 +610,13 @@ fn update_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
         .zip(means.iter_mut().zip(squares.iter_mut()));
     match max_squares {
         None => {
-            for ((p, &g), (m, v)) in entries {
+            for ((p, g), (m, v)) in entries {
                 moments::<T, DECAY, SMALL_WEIGHT>(k, p, g, m, v);
                 apply(k, p, *m, *v);
             }
         }
         Some(max_squares) => {
-            for (((p, &g), (m, v)), max) in entries.zip(max_squares.iter_mut()) {
+            for (((p, g), (m, v)), max) in entries.zip(max_squares.iter_mut()) {
                 moments::<T, DECAY, SMALL_WEIGHT>(k, p, g, m, v);
                 // `torch.maximum`, which propagates a NaN from either side.
                 #[allow(clippy::eq_op)]

@@ -38,6 +38,31 @@ pub trait FusedStep<N: Network>: Optimizer<N> {
         grads: &[N::Scalar],
     );
 
+    /// [`FusedStep::update`] with the gradient `grads[i] = delta[i] · x` (one sample's rank-one
+    /// gradient, a weight column at a time), bit for bit: an optimizer makes each product where
+    /// it reads it, so the gradient never goes through memory. The provided method makes the
+    /// products into a small buffer and calls `update`.
+    #[inline(always)]
+    fn update_scaled(
+        &mut self,
+        rule: &Self::Rule,
+        tensor: usize,
+        offset: usize,
+        params: &mut [N::Scalar],
+        delta: &[N::Scalar],
+        x: N::Scalar,
+    ) {
+        const RUN: usize = 64;
+        let mut grads = [x; RUN];
+        for (start, (params, delta)) in params.chunks_mut(RUN).zip(delta.chunks(RUN)).enumerate() {
+            let grads = &mut grads[..delta.len()];
+            for (g, &d) in grads.iter_mut().zip(delta) {
+                *g = d * x;
+            }
+            self.update(rule, tensor, offset + start * RUN, params, grads);
+        }
+    }
+
     /// The first of these entries that [`FusedStep::update`] would make non-finite, as its
     /// index in `params` and what would become non-finite (`weight`, `first moment`, ...);
     /// writes nothing.

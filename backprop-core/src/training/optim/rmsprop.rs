@@ -220,7 +220,7 @@ impl<N: Network> FusedStep<N> for RmsProp<N> {
         RmsPropRule(Coefficients::of(self))
     }
 
-    #[inline]
+    #[inline(always)]
     fn update(
         &mut self,
         rule: &RmsPropRule<N::Scalar>,

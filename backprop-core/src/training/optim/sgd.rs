@@ -203,7 +203,7 @@ impl<N: Network> FusedStep<N> for Sgd<N> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn update(
         &mut self,
         rule: &SgdRule<N::Scalar>,
@@ -233,6 +233,42 @@ impl<N: Network> FusedStep<N> for Sgd<N> {
                 let buffer = run_of(buffer.tensor_mut(tensor), offset, params.len());
                 for ((p, &g), b) in params.iter_mut().zip(grads).zip(buffer) {
                     (*p, *b) = momentum_entry(k, decayed, nesterov, first, *p, g, *b);
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn update_scaled(
+        &mut self,
+        rule: &SgdRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &mut [N::Scalar],
+        delta: &[N::Scalar],
+        x: N::Scalar,
+    ) {
+        let k = &rule.k;
+        match rule.mode {
+            Mode::Plain => {
+                for (p, &d) in params.iter_mut().zip(delta) {
+                    *p += rule.alpha * (d * x);
+                }
+            }
+            Mode::Decay => {
+                for (p, &d) in params.iter_mut().zip(delta) {
+                    *p -= k.lr * (d * x + k.decay * *p);
+                }
+            }
+            Mode::Momentum {
+                decayed,
+                nesterov,
+                first,
+            } => {
+                let buffer: &mut N = self.buffer.get_or_insert_with(|| boxed(N::zeros));
+                let buffer = run_of(buffer.tensor_mut(tensor), offset, params.len());
+                for ((p, &d), b) in params.iter_mut().zip(delta).zip(buffer) {
+                    (*p, *b) = momentum_entry(k, decayed, nesterov, first, *p, d * x, *b);
                 }
             }
         }
