@@ -58,11 +58,12 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     const MID_AFFINE: bool =
         !Self::LARGE && !Self::TINY && IN * OUT >= sizes::MID_WEIGHTS && OUT >= 16;
 
-    /// Whether, for one sample, [`Linear::set_gradient`] writes each weight entry as the single
-    /// product `δ_i · x_j` (every regime but the tiled one, which sums from zero), so that column
-    /// `j` of the weight gradient is δ scaled by `x_j`: what the fused step's
-    /// [`FusedStep::update_scaled`](crate::optim::FusedStep::update_scaled) is given.
-    pub const PRODUCT_COLUMNS: bool = !Self::LARGE;
+    /// Whether the fused step makes this layer's one-sample weight gradient a column at a time
+    /// where it is read, `δ · x_j` ([`FusedStep::update_scaled`](crate::optim::FusedStep::update_scaled)):
+    /// for every layer but the tiny ones (whose whole gradient is one value in registers) and the
+    /// tiled ones (which sum from zero, so a `−0` product is `+0` there). For one sample
+    /// [`Linear::set_gradient`] writes each entry of the others as the single product `δ_i · x_j`.
+    pub const PRODUCT_COLUMNS: bool = !Self::LARGE && !Self::TINY;
 
     /// A layer whose weights and biases are all zero.
     #[inline]

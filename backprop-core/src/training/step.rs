@@ -104,19 +104,23 @@ impl<N: Network, P: FusedStep<N>> LayerVisitor<N::Scalar> for Apply<'_, N, P> {
     ) {
         // The update runs at the widest vectors the processor has: it has no multiply-add to
         // fuse (Rust never contracts one), so every instruction set gives the same bits.
+        // A small layer's update is a few vectors: the call into another instruction set would
+        // cost more than it saves.
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        match crate::arithmetic::level().isa {
-            crate::arithmetic::Isa::Avx512 => {
-                // SAFETY: `level` reports AVX-512 only where the processor has AVX-512F.
-                unsafe { apply_avx512(self, layer, linear, delta, input) };
-                return;
+        if I * O >= crate::sizes::MID_WEIGHTS {
+            match crate::arithmetic::level().isa {
+                crate::arithmetic::Isa::Avx512 => {
+                    // SAFETY: `level` reports AVX-512 only where the processor has AVX-512F.
+                    unsafe { apply_avx512(self, layer, linear, delta, input) };
+                    return;
+                }
+                crate::arithmetic::Isa::Avx2 => {
+                    // SAFETY: `level` reports AVX2 only where the processor has AVX2.
+                    unsafe { apply_avx2(self, layer, linear, delta, input) };
+                    return;
+                }
+                crate::arithmetic::Isa::Baseline => {}
             }
-            crate::arithmetic::Isa::Avx2 => {
-                // SAFETY: `level` reports AVX2 only where the processor has AVX2.
-                unsafe { apply_avx2(self, layer, linear, delta, input) };
-                return;
-            }
-            crate::arithmetic::Isa::Baseline => {}
         }
         apply_layer(self, layer, linear, delta, input);
     }

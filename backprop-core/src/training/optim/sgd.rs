@@ -345,6 +345,12 @@ impl<N: Network> FusedStep<N> for Sgd<N> {
 
 impl<N: Network> Optimizer<N> for Sgd<N> {
     fn step(&mut self, net: &mut N, grad: &N) {
+        if self.momentum == 0.0 && self.weight_decay == 0.0 {
+            // The plain rule as one generated pass over the layers, sizes static: the same
+            // `p += (−lr) · g` per entry as `update`'s.
+            net.axpy(constant(-self.lr), grad);
+            return;
+        }
         step_by_tensors(self, net, grad);
     }
 
