@@ -2,144 +2,145 @@
 //!
 //! nalgebra multiplies statically sized matrices with column loops, which is right for small
 //! layers and slow for large ones. These kernels compute a tile of the result in registers while
-//! streaming the shared dimension: on x86-64 a 32-row × 8-column tile compiled for AVX-512 where
-//! the processor has it, else a 16 × 4 tile compiled for AVX2 and FMA (checked at run time), else
-//! the portable 16 × 4 tile. They need no packing buffers and allocate nothing. All matrices are
-//! column-major slices, as nalgebra stores them.
+//! streaming the shared dimension, the right-hand operand's entries broadcast straight from
+//! memory: on x86-64 a tile of two 512-bit vectors' rows × 8 columns (32 × 8 in `f32`) compiled
+//! for AVX-512 where the processor has it, else two 256-bit vectors' rows × 4 columns compiled for
+//! AVX2 and FMA (checked at run time), else the portable 16 × 4 tile. Rows left over at the edges
+//! are computed as one partial column at a time, still vectorised along the rows. The kernels need
+//! no packing buffers and allocate nothing: a tile (1 KiB in `f32` or `f64`) is their only
+//! storage. All matrices are column-major slices, as nalgebra stores them.
+//!
+//! **Summation order.** Every entry of a product is one sequential chain over the shared
+//! dimension, starting from zero: `acc = a[i, 0]·b[0, j] + 0`, then `acc = a[i, p]·b[p, j] + acc`
+//! for `p = 1, 2, …` in order. Only whether each multiply-add rounds once (fused) or twice
+//! changes the bits ([`arithmetic::level`](crate::arithmetic::level) decides, and
+//! [`Arithmetic::Pinned`](crate::arithmetic::Arithmetic::Pinned) rounds twice on every
+//! instruction set); the vector width and the tile shape never do (tested).
 
+use crate::arithmetic::{self, Isa};
 use crate::scalar::Scalar;
-
-/// How a kernel reads the right-hand operand: element `(p, j)` of the `k × n` product operand is
-/// at `p * p_stride + j * j_stride`.
-#[derive(Clone, Copy)]
-struct Operand {
-    /// Distance between consecutive `p` (the shared dimension).
-    p_stride: usize,
-    /// Distance between consecutive columns `j`.
-    j_stride: usize,
-}
 
 /// `c = a · b`: `a` is `m × k`, `b` is `k × n`, `c` is `m × n`, all column-major.
 pub fn multiply<T: Scalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &mut [T]) {
-    run(
-        m,
-        n,
-        k,
-        a,
-        b,
-        Operand {
-            p_stride: 1,
-            j_stride: k,
-        },
-        c,
-    );
+    assert!(c.len() >= m * n, "gemm: slices too short");
+    run::<T, false, _>(m, n, k, a, b, |offset, values: &[T]| {
+        c[offset..offset + values.len()].copy_from_slice(values)
+    });
 }
 
 /// `c = a · bᵀ`: `a` is `m × k`, `b` is `n × k`, `c` is `m × n`, all column-major.
 pub fn multiply_transposed<T: Scalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &mut [T]) {
-    run(
-        m,
-        n,
-        k,
-        a,
-        b,
-        Operand {
-            p_stride: n,
-            j_stride: 1,
-        },
-        c,
-    );
+    assert!(c.len() >= m * n, "gemm: slices too short");
+    run::<T, true, _>(m, n, k, a, b, |offset, values: &[T]| {
+        c[offset..offset + values.len()].copy_from_slice(values)
+    });
 }
 
 /// The entries of `a · bᵀ` (`a` is `m × k`, `b` is `n × k`), bit for bit as
 /// [`multiply_transposed`] writes them, handed to `f(offset, values)` a run of consecutive
-/// column-major entries at a time (`offset` is the first one's index) instead of written: the
-/// fused training step applies the optimizer to a layer's gradient as it is made. Every entry
-/// is passed exactly once, in no particular order of runs.
+/// column-major entries at a time (`offset` is the first one's index; a run is one column of a
+/// finished register tile, at most 32 entries) instead of written: the fused training step
+/// applies the optimizer to a layer's gradient as it is made. Every entry is passed exactly
+/// once, in no particular order of runs. `f` is compiled into each instruction set's kernel.
 pub fn multiply_transposed_chunks<T: Scalar>(
     m: usize,
     n: usize,
     k: usize,
     a: &[T],
     b: &[T],
-    mut f: impl FnMut(usize, &[T]),
+    f: impl FnMut(usize, &[T]),
+) {
+    run::<T, true, _>(m, n, k, a, b, f);
+}
+
+/// Checks the slice sizes, then runs the kernel of [`arithmetic::level`]: its instruction set,
+/// fused or not. `TRANSPOSED` reads `b` as the `n × k` matrix whose transpose is multiplied.
+#[inline(always)]
+fn run<T: Scalar, const TRANSPOSED: bool, F: FnMut(usize, &[T])>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    b: &[T],
+    f: F,
 ) {
     assert!(
         a.len() >= m * k && b.len() >= k * n,
         "gemm: slices too short"
     );
-    const RUN: usize = 64;
-    let fused = crate::arithmetic::level().fused;
-    let mut values = [T::zero(); RUN];
-    for j in 0..n {
-        for i0 in (0..m).step_by(RUN) {
-            let rows = RUN.min(m - i0);
-            for (r, value) in values[..rows].iter_mut().enumerate() {
-                let mut sum = T::zero();
-                for p in 0..k {
-                    let (x, y) = (a[i0 + r + p * m], b[p * n + j]);
-                    sum = if fused { x.mul_add(y, sum) } else { x * y + sum };
-                }
-                *value = sum;
-            }
-            f(i0 + j * m, &values[..rows]);
-        }
-    }
-}
-
-/// Checks the slice sizes, then runs the fastest kernel this processor has.
-fn run<T: Scalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], operand: Operand, c: &mut [T]) {
-    assert!(
-        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
-        "gemm: slices too short"
-    );
+    let level = arithmetic::level();
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the processor supports the features the function is compiled for.
-            unsafe { kernel_avx512(m, n, k, a, b, operand, c) };
-            return;
+    match (level.isa, level.fused) {
+        // SAFETY (all four): `level` reports the instruction set only where the processor has
+        // it (detected at run time), and each function is compiled for exactly that set.
+        (Isa::Avx512, true) => {
+            return unsafe { avx512::<T, true, TRANSPOSED, F>(m, n, k, a, b, f) }
         }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the processor supports the features the function is compiled for.
-            unsafe { kernel_avx2_fma(m, n, k, a, b, operand, c) };
-            return;
+        (Isa::Avx512, false) => {
+            return unsafe { avx512::<T, false, TRANSPOSED, F>(m, n, k, a, b, f) }
         }
+        (Isa::Avx2, true) => return unsafe { avx2::<T, true, TRANSPOSED, F>(m, n, k, a, b, f) },
+        (Isa::Avx2, false) => return unsafe { avx2::<T, false, TRANSPOSED, F>(m, n, k, a, b, f) },
+        (Isa::Baseline, _) => {}
     }
-    // Fused multiply-add is an instruction on aarch64; elsewhere, without the run-time check above,
-    // it may be a slow library call, so the portable kernel multiplies and adds.
-    kernel::<T, { cfg!(target_arch = "aarch64") }, 16, 4>(m, n, k, a, b, operand, c);
+    // Without a detected instruction set, `level` fuses only where multiply-add is an
+    // instruction (aarch64); elsewhere it would be a slow library call.
+    if level.fused {
+        portable::<T, true, TRANSPOSED, F>(m, n, k, a, b, f);
+    } else {
+        portable::<T, false, TRANSPOSED, F>(m, n, k, a, b, f);
+    }
 }
 
-/// [`kernel`] compiled for AVX2 and FMA.
+/// [`kernel`] with the portable 16 × 4 tile, compiled for the target's baseline.
+#[inline(always)]
+fn portable<T: Scalar, const FUSED: bool, const TRANSPOSED: bool, F: FnMut(usize, &[T])>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    b: &[T],
+    f: F,
+) {
+    kernel::<T, FUSED, TRANSPOSED, 16, 4, F>(m, n, k, a, b, f);
+}
+
+/// [`kernel`] compiled for AVX2 and FMA: two 256-bit vectors of rows × 4 columns, 8 of the 16
+/// registers accumulating.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel_avx2_fma<T: Scalar>(
+unsafe fn avx2<T: Scalar, const FUSED: bool, const TRANSPOSED: bool, F: FnMut(usize, &[T])>(
     m: usize,
     n: usize,
     k: usize,
     a: &[T],
     b: &[T],
-    operand: Operand,
-    c: &mut [T],
+    f: F,
 ) {
-    kernel::<T, true, 16, 4>(m, n, k, a, b, operand, c);
+    if core::mem::size_of::<T>() == 4 {
+        kernel::<T, FUSED, TRANSPOSED, 16, 4, F>(m, n, k, a, b, f);
+    } else {
+        kernel::<T, FUSED, TRANSPOSED, 8, 4, F>(m, n, k, a, b, f);
+    }
 }
 
-/// [`kernel`] compiled for AVX-512 (which includes FMA).
+/// [`kernel`] compiled for AVX-512 (which includes FMA): two 512-bit vectors of rows × 8
+/// columns, 16 of the 32 registers accumulating while each loaded column feeds 8 multiply-adds.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn kernel_avx512<T: Scalar>(
+unsafe fn avx512<T: Scalar, const FUSED: bool, const TRANSPOSED: bool, F: FnMut(usize, &[T])>(
     m: usize,
     n: usize,
     k: usize,
     a: &[T],
     b: &[T],
-    operand: Operand,
-    c: &mut [T],
+    f: F,
 ) {
-    // 32 registers of 16 lanes: a 32 × 8 tile keeps 16 accumulators and amortises each load.
-    kernel::<T, true, 32, 8>(m, n, k, a, b, operand, c);
+    if core::mem::size_of::<T>() == 4 {
+        kernel::<T, FUSED, TRANSPOSED, 32, 8, F>(m, n, k, a, b, f);
+    } else {
+        kernel::<T, FUSED, TRANSPOSED, 16, 8, F>(m, n, k, a, b, f);
+    }
 }
 
 /// `value · scale + acc`, fused into one rounding when `FUSED`.
@@ -152,68 +153,135 @@ fn multiply_add<T: Scalar, const FUSED: bool>(value: T, scale: T, acc: T) -> T {
     }
 }
 
-/// The tiled product: full `MR × NR` tiles in registers, the edges entry by entry.
+/// The tiled product, each finished tile's columns handed to `f(offset, values)`: full
+/// `MR × NR` tiles in registers, column block by column block (so the block of `b` stays in the
+/// first-level cache while the row tiles stream `a`), then the leftover rows and columns.
 #[inline(always)]
-fn kernel<T: Scalar, const FUSED: bool, const MR: usize, const NR: usize>(
+fn kernel<
+    T: Scalar,
+    const FUSED: bool,
+    const TRANSPOSED: bool,
+    const MR: usize,
+    const NR: usize,
+    F: FnMut(usize, &[T]),
+>(
     m: usize,
     n: usize,
     k: usize,
     a: &[T],
     b: &[T],
-    operand: Operand,
-    c: &mut [T],
+    mut f: F,
 ) {
+    let a = &a[..m * k];
+    let b = &b[..k * n];
     let full_rows = m - m % MR;
     let full_cols = n - n % NR;
     for j0 in (0..full_cols).step_by(NR) {
         for i0 in (0..full_rows).step_by(MR) {
-            let mut acc = [[T::zero(); MR]; NR];
-            for p in 0..k {
-                let column: &[T; MR] = a[i0 + p * m..i0 + p * m + MR]
-                    .try_into()
-                    .expect("a full tile");
-                for (j, acc) in acc.iter_mut().enumerate() {
-                    let scale = b[p * operand.p_stride + (j0 + j) * operand.j_stride];
-                    for (acc, &value) in acc.iter_mut().zip(column) {
-                        *acc = multiply_add::<T, FUSED>(value, scale, *acc);
-                    }
-                }
-            }
-            for (j, acc) in acc.iter().enumerate() {
-                c[i0 + (j0 + j) * m..i0 + (j0 + j) * m + MR].copy_from_slice(acc);
+            let tile = tile::<T, FUSED, TRANSPOSED, MR, NR>(i0, j0, m, n, k, a, b);
+            for (j, column) in tile.iter().enumerate() {
+                f(i0 + (j0 + j) * m, column);
             }
         }
-        edge::<T, FUSED>(full_rows..m, j0..j0 + NR, m, k, a, b, operand, c);
+        for j in j0..j0 + NR {
+            partial_column::<T, FUSED, TRANSPOSED, MR, F>(full_rows, j, m, n, k, a, b, &mut f);
+        }
     }
-    edge::<T, FUSED>(0..m, full_cols..n, m, k, a, b, operand, c);
+    for j in full_cols..n {
+        for i0 in (0..m).step_by(MR) {
+            partial_column::<T, FUSED, TRANSPOSED, MR, F>(i0, j, m, n, k, a, b, &mut f);
+        }
+    }
 }
 
-/// The entries of `c` in `rows × cols` that do not fill a whole tile, one dot product each.
+/// One full `MR × NR` tile of the product, rows from `i0` and columns from `j0`: for each `p`, a
+/// column segment of `a` is loaded and multiplied by `NR` entries of `b`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn edge<T: Scalar, const FUSED: bool>(
-    rows: core::ops::Range<usize>,
-    cols: core::ops::Range<usize>,
+fn tile<T: Scalar, const FUSED: bool, const TRANSPOSED: bool, const MR: usize, const NR: usize>(
+    i0: usize,
+    j0: usize,
     m: usize,
+    n: usize,
     k: usize,
     a: &[T],
     b: &[T],
-    operand: Operand,
-    c: &mut [T],
-) {
-    for j in cols {
-        for i in rows.clone() {
-            let mut sum = T::zero();
-            for p in 0..k {
-                sum = multiply_add::<T, FUSED>(
-                    a[i + p * m],
-                    b[p * operand.p_stride + j * operand.j_stride],
-                    sum,
-                );
-            }
-            c[i + j * m] = sum;
+) -> [[T; MR]; NR] {
+    let mut acc = [[T::zero(); MR]; NR];
+    if TRANSPOSED {
+        // `b` is `n × k`: the tile's `NR` entries for one `p` are consecutive.
+        for (p, row) in b.chunks_exact(n).enumerate() {
+            let scales: &[T; NR] = row[j0..j0 + NR].try_into().expect("a full tile");
+            let column: &[T; MR] = a[i0 + p * m..i0 + p * m + MR]
+                .try_into()
+                .expect("a full tile");
+            step::<T, FUSED, MR, NR>(&mut acc, column, scales);
+        }
+    } else {
+        // `b` is `k × n`: the tile's columns are `NR` runs of `k`.
+        let columns: [&[T]; NR] = core::array::from_fn(|j| &b[(j0 + j) * k..(j0 + j + 1) * k]);
+        for p in 0..k {
+            let scales: [T; NR] = core::array::from_fn(|j| columns[j][p]);
+            let column: &[T; MR] = a[i0 + p * m..i0 + p * m + MR]
+                .try_into()
+                .expect("a full tile");
+            step::<T, FUSED, MR, NR>(&mut acc, column, &scales);
         }
     }
+    acc
+}
+
+/// One `p` of a tile: `acc[j][i] = column[i] · scales[j] + acc[j][i]`.
+#[inline(always)]
+fn step<T: Scalar, const FUSED: bool, const MR: usize, const NR: usize>(
+    acc: &mut [[T; MR]; NR],
+    column: &[T; MR],
+    scales: &[T; NR],
+) {
+    for (acc, &scale) in acc.iter_mut().zip(scales) {
+        for (acc, &value) in acc.iter_mut().zip(column) {
+            *acc = multiply_add::<T, FUSED>(value, scale, *acc);
+        }
+    }
+}
+
+/// Entries `i0..min(i0 + MR, m)` of column `j` (fewer than a full tile), vectorised along the
+/// rows, handed to `f` as one run.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn partial_column<
+    T: Scalar,
+    const FUSED: bool,
+    const TRANSPOSED: bool,
+    const MR: usize,
+    F: FnMut(usize, &[T]),
+>(
+    i0: usize,
+    j: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    b: &[T],
+    f: &mut F,
+) {
+    let rows = MR.min(m - i0);
+    if rows == 0 {
+        return;
+    }
+    let mut acc = [T::zero(); MR];
+    let acc = &mut acc[..rows];
+    for p in 0..k {
+        let scale = if TRANSPOSED {
+            b[p * n + j]
+        } else {
+            b[j * k + p]
+        };
+        let column = &a[i0 + p * m..i0 + p * m + rows];
+        for (acc, &value) in acc.iter_mut().zip(column) {
+            *acc = multiply_add::<T, FUSED>(value, scale, *acc);
+        }
+    }
+    f(i0 + j * m, acc);
 }
 
 #[cfg(test)]
@@ -256,13 +324,13 @@ mod tests {
             multiply_transposed(m, n, k, a.as_slice(), bt.as_slice(), &mut ct);
             // Both tile shapes, whichever one this processor picks above.
             let mut c16 = vec![f64::NAN; m * n];
-            let nn = Operand {
-                p_stride: 1,
-                j_stride: k,
-            };
-            kernel::<f64, false, 16, 4>(m, n, k, a.as_slice(), b.as_slice(), nn, &mut c16);
+            kernel::<f64, false, false, 16, 4, _>(m, n, k, a.as_slice(), b.as_slice(), |o, v| {
+                c16[o..o + v.len()].copy_from_slice(v)
+            });
             let mut c32 = vec![f64::NAN; m * n];
-            kernel::<f64, true, 32, 8>(m, n, k, a.as_slice(), b.as_slice(), nn, &mut c32);
+            kernel::<f64, true, false, 32, 8, _>(m, n, k, a.as_slice(), b.as_slice(), |o, v| {
+                c32[o..o + v.len()].copy_from_slice(v)
+            });
             let tolerance = 1e-13 * (k as f64 + 1.0);
             for (form, got) in [
                 ("a·b", &c),
@@ -279,5 +347,165 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod bits {
+    //! The instruction sets' kernels against each other, bit for bit.
+
+    use super::*;
+
+    /// Shapes around every tile (32 × 8, 16 × 8, 16 × 4, 8 × 4), with and without edges, and W3's.
+    const SHAPES: [(usize, usize, usize); 16] = [
+        (1, 1, 1),
+        (3, 2, 5),
+        (8, 4, 7),
+        (16, 4, 8),
+        (16, 8, 3),
+        (17, 9, 11),
+        (31, 15, 4),
+        (32, 8, 6),
+        (33, 7, 5),
+        (40, 12, 1),
+        (65, 9, 3),
+        (64, 17, 13),
+        (17, 5, 0),
+        (0, 3, 4),
+        (128, 32, 784),
+        (128, 784, 32),
+    ];
+
+    /// Deterministic entries in (−1, 1), of varied magnitudes so roundings differ.
+    fn values<T: Scalar>(len: usize, seed: u64) -> Vec<T> {
+        let mut state = seed;
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
+                nalgebra::convert((unit * 2.0 - 1.0) * (1.0 + (state >> 60) as f64))
+            })
+            .collect()
+    }
+
+    /// Runs `product` into a NaN-filled `m × n` result, checking each entry is handed out once.
+    fn collect<T: Scalar>(
+        m: usize,
+        n: usize,
+        product: impl FnOnce(&mut dyn FnMut(usize, &[T])),
+    ) -> Vec<T> {
+        let mut c = vec![T::zero(); m * n];
+        let mut seen = vec![false; m * n];
+        product(&mut |offset, values: &[T]| {
+            assert!(
+                !values.is_empty() && values.len() <= 32,
+                "a run of {}",
+                values.len()
+            );
+            for (index, &value) in values.iter().enumerate() {
+                assert!(
+                    !seen[offset + index],
+                    "entry {} handed out twice",
+                    offset + index
+                );
+                seen[offset + index] = true;
+                c[offset + index] = value;
+            }
+        });
+        assert!(seen.iter().all(|&s| s), "an entry was never handed out");
+        c
+    }
+
+    /// Every instantiation this processor can run, for one shape, fused or not, plain or
+    /// transposed operand: all give the bits of the portable kernel.
+    fn check<T: Scalar, const FUSED: bool, const TRANSPOSED: bool>(to_bits: fn(T) -> u64) {
+        for (m, n, k) in SHAPES {
+            let a = values::<T>(m * k, 3);
+            let b = values::<T>(k * n, 4);
+            let (a, b) = (a.as_slice(), b.as_slice());
+            let expected = collect(m, n, |f| {
+                portable::<T, FUSED, TRANSPOSED, _>(m, n, k, a, b, f)
+            });
+            let mut got = vec![(
+                "8 × 4 tile",
+                collect(m, n, |f| {
+                    kernel::<T, FUSED, TRANSPOSED, 8, 4, _>(m, n, k, a, b, f)
+                }),
+            )];
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            {
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: the processor has AVX2 and FMA (checked above).
+                    let c = collect(m, n, |f| unsafe {
+                        avx2::<T, FUSED, TRANSPOSED, _>(m, n, k, a, b, f)
+                    });
+                    got.push(("AVX2/FMA", c));
+                }
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the processor has AVX-512F (checked above).
+                    let c = collect(m, n, |f| unsafe {
+                        avx512::<T, FUSED, TRANSPOSED, _>(m, n, k, a, b, f)
+                    });
+                    got.push(("AVX-512", c));
+                }
+            }
+            // The public entry points, at this processor's level, when it matches `FUSED`.
+            if arithmetic::level().fused == FUSED {
+                let mut c = vec![T::zero(); m * n];
+                if TRANSPOSED {
+                    multiply_transposed(m, n, k, a, b, &mut c);
+                    got.push((
+                        "multiply_transposed_chunks",
+                        collect(m, n, |f| multiply_transposed_chunks(m, n, k, a, b, f)),
+                    ));
+                } else {
+                    multiply(m, n, k, a, b, &mut c);
+                }
+                got.push(("public", c));
+            }
+            for (name, c) in got {
+                for (index, (&got, &want)) in c.iter().zip(&expected).enumerate() {
+                    assert_eq!(
+                        to_bits(got),
+                        to_bits(want),
+                        "{name}, fused {FUSED}, transposed {TRANSPOSED}, {m}×{n}×{k} [{index}]"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_instruction_set_gives_the_portable_bits() {
+        let f32_bits: fn(f32) -> u64 = |x| x.to_bits().into();
+        let f64_bits: fn(f64) -> u64 = f64::to_bits;
+        check::<f32, true, false>(f32_bits);
+        check::<f32, true, true>(f32_bits);
+        check::<f32, false, false>(f32_bits);
+        check::<f32, false, true>(f32_bits);
+        check::<f64, true, false>(f64_bits);
+        check::<f64, true, true>(f64_bits);
+        check::<f64, false, false>(f64_bits);
+        check::<f64, false, true>(f64_bits);
+    }
+
+    #[test]
+    fn fused_and_pinned_differ_somewhere() {
+        // Otherwise the test above could not tell the two orders apart.
+        let (m, n, k) = (33, 9, 40);
+        let a = values::<f32>(m * k, 5);
+        let b = values::<f32>(k * n, 6);
+        let fused = collect(m, n, |f| {
+            portable::<f32, true, false, _>(m, n, k, &a, &b, f)
+        });
+        let pinned = collect(m, n, |f| {
+            portable::<f32, false, false, _>(m, n, k, &a, &b, f)
+        });
+        assert!(fused
+            .iter()
+            .zip(&pinned)
+            .any(|(x, y)| x.to_bits() != y.to_bits()));
     }
 }
