@@ -207,41 +207,21 @@ fn tile<T: Scalar, const FUSED: bool, const TRANSPOSED: bool, const MR: usize, c
     b: &[T],
 ) -> [[T; MR]; NR] {
     let mut acc = [[T::zero(); MR]; NR];
-    if TRANSPOSED {
-        // `b` is `n × k`: the tile's `NR` entries for one `p` are consecutive.
-        for (p, row) in b.chunks_exact(n).enumerate() {
-            let scales: &[T; NR] = row[j0..j0 + NR].try_into().expect("a full tile");
-            let column: &[T; MR] = a[i0 + p * m..i0 + p * m + MR]
-                .try_into()
-                .expect("a full tile");
-            step::<T, FUSED, MR, NR>(&mut acc, column, scales);
-        }
-    } else {
-        // `b` is `k × n`: the tile's columns are `NR` runs of `k`.
-        let columns: [&[T]; NR] = core::array::from_fn(|j| &b[(j0 + j) * k..(j0 + j + 1) * k]);
-        for p in 0..k {
-            let scales: [T; NR] = core::array::from_fn(|j| columns[j][p]);
-            let column: &[T; MR] = a[i0 + p * m..i0 + p * m + MR]
-                .try_into()
-                .expect("a full tile");
-            step::<T, FUSED, MR, NR>(&mut acc, column, &scales);
+    // Each `b` entry is read where it is multiplied, so it is broadcast straight from memory.
+    let (p_stride, j_stride) = if TRANSPOSED { (n, 1) } else { (1, k) };
+    for p in 0..k {
+        let column: &[T; MR] = a[i0 + p * m..i0 + p * m + MR]
+            .try_into()
+            .expect("a full tile");
+        let base = p * p_stride + j0 * j_stride;
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let scale = b[base + j * j_stride];
+            for (acc, &value) in acc.iter_mut().zip(column) {
+                *acc = multiply_add::<T, FUSED>(value, scale, *acc);
+            }
         }
     }
     acc
-}
-
-/// One `p` of a tile: `acc[j][i] = column[i] · scales[j] + acc[j][i]`.
-#[inline(always)]
-fn step<T: Scalar, const FUSED: bool, const MR: usize, const NR: usize>(
-    acc: &mut [[T; MR]; NR],
-    column: &[T; MR],
-    scales: &[T; NR],
-) {
-    for (acc, &scale) in acc.iter_mut().zip(scales) {
-        for (acc, &value) in acc.iter_mut().zip(column) {
-            *acc = multiply_add::<T, FUSED>(value, scale, *acc);
-        }
-    }
 }
 
 /// Entries `i0..min(i0 + MR, m)` of column `j` (fewer than a full tile), vectorised along the
