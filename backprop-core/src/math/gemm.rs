@@ -22,16 +22,15 @@ use crate::scalar::Scalar;
 
 /// `c = a · b`: `a` is `m × k`, `b` is `k × n`, `c` is `m × n`, all column-major.
 pub fn multiply<T: Scalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &mut [T]) {
+    check(m, n, k, a, b);
     assert!(c.len() >= m * n, "gemm: slices too short");
-    run::<T, false, _>(m, n, k, a, b, |offset, values: &[T]| {
-        c[offset..offset + values.len()].copy_from_slice(values)
-    });
+    dispatch(Plain { m, n, k, a, b, c });
 }
 
 /// `c = a · bᵀ`: `a` is `m × k`, `b` is `n × k`, `c` is `m × n`, all column-major.
 pub fn multiply_transposed<T: Scalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &mut [T]) {
     assert!(c.len() >= m * n, "gemm: slices too short");
-    run::<T, true, _>(m, n, k, a, b, |offset, values: &[T]| {
+    multiply_transposed_chunks(m, n, k, a, b, |offset, values: &[T]| {
         c[offset..offset + values.len()].copy_from_slice(values)
     });
 }
@@ -50,96 +49,94 @@ pub fn multiply_transposed_chunks<T: Scalar>(
     b: &[T],
     f: impl FnMut(usize, &[T]),
 ) {
-    run::<T, true, _>(m, n, k, a, b, f);
+    check(m, n, k, a, b);
+    dispatch(Transposed { m, n, k, a, b, f });
 }
 
-/// Checks the slice sizes, then runs the kernel of [`arithmetic::level`]: its instruction set,
-/// fused or not. `TRANSPOSED` reads `b` as the `n × k` matrix whose transpose is multiplied.
-#[inline(always)]
-fn run<T: Scalar, const TRANSPOSED: bool, F: FnMut(usize, &[T])>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[T],
-    b: &[T],
-    f: F,
-) {
+/// Panics unless `a` holds `m × k` entries and `b` holds `k × n`.
+fn check<T>(m: usize, n: usize, k: usize, a: &[T], b: &[T]) {
     assert!(
         a.len() >= m * k && b.len() >= k * n,
         "gemm: slices too short"
     );
+}
+
+/// A product for the kernels to compute, with the tile chosen by the instruction set.
+trait Job<T: Scalar> {
+    /// Computes the product with `MR × NR` register tiles, fused or not.
+    fn run<const FUSED: bool, const MR: usize, const NR: usize>(self);
+}
+
+/// `c = a · b` (see [`multiply`]).
+struct Plain<'a, T> {
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &'a [T],
+    b: &'a [T],
+    c: &'a mut [T],
+}
+
+/// `a · bᵀ` handed to `f` (see [`multiply_transposed_chunks`]).
+struct Transposed<'a, T, F> {
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &'a [T],
+    b: &'a [T],
+    f: F,
+}
+
+/// Runs `job` with the kernel of [`arithmetic::level`]: its instruction set, fused or not.
+#[inline(always)]
+fn dispatch<T: Scalar, J: Job<T>>(job: J) {
     let level = arithmetic::level();
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     match (level.isa, level.fused) {
-        // SAFETY (all four): `level` reports the instruction set only where the processor has
+        // SAFETY (all four): `level` reports an instruction set only where the processor has
         // it (detected at run time), and each function is compiled for exactly that set.
-        (Isa::Avx512, true) => {
-            return unsafe { avx512::<T, true, TRANSPOSED, F>(m, n, k, a, b, f) }
-        }
-        (Isa::Avx512, false) => {
-            return unsafe { avx512::<T, false, TRANSPOSED, F>(m, n, k, a, b, f) }
-        }
-        (Isa::Avx2, true) => return unsafe { avx2::<T, true, TRANSPOSED, F>(m, n, k, a, b, f) },
-        (Isa::Avx2, false) => return unsafe { avx2::<T, false, TRANSPOSED, F>(m, n, k, a, b, f) },
+        (Isa::Avx512, true) => return unsafe { avx512::<T, true, J>(job) },
+        (Isa::Avx512, false) => return unsafe { avx512::<T, false, J>(job) },
+        (Isa::Avx2, true) => return unsafe { avx2::<T, true, J>(job) },
+        (Isa::Avx2, false) => return unsafe { avx2::<T, false, J>(job) },
         (Isa::Baseline, _) => {}
     }
     // Without a detected instruction set, `level` fuses only where multiply-add is an
     // instruction (aarch64); elsewhere it would be a slow library call.
     if level.fused {
-        portable::<T, true, TRANSPOSED, F>(m, n, k, a, b, f);
+        portable::<T, true, J>(job);
     } else {
-        portable::<T, false, TRANSPOSED, F>(m, n, k, a, b, f);
+        portable::<T, false, J>(job);
     }
 }
 
-/// [`kernel`] with the portable 16 × 4 tile, compiled for the target's baseline.
+/// `job` with the portable 16 × 4 tile, compiled for the target's baseline.
 #[inline(always)]
-fn portable<T: Scalar, const FUSED: bool, const TRANSPOSED: bool, F: FnMut(usize, &[T])>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[T],
-    b: &[T],
-    f: F,
-) {
-    kernel::<T, FUSED, TRANSPOSED, 16, 4, F>(m, n, k, a, b, f);
+fn portable<T: Scalar, const FUSED: bool, J: Job<T>>(job: J) {
+    job.run::<FUSED, 16, 4>();
 }
 
-/// [`kernel`] compiled for AVX2 and FMA: two 256-bit vectors of rows × 4 columns, 8 of the 16
+/// `job` compiled for AVX2 and FMA: two 256-bit vectors of rows × 4 columns, 8 of the 16
 /// registers accumulating.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn avx2<T: Scalar, const FUSED: bool, const TRANSPOSED: bool, F: FnMut(usize, &[T])>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[T],
-    b: &[T],
-    f: F,
-) {
+unsafe fn avx2<T: Scalar, const FUSED: bool, J: Job<T>>(job: J) {
     if core::mem::size_of::<T>() == 4 {
-        kernel::<T, FUSED, TRANSPOSED, 16, 4, F>(m, n, k, a, b, f);
+        job.run::<FUSED, 16, 4>();
     } else {
-        kernel::<T, FUSED, TRANSPOSED, 8, 4, F>(m, n, k, a, b, f);
+        job.run::<FUSED, 8, 4>();
     }
 }
 
-/// [`kernel`] compiled for AVX-512 (which includes FMA): two 512-bit vectors of rows × 8
-/// columns, 16 of the 32 registers accumulating while each loaded column feeds 8 multiply-adds.
+/// `job` compiled for AVX-512 (which includes FMA): two 512-bit vectors of rows × 8 columns,
+/// 16 of the 32 registers accumulating while each loaded column feeds 8 multiply-adds.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn avx512<T: Scalar, const FUSED: bool, const TRANSPOSED: bool, F: FnMut(usize, &[T])>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[T],
-    b: &[T],
-    f: F,
-) {
+unsafe fn avx512<T: Scalar, const FUSED: bool, J: Job<T>>(job: J) {
     if core::mem::size_of::<T>() == 4 {
-        kernel::<T, FUSED, TRANSPOSED, 32, 8, F>(m, n, k, a, b, f);
+        job.run::<FUSED, 32, 8>();
     } else {
-        kernel::<T, FUSED, TRANSPOSED, 16, 8, F>(m, n, k, a, b, f);
+        job.run::<FUSED, 16, 8>();
     }
 }
 
@@ -153,69 +150,29 @@ fn multiply_add<T: Scalar, const FUSED: bool>(value: T, scale: T, acc: T) -> T {
     }
 }
 
-/// The tiled product, each finished tile's columns handed to `f(offset, values)`: full
-/// `MR × NR` tiles in registers, column block by column block (so the block of `b` stays in the
-/// first-level cache while the row tiles stream `a`), then the leftover rows and columns.
-#[inline(always)]
-fn kernel<
-    T: Scalar,
-    const FUSED: bool,
-    const TRANSPOSED: bool,
-    const MR: usize,
-    const NR: usize,
-    F: FnMut(usize, &[T]),
->(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[T],
-    b: &[T],
-    mut f: F,
-) {
-    let a = &a[..m * k];
-    let b = &b[..k * n];
-    let full_rows = m - m % MR;
-    let full_cols = n - n % NR;
-    for j0 in (0..full_cols).step_by(NR) {
-        for i0 in (0..full_rows).step_by(MR) {
-            let tile = tile::<T, FUSED, TRANSPOSED, MR, NR>(i0, j0, m, n, k, a, b);
-            for (j, column) in tile.iter().enumerate() {
-                f(i0 + (j0 + j) * m, column);
-            }
-        }
-        for j in j0..j0 + NR {
-            partial_column::<T, FUSED, TRANSPOSED, MR, F>(full_rows, j, m, n, k, a, b, &mut f);
-        }
-    }
-    for j in full_cols..n {
-        for i0 in (0..m).step_by(MR) {
-            partial_column::<T, FUSED, TRANSPOSED, MR, F>(i0, j, m, n, k, a, b, &mut f);
-        }
-    }
-}
+/// Entries of `b` that [`Transposed`] copies onto the stack for one column block (4 KiB in
+/// `f64`): the block's `NR` columns of `bᵀ`, each `k` long, when they fit.
+const PACKED: usize = 512;
 
-/// One full `MR × NR` tile of the product, rows from `i0` and columns from `j0`: for each `p`, a
-/// column segment of `a` is loaded and multiplied by `NR` entries of `b`.
+/// One full `MR × NR` tile from `i0`: `acc[j][i] = Σ_p a[i0 + i, p] · columns[j][p]`, in order of
+/// `p`. Each column of `b` is its own slice at a run-time distance from the others, so the
+/// compiler keeps the tile in registers and broadcasts each entry of `b` from memory (reading
+/// the `NR` entries of one `p` at constant distances, it gathers them into a vector instead and
+/// spills the tile).
 #[inline(always)]
-fn tile<T: Scalar, const FUSED: bool, const TRANSPOSED: bool, const MR: usize, const NR: usize>(
+fn tile<T: Scalar, const FUSED: bool, const MR: usize, const NR: usize>(
     i0: usize,
-    j0: usize,
     m: usize,
-    n: usize,
     k: usize,
     a: &[T],
-    b: &[T],
+    columns: &[&[T]; NR],
 ) -> [[T; MR]; NR] {
     let mut acc = [[T::zero(); MR]; NR];
-    // Each `b` entry is read where it is multiplied, so it is broadcast straight from memory.
-    let (p_stride, j_stride) = if TRANSPOSED { (n, 1) } else { (1, k) };
     for p in 0..k {
-        let column: &[T; MR] = a[i0 + p * m..i0 + p * m + MR]
-            .try_into()
-            .expect("a full tile");
-        let base = p * p_stride + j0 * j_stride;
-        for (j, acc) in acc.iter_mut().enumerate() {
-            let scale = b[base + j * j_stride];
+        let at = i0 + p * m;
+        let column: &[T; MR] = a[at..at + MR].try_into().expect("a full tile");
+        for (acc, scales) in acc.iter_mut().zip(columns) {
+            let scale = scales[p];
             for (acc, &value) in acc.iter_mut().zip(column) {
                 *acc = multiply_add::<T, FUSED>(value, scale, *acc);
             }
@@ -224,8 +181,103 @@ fn tile<T: Scalar, const FUSED: bool, const TRANSPOSED: bool, const MR: usize, c
     acc
 }
 
+impl<T: Scalar> Job<T> for Plain<'_, T> {
+    /// Column block by column block (the block's `NR` columns of `b` stay in the first-level
+    /// cache while the row tiles stream `a`), each tile accumulated over the whole shared
+    /// dimension in registers, then stored.
+    #[inline(always)]
+    fn run<const FUSED: bool, const MR: usize, const NR: usize>(self) {
+        let Plain { m, n, k, a, b, c } = self;
+        let (a, b, c) = (&a[..m * k], &b[..k * n], &mut c[..m * n]);
+        let full_rows = m - m % MR;
+        let full_cols = n - n % NR;
+        for j0 in (0..full_cols).step_by(NR) {
+            let columns: [&[T]; NR] = core::array::from_fn(|j| &b[(j0 + j) * k..][..k]);
+            for i0 in (0..full_rows).step_by(MR) {
+                let acc = tile::<T, FUSED, MR, NR>(i0, m, k, a, &columns);
+                for (j, acc) in acc.iter().enumerate() {
+                    let at = i0 + (j0 + j) * m;
+                    c[at..at + MR].copy_from_slice(acc);
+                }
+            }
+            let mut write = |o: usize, v: &[T]| c[o..o + v.len()].copy_from_slice(v);
+            for j in j0..j0 + NR {
+                partial_column::<T, FUSED, false, MR, _>(full_rows, j, m, n, k, a, b, &mut write);
+            }
+        }
+        let mut write = |o: usize, v: &[T]| c[o..o + v.len()].copy_from_slice(v);
+        for j in full_cols..n {
+            for i0 in (0..m).step_by(MR) {
+                partial_column::<T, FUSED, false, MR, _>(i0, j, m, n, k, a, b, &mut write);
+            }
+        }
+    }
+}
+
+impl<T: Scalar, F: FnMut(usize, &[T])> Job<T> for Transposed<'_, T, F> {
+    /// Column block by column block, as [`Plain`], each tile handed to `f` column by column. The
+    /// block's columns of `bᵀ` (strided rows of `b`) are first copied to the stack, `k` apart,
+    /// when `NR × k` entries fit in [`PACKED`]; otherwise each is read in place, `n` apart.
+    #[inline(always)]
+    fn run<const FUSED: bool, const MR: usize, const NR: usize>(self) {
+        let Transposed {
+            m,
+            n,
+            k,
+            a,
+            b,
+            mut f,
+        } = self;
+        let (a, b) = (&a[..m * k], &b[..k * n]);
+        let full_rows = m - m % MR;
+        let full_cols = n - n % NR;
+        let mut packed = [T::zero(); PACKED];
+        for j0 in (0..full_cols).step_by(NR) {
+            if full_rows > 0 && k > 0 && NR * k <= PACKED {
+                for (j, to) in packed.chunks_exact_mut(k).take(NR).enumerate() {
+                    for (to, &value) in to.iter_mut().zip(b[j0 + j..].iter().step_by(n)) {
+                        *to = value;
+                    }
+                }
+                let columns: [&[T]; NR] = core::array::from_fn(|j| &packed[j * k..][..k]);
+                for i0 in (0..full_rows).step_by(MR) {
+                    let acc = tile::<T, FUSED, MR, NR>(i0, m, k, a, &columns);
+                    for (j, column) in acc.iter().enumerate() {
+                        f(i0 + (j0 + j) * m, column);
+                    }
+                }
+            } else {
+                for i0 in (0..full_rows).step_by(MR) {
+                    let mut acc = [[T::zero(); MR]; NR];
+                    for p in 0..k {
+                        let at = i0 + p * m;
+                        let column: &[T; MR] = a[at..at + MR].try_into().expect("a full tile");
+                        for (j, acc) in acc.iter_mut().enumerate() {
+                            let scale = b[p * n + j0 + j];
+                            for (acc, &value) in acc.iter_mut().zip(column) {
+                                *acc = multiply_add::<T, FUSED>(value, scale, *acc);
+                            }
+                        }
+                    }
+                    for (j, column) in acc.iter().enumerate() {
+                        f(i0 + (j0 + j) * m, column);
+                    }
+                }
+            }
+            for j in j0..j0 + NR {
+                partial_column::<T, FUSED, true, MR, F>(full_rows, j, m, n, k, a, b, &mut f);
+            }
+        }
+        for j in full_cols..n {
+            for i0 in (0..m).step_by(MR) {
+                partial_column::<T, FUSED, true, MR, F>(i0, j, m, n, k, a, b, &mut f);
+            }
+        }
+    }
+}
+
 /// Entries `i0..min(i0 + MR, m)` of column `j` (fewer than a full tile), vectorised along the
-/// rows, handed to `f` as one run.
+/// rows, handed to `f` as one run. `TRANSPOSED` reads `b` as `n × k`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn partial_column<
@@ -303,14 +355,27 @@ mod tests {
             let mut ct = vec![f64::NAN; m * n];
             multiply_transposed(m, n, k, a.as_slice(), bt.as_slice(), &mut ct);
             // Both tile shapes, whichever one this processor picks above.
+            let (a_, b_) = (a.as_slice(), b.as_slice());
             let mut c16 = vec![f64::NAN; m * n];
-            kernel::<f64, false, false, 16, 4, _>(m, n, k, a.as_slice(), b.as_slice(), |o, v| {
-                c16[o..o + v.len()].copy_from_slice(v)
-            });
+            let job = Plain {
+                m,
+                n,
+                k,
+                a: a_,
+                b: b_,
+                c: &mut c16,
+            };
+            job.run::<false, 16, 4>();
             let mut c32 = vec![f64::NAN; m * n];
-            kernel::<f64, true, false, 32, 8, _>(m, n, k, a.as_slice(), b.as_slice(), |o, v| {
-                c32[o..o + v.len()].copy_from_slice(v)
-            });
+            let job = Plain {
+                m,
+                n,
+                k,
+                a: a_,
+                b: b_,
+                c: &mut c32,
+            };
+            job.run::<true, 32, 8>();
             let tolerance = 1e-13 * (k as f64 + 1.0);
             for (form, got) in [
                 ("a·b", &c),
@@ -337,7 +402,7 @@ mod bits {
     use super::*;
 
     /// Shapes around every tile (32 × 8, 16 × 8, 16 × 4, 8 × 4), with and without edges, and W3's.
-    const SHAPES: [(usize, usize, usize); 16] = [
+    const SHAPES: [(usize, usize, usize); 18] = [
         (1, 1, 1),
         (3, 2, 5),
         (8, 4, 7),
@@ -350,6 +415,8 @@ mod bits {
         (40, 12, 1),
         (65, 9, 3),
         (64, 17, 13),
+        (33, 9, 70),
+        (40, 16, 0),
         (17, 5, 0),
         (0, 3, 4),
         (128, 32, 784),
@@ -370,15 +437,79 @@ mod bits {
             .collect()
     }
 
-    /// Runs `product` into a NaN-filled `m × n` result, checking each entry is handed out once.
-    fn collect<T: Scalar>(
+    /// Which compiled kernel to run.
+    #[derive(Clone, Copy, Debug)]
+    enum Kernel {
+        /// The portable 16 × 4 tile.
+        Portable,
+        /// An 8 × 4 tile, portable.
+        Small,
+        /// AVX2/FMA.
+        Avx2,
+        /// AVX-512.
+        Avx512,
+    }
+
+    /// Runs `job` with `kernel`.
+    fn run_with<T: Scalar, const FUSED: bool, J: Job<T>>(kernel: Kernel, job: J) {
+        match kernel {
+            Kernel::Portable => portable::<T, FUSED, J>(job),
+            Kernel::Small => job.run::<FUSED, 8, 4>(),
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            // SAFETY: only asked for where the processor has AVX2 and FMA (see `kernels`).
+            Kernel::Avx2 => unsafe { avx2::<T, FUSED, J>(job) },
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            // SAFETY: only asked for where the processor has AVX-512F (see `kernels`).
+            Kernel::Avx512 => unsafe { avx512::<T, FUSED, J>(job) },
+            #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+            _ => unreachable!(),
+        }
+    }
+
+    /// The kernels this processor can run.
+    fn kernels() -> Vec<Kernel> {
+        let mut kernels = vec![Kernel::Portable, Kernel::Small];
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        {
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                kernels.push(Kernel::Avx2);
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                kernels.push(Kernel::Avx512);
+            }
+        }
+        kernels
+    }
+
+    /// `a · b` (or `a · bᵀ`) with `kernel`; the transposed form collected from its runs, each
+    /// entry checked to come exactly once.
+    #[allow(clippy::too_many_arguments)]
+    fn product<T: Scalar, const FUSED: bool, const TRANSPOSED: bool>(
+        kernel: Kernel,
         m: usize,
         n: usize,
-        product: impl FnOnce(&mut dyn FnMut(usize, &[T])),
+        k: usize,
+        a: &[T],
+        b: &[T],
     ) -> Vec<T> {
         let mut c = vec![T::zero(); m * n];
+        if !TRANSPOSED {
+            c.fill(T::one());
+            run_with::<T, FUSED, _>(
+                kernel,
+                Plain {
+                    m,
+                    n,
+                    k,
+                    a,
+                    b,
+                    c: &mut c,
+                },
+            );
+            return c;
+        }
         let mut seen = vec![false; m * n];
-        product(&mut |offset, values: &[T]| {
+        let f = |offset: usize, values: &[T]| {
             assert!(
                 !values.is_empty() && values.len() <= 32,
                 "a run of {}",
@@ -393,57 +524,39 @@ mod bits {
                 seen[offset + index] = true;
                 c[offset + index] = value;
             }
-        });
+        };
+        run_with::<T, FUSED, _>(kernel, Transposed { m, n, k, a, b, f });
         assert!(seen.iter().all(|&s| s), "an entry was never handed out");
         c
     }
 
-    /// Every instantiation this processor can run, for one shape, fused or not, plain or
-    /// transposed operand: all give the bits of the portable kernel.
+    /// Every kernel this processor can run, for every shape, fused or not, plain or transposed
+    /// operand: all give the bits of the portable kernel, and so do the public functions when
+    /// the process's level matches `FUSED`.
     fn check<T: Scalar, const FUSED: bool, const TRANSPOSED: bool>(to_bits: fn(T) -> u64) {
         for (m, n, k) in SHAPES {
             let a = values::<T>(m * k, 3);
             let b = values::<T>(k * n, 4);
             let (a, b) = (a.as_slice(), b.as_slice());
-            let expected = collect(m, n, |f| {
-                portable::<T, FUSED, TRANSPOSED, _>(m, n, k, a, b, f)
-            });
-            let mut got = vec![(
-                "8 × 4 tile",
-                collect(m, n, |f| {
-                    kernel::<T, FUSED, TRANSPOSED, 8, 4, _>(m, n, k, a, b, f)
-                }),
-            )];
-            #[cfg(all(feature = "std", target_arch = "x86_64"))]
-            {
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                    // SAFETY: the processor has AVX2 and FMA (checked above).
-                    let c = collect(m, n, |f| unsafe {
-                        avx2::<T, FUSED, TRANSPOSED, _>(m, n, k, a, b, f)
-                    });
-                    got.push(("AVX2/FMA", c));
-                }
-                if std::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the processor has AVX-512F (checked above).
-                    let c = collect(m, n, |f| unsafe {
-                        avx512::<T, FUSED, TRANSPOSED, _>(m, n, k, a, b, f)
-                    });
-                    got.push(("AVX-512", c));
-                }
+            let expected = product::<T, FUSED, TRANSPOSED>(Kernel::Portable, m, n, k, a, b);
+            let mut got = Vec::new();
+            for kernel in kernels() {
+                let c = product::<T, FUSED, TRANSPOSED>(kernel, m, n, k, a, b);
+                got.push((format!("{kernel:?}"), c));
             }
-            // The public entry points, at this processor's level, when it matches `FUSED`.
             if arithmetic::level().fused == FUSED {
-                let mut c = vec![T::zero(); m * n];
+                let mut c = vec![T::one(); m * n];
                 if TRANSPOSED {
                     multiply_transposed(m, n, k, a, b, &mut c);
-                    got.push((
-                        "multiply_transposed_chunks",
-                        collect(m, n, |f| multiply_transposed_chunks(m, n, k, a, b, f)),
-                    ));
+                    let mut chunks = vec![T::one(); m * n];
+                    multiply_transposed_chunks(m, n, k, a, b, |offset, values| {
+                        chunks[offset..offset + values.len()].copy_from_slice(values)
+                    });
+                    got.push(("multiply_transposed_chunks".into(), chunks));
                 } else {
                     multiply(m, n, k, a, b, &mut c);
                 }
-                got.push(("public", c));
+                got.push(("public".into(), c));
             }
             for (name, c) in got {
                 for (index, (&got, &want)) in c.iter().zip(&expected).enumerate() {
@@ -477,12 +590,8 @@ mod bits {
         let (m, n, k) = (33, 9, 40);
         let a = values::<f32>(m * k, 5);
         let b = values::<f32>(k * n, 6);
-        let fused = collect(m, n, |f| {
-            portable::<f32, true, false, _>(m, n, k, &a, &b, f)
-        });
-        let pinned = collect(m, n, |f| {
-            portable::<f32, false, false, _>(m, n, k, &a, &b, f)
-        });
+        let fused = product::<f32, true, true>(Kernel::Portable, m, n, k, &a, &b);
+        let pinned = product::<f32, false, true>(Kernel::Portable, m, n, k, &a, &b);
         assert!(fused
             .iter()
             .zip(&pinned)
