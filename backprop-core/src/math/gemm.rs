@@ -2,13 +2,14 @@
 //!
 //! nalgebra multiplies statically sized matrices with column loops, which is right for small
 //! layers and slow for large ones. These kernels compute a tile of the result in registers while
-//! streaming the shared dimension, the right-hand operand's entries broadcast straight from
-//! memory: on x86-64 a tile of two 512-bit vectors' rows × 8 columns (32 × 8 in `f32`) compiled
-//! for AVX-512 where the processor has it, else two 256-bit vectors' rows × 4 columns compiled for
-//! AVX2 and FMA (checked at run time), else the portable 16 × 4 tile. Rows left over at the edges
-//! are computed as one partial column at a time, still vectorised along the rows. The kernels need
-//! no packing buffers and allocate nothing: a tile (1 KiB in `f32` or `f64`) is their only
-//! storage. All matrices are column-major slices, as nalgebra stores them.
+//! streaming the shared dimension, each entry of the right-hand operand broadcast straight from
+//! memory: on x86-64 a tile of two 512-bit vectors' rows × 8 columns (32 × 8 in `f32`, 16 × 8 in
+//! `f64`) compiled for AVX-512 where the processor has it, else two 256-bit vectors' rows × 4
+//! columns compiled for AVX2 and FMA (checked at run time), else the portable 16 × 4 tile. Rows
+//! and columns left over at the edges are computed one partial column at a time, still vectorised
+//! along the rows. Nothing is allocated: the stack holds a tile (1 KiB) and, for the transposed
+//! product, one column block of `bᵀ` copied out of its strided rows (at most 4 KiB). All matrices
+//! are column-major slices, as nalgebra stores them.
 //!
 //! **Summation order.** Every entry of a product is one sequential chain over the shared
 //! dimension, starting from zero: `acc = a[i, 0]·b[0, j] + 0`, then `acc = a[i, p]·b[p, j] + acc`
