@@ -235,9 +235,13 @@ impl<T: Scalar, F: FnMut(usize, &[T])> Job<T> for Transposed<'_, T, F> {
         let mut packed = [T::zero(); PACKED];
         for j0 in (0..full_cols).step_by(NR) {
             if full_rows > 0 && k > 0 && NR * k <= PACKED {
-                for (j, to) in packed.chunks_exact_mut(k).take(NR).enumerate() {
-                    for (to, &value) in to.iter_mut().zip(b[j0 + j..].iter().step_by(n)) {
-                        *to = value;
+                let mut blocks = packed.chunks_exact_mut(k);
+                let mut to: [&mut [T]; NR] =
+                    core::array::from_fn(|_| blocks.next().expect("NR × k entries fit"));
+                for (p, row) in b.chunks_exact(n).enumerate() {
+                    let row: &[T; NR] = row[j0..j0 + NR].try_into().expect("a full tile");
+                    for (to, &value) in to.iter_mut().zip(row) {
+                        to[p] = value;
                     }
                 }
                 let columns: [&[T]; NR] = core::array::from_fn(|j| &packed[j * k..][..k]);
