@@ -7,9 +7,8 @@
 //! `f64`) compiled for AVX-512 where the processor has it, else two 256-bit vectors' rows × 4
 //! columns compiled for AVX2 and FMA (checked at run time), else the portable 16 × 4 tile. Rows
 //! and columns left over at the edges are computed one partial column at a time, still vectorised
-//! along the rows. Nothing is allocated: the stack holds a tile (1 KiB) and, for the transposed
-//! product, one column block of `bᵀ` copied out of its strided rows (at most 4 KiB). All matrices
-//! are column-major slices, as nalgebra stores them.
+//! along the rows. Nothing is allocated and nothing is packed: the stack holds one tile (1 KiB).
+//! All matrices are column-major slices, as nalgebra stores them.
 //!
 //! **Summation order.** Every entry of a product is one sequential chain over the shared
 //! dimension, starting from zero: `acc = a[i, 0]·b[0, j] + 0`, then `acc = a[i, p]·b[p, j] + acc`
@@ -151,10 +150,6 @@ fn multiply_add<T: Scalar, const FUSED: bool>(value: T, scale: T, acc: T) -> T {
     }
 }
 
-/// Entries of `b` that [`Transposed`] copies onto the stack for one column block (4 KiB in
-/// `f64`): the block's `NR` columns of `bᵀ`, each `k` long, when they fit.
-const PACKED: usize = 512;
-
 /// One full `MR × NR` tile from `i0`: `acc[j][i] = Σ_p a[i0 + i, p] · columns[j][p]`, in order of
 /// `p`. Each column of `b` is its own slice at a run-time distance from the others, so the
 /// compiler keeps the tile in registers and broadcasts each entry of `b` from memory (reading
@@ -217,8 +212,9 @@ impl<T: Scalar> Job<T> for Plain<'_, T> {
 
 impl<T: Scalar, F: FnMut(usize, &[T])> Job<T> for Transposed<'_, T, F> {
     /// Column block by column block, as [`Plain`], each tile handed to `f` column by column. The
-    /// block's columns of `bᵀ` (strided rows of `b`) are first copied to the stack, `k` apart,
-    /// when `NR × k` entries fit in [`PACKED`]; otherwise each is read in place, `n` apart.
+    /// `NR` entries of `b` for one `p` are consecutive, each read where it is multiplied (its
+    /// bounds check keeps the compiler from gathering them into one vector; copying the block
+    /// to the stack as [`Plain`] reads it measured slower on W3).
     #[inline(always)]
     fn run<const FUSED: bool, const MR: usize, const NR: usize>(self) {
         let Transposed {
@@ -232,41 +228,21 @@ impl<T: Scalar, F: FnMut(usize, &[T])> Job<T> for Transposed<'_, T, F> {
         let (a, b) = (&a[..m * k], &b[..k * n]);
         let full_rows = m - m % MR;
         let full_cols = n - n % NR;
-        let mut packed = [T::zero(); PACKED];
         for j0 in (0..full_cols).step_by(NR) {
-            if full_rows > 0 && k > 0 && NR * k <= PACKED {
-                let mut blocks = packed.chunks_exact_mut(k);
-                let mut to: [&mut [T]; NR] =
-                    core::array::from_fn(|_| blocks.next().expect("NR × k entries fit"));
-                for (p, row) in b.chunks_exact(n).enumerate() {
-                    let row: &[T; NR] = row[j0..j0 + NR].try_into().expect("a full tile");
-                    for (to, &value) in to.iter_mut().zip(row) {
-                        to[p] = value;
-                    }
-                }
-                let columns: [&[T]; NR] = core::array::from_fn(|j| &packed[j * k..][..k]);
-                for i0 in (0..full_rows).step_by(MR) {
-                    let acc = tile::<T, FUSED, MR, NR>(i0, m, k, a, &columns);
-                    for (j, column) in acc.iter().enumerate() {
-                        f(i0 + (j0 + j) * m, column);
-                    }
-                }
-            } else {
-                for i0 in (0..full_rows).step_by(MR) {
-                    let mut acc = [[T::zero(); MR]; NR];
-                    for p in 0..k {
-                        let at = i0 + p * m;
-                        let column: &[T; MR] = a[at..at + MR].try_into().expect("a full tile");
-                        for (j, acc) in acc.iter_mut().enumerate() {
-                            let scale = b[p * n + j0 + j];
-                            for (acc, &value) in acc.iter_mut().zip(column) {
-                                *acc = multiply_add::<T, FUSED>(value, scale, *acc);
-                            }
+            for i0 in (0..full_rows).step_by(MR) {
+                let mut acc = [[T::zero(); MR]; NR];
+                for p in 0..k {
+                    let at = i0 + p * m;
+                    let column: &[T; MR] = a[at..at + MR].try_into().expect("a full tile");
+                    for (j, acc) in acc.iter_mut().enumerate() {
+                        let scale = b[p * n + j0 + j];
+                        for (acc, &value) in acc.iter_mut().zip(column) {
+                            *acc = multiply_add::<T, FUSED>(value, scale, *acc);
                         }
                     }
-                    for (j, column) in acc.iter().enumerate() {
-                        f(i0 + (j0 + j) * m, column);
-                    }
+                }
+                for (j, column) in acc.iter().enumerate() {
+                    f(i0 + (j0 + j) * m, column);
                 }
             }
             for j in j0..j0 + NR {
