@@ -41,6 +41,7 @@ mod no_prelude;
 mod optim;
 mod parity;
 mod pictures;
+mod replay;
 mod seed;
 mod stack;
 mod summary;

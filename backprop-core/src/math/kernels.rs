@@ -932,13 +932,21 @@ mod tests {
                         outer_at(level, out, inp, batch, &delta, &x, &mut grad);
                         let mut chunks = vec![T::zero(); out * inp];
                         let mut handed = vec![0usize; out * inp];
-                        outer_chunks_at(level, out, inp, batch, &delta, &x, |offset, run| {
-                            assert!(!run.is_empty() && run.len() <= RUN);
-                            chunks[offset..offset + run.len()].copy_from_slice(run);
-                            for h in &mut handed[offset..offset + run.len()] {
-                                *h += 1;
-                            }
-                        });
+                        outer_chunks_at(
+                            level,
+                            out,
+                            inp,
+                            batch,
+                            &delta,
+                            &x,
+                            |offset: usize, run: &[T]| {
+                                assert!(!run.is_empty() && run.len() <= RUN);
+                                chunks[offset..offset + run.len()].copy_from_slice(run);
+                                for h in &mut handed[offset..offset + run.len()] {
+                                    *h += 1;
+                                }
+                            },
+                        );
                         assert!(handed.iter().all(|&h| h == 1), "{what}: runs");
                         assert_eq!(bits(&grad), bits(&chunks), "{what}: chunks vs outer");
                         // Against an f64 reference.

@@ -366,7 +366,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         if Self::MID {
             kernels::outer_runs(OUT, IN, B, delta.as_slice(), input.as_slice(), f);
         } else if Self::LARGE {
-            gemm::multiply_transposed_chunks(OUT, IN, B, delta.as_slice(), input.as_slice(), f);
+            gemm::multiply_transposed_runs(OUT, IN, B, delta.as_slice(), input.as_slice(), f);
         } else if Self::TINY {
             let weight: SMatrix<T, OUT, IN> = delta * input.transpose();
             f.run(0, weight.as_slice());
