@@ -321,6 +321,21 @@ fn step(c: &mut Criterion) {
         })
     });
 
+    // The same fused step with the arithmetic pinned (multiply, then add: the same bits on
+    // every x86-64): the price of replaying anywhere.
+    let mut net = Mnist::<f32>::init(5);
+    let mut sgd = Sgd::new(LR.into());
+    let mut turn = 0;
+    backprop::arithmetic::set(backprop::arithmetic::Arithmetic::Pinned);
+    group.bench_function("generated_fused_pinned", |b| {
+        b.iter(|| {
+            let (x, y) = &data[turn & 1];
+            turn += 1;
+            net.train_step(black_box(x), black_box(y), &Mse, &mut ws, &mut sgd)
+        })
+    });
+    backprop::arithmetic::set(backprop::arithmetic::Arithmetic::Fastest);
+
     for (name, form) in FORMS {
         let mut hand = Baseline::from_generated(&Mnist::<f32>::init(5));
         let (mut buffers, mut hand_grad) = (Buffers::new(), Baseline::zeros());
