@@ -104,10 +104,10 @@ impl<N: Network, P: FusedStep<N>> LayerVisitor<N::Scalar> for Apply<'_, N, P> {
     ) {
         // The update runs at the widest vectors the processor has: it has no multiply-add to
         // fuse (Rust never contracts one), so every instruction set gives the same bits.
-        // A small layer's update is a few vectors: the call into another instruction set would
+        // A tiny layer's update is a few vectors: the call into another instruction set would
         // cost more than it saves.
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if I * O >= crate::sizes::MID_WEIGHTS {
+        if I * O * core::mem::size_of::<N::Scalar>() > crate::sizes::TINY_BYTES {
             match crate::arithmetic::level().isa {
                 crate::arithmetic::Isa::Avx512 => {
                     // SAFETY: `level` reports AVX-512 only where the processor has AVX-512F.
@@ -174,7 +174,7 @@ fn apply_layer<N: Network, P: FusedStep<N>, const I: usize, const O: usize, cons
     input: &SMatrix<N::Scalar, I, B>,
 ) {
     let (weight, bias) = linear.tensors_mut();
-    if B == 1 && Linear::<N::Scalar, I, O>::PRODUCT_COLUMNS {
+    if B == 1 && P::SCALED_COLUMNS && Linear::<N::Scalar, I, O>::PRODUCT_COLUMNS {
         // One sample: weight column j's gradient is δ · x_j, made where it is read.
         let delta = &delta.as_slice()[..O];
         for (j, (column, &x)) in weight

@@ -21,6 +21,11 @@ pub trait FusedStep<N: Network>: Optimizer<N> {
     /// One step's constants (learning rate, bias corrections), computed once per step.
     type Rule: Copy;
 
+    /// Whether the fused step should hand a one-sample gradient a column at a time through
+    /// [`FusedStep::update_scaled`] (best for an update as cheap as SGD's) rather than in runs of
+    /// several columns through [`FusedStep::update`] (best where each call finds more state).
+    const SCALED_COLUMNS: bool = false;
+
     /// The constants of the next step. Makes the optimizer's state if it does not exist yet
     /// (as [`Optimizer::prepare`] does) and changes nothing else: the step counts only once
     /// [`FusedStep::end_step`] is called.

@@ -181,6 +181,7 @@ pub struct SgdRule<T> {
 
 impl<N: Network> FusedStep<N> for Sgd<N> {
     type Rule = SgdRule<N::Scalar>;
+    const SCALED_COLUMNS: bool = true;
 
     fn begin_step(&mut self) -> SgdRule<N::Scalar> {
         // The buffer is made by the first update that needs it, not here: a refused step
