@@ -1,7 +1,8 @@
 //! The fused training step: forward, loss, and a backward pass that applies the optimizer's
 //! update to each layer as soon as its gradient is known, with no gradient buffer.
 //!
-//! [`Model::train_step`] and [`Model::try_train_step`] (the checked step the training loop takes)
+//! [`Model::train_step`](crate::model::Model::train_step) and
+//! [`Model::try_train_step`](crate::model::Model::try_train_step) (the checked step the training loop takes)
 //! are built from the two visitors here. Their result is bit for bit `backward` followed by
 //! [`Optimizer::step`](crate::optim::Optimizer::step) (or `try_step`): the gradient entries are
 //! made by the kernels `set_gradient` uses ([`Linear::weight_gradient_chunks`]), and the

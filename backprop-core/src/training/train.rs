@@ -9,14 +9,16 @@
 //! size must be at least 1: `B = 0` is a compile error.
 //!
 //! Before the first step everything that can be checked is: the data set's lengths, the
-//! optimizer's hyper-parameters ([`Optimizer::validate`]), the network's weights (all finite) and
+//! optimizer's hyper-parameters ([`Optimizer::validate`](crate::optim::Optimizer::validate)), the network's weights (all finite) and
 //! every target (a class index out of range is reported at its row in the data set), so a bad
 //! input never stops training half-way with some steps already taken.
 //!
 //! Every step is checked, and one that would make anything non-finite is not taken: a NaN or
 //! infinite loss stops the loop before the step ([`TrainError::NonFinite`]); the step itself is
-//! [`Optimizer::try_step`], which computes every value the update would write (weights and
-//! optimizer state) before writing any, so a NaN or infinite gradient entry
+//! the fused [`Model::try_train_step`](crate::model::Model::try_train_step) (or, with clipping and
+//! for a partial last batch, `backward` then
+//! [`Optimizer::try_step`](crate::optim::Optimizer::try_step)), which computes every value the
+//! update would write (weights and optimizer state) before writing any, so a NaN or infinite gradient entry
 //! ([`TrainError::NonFinite`] naming the parameter) or an update that overflows
 //! ([`TrainError::NonFiniteUpdate`]) stops the loop with the network, and the optimizer's state,
 //! exactly as the last good step left them. So `train` never returns `Ok` with a non-finite weight.
