@@ -263,6 +263,14 @@ pub mod __private {
             return layer.cast();
         }
 
+        /// The layer in its storage, writable (the fused backward pass hands it to a visitor).
+        #[inline(always)]
+        pub fn linear_mut<T: Scalar, const IN: usize, const OUT: usize>(
+            layer: &mut Layer<Linear<T, IN, OUT>>,
+        ) -> &mut Linear<T, IN, OUT> {
+            layer
+        }
+
         /// Holds for every layer when the `alloc` feature gives large layers a heap to live on.
         #[diagnostic::on_unimplemented(
             message = "`{Self}` has more than 16 384 weights, so it is stored on the heap, which needs the `alloc` feature of `backprop`",

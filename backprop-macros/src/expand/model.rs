@@ -93,7 +93,7 @@ pub(crate) fn model_impl(
         let layer = &network.layers[index];
         let field = path(layer);
         let linear = if layer.on_heap() {
-            quote!(&mut *self.#field)
+            quote!(#bp::large::linear_mut(&mut self.#field))
         } else {
             quote!(&mut self.#field)
         };
