@@ -57,25 +57,8 @@ pub(crate) fn model_impl(
         .map(|(index, layer)| {
             let field = path(layer);
             let input = layer_input(network, index);
-            // ∂E/∂a → ∂E/∂z (identity: nothing to do)
-            let through_activation = if layer.activation == Activation::Identity {
-                quote!()
-            } else {
-                let activation = activation_value(&bp, t, layer.activation);
-                quote! {
-                    {
-                        let (z, a, delta) = ws.#field.split_mut();
-                        #bp::Activation::<#t>::backward(&#activation, z, a, delta);
-                    }
-                }
-            };
-            // δ_prev = Wᵀ · δ, for every layer but the first
-            let to_previous = if index == 0 {
-                quote!()
-            } else {
-                let previous = path(&network.layers[index - 1]);
-                quote!(self.#field.propagate(&ws.#field.delta, &mut ws.#previous.delta);)
-            };
+            let through_activation = through_activation(network, index, t);
+            let to_previous = to_previous(network, index);
             // Activation::backward(&Sigmoid, &ws.fc3.z, &ws.fc3.a, &mut ws.fc3.delta);
             // grad.fc3.set_gradient(&ws.fc3.delta, &ws.fc2.a);
             // self.fc3.propagate(&ws.fc3.delta, &mut ws.fc2.delta);
@@ -99,38 +82,17 @@ pub(crate) fn model_impl(
         };
         quote!(#bp::visitor::LayerVisitor::<#t>::visit(visitor, #index, #linear, &ws.#field.delta, #input);)
     };
-    let visit_steps = network
-        .layers
-        .iter()
-        .enumerate()
-        .rev()
-        .map(|(index, layer)| {
-            let field = path(layer);
-            let input = layer_input(network, index);
-            let through_activation = if layer.activation == Activation::Identity {
-                quote!()
-            } else {
-                let activation = activation_value(&bp, t, layer.activation);
-                quote! {
-                    {
-                        let (z, a, delta) = ws.#field.split_mut();
-                        #bp::Activation::<#t>::backward(&#activation, z, a, delta);
-                    }
-                }
-            };
-            let to_previous = if index == 0 {
-                quote!()
-            } else {
-                let previous = path(&network.layers[index - 1]);
-                quote!(self.#field.propagate(&ws.#field.delta, &mut ws.#previous.delta);)
-            };
-            let visit = visit(index, input);
-            quote! {
-                #through_activation
-                #to_previous
-                #visit
-            }
-        });
+    let visit_steps = network.layers.iter().enumerate().rev().map(|(index, _)| {
+        let input = layer_input(network, index);
+        let through_activation = through_activation(network, index, t);
+        let to_previous = to_previous(network, index);
+        let visit = visit(index, input);
+        quote! {
+            #through_activation
+            #to_previous
+            #visit
+        }
+    });
     let revisit_steps = (0..network.layers.len())
         .rev()
         .map(|index| visit(index, layer_input(network, index)));
@@ -250,4 +212,30 @@ pub(crate) fn model_impl(
             }
         }
     }
+}
+
+/// ∂E/∂a → ∂E/∂z through layer `index`'s activation, in place in its δ (nothing for identity).
+fn through_activation(network: &Network, index: usize, t: &Ident) -> TokenStream {
+    let layer = &network.layers[index];
+    if layer.activation == Activation::Identity {
+        return quote!();
+    }
+    let (bp, field) = (private(network), path(layer));
+    let activation = activation_value(&bp, t, layer.activation);
+    quote! {
+        {
+            let (z, a, delta) = ws.#field.split_mut();
+            #bp::Activation::<#t>::backward(&#activation, z, a, delta);
+        }
+    }
+}
+
+/// δ of the layer before, `Wᵀ · δ` through layer `index`'s weights (nothing for the first).
+fn to_previous(network: &Network, index: usize) -> TokenStream {
+    if index == 0 {
+        return quote!();
+    }
+    let field = path(&network.layers[index]);
+    let previous = path(&network.layers[index - 1]);
+    quote!(self.#field.propagate(&ws.#field.delta, &mut ws.#previous.delta);)
 }

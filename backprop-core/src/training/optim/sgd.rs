@@ -179,6 +179,44 @@ pub struct SgdRule<T> {
     mode: Mode,
 }
 
+impl<N: Network> Sgd<N> {
+    /// [`FusedStep::update`] with the gradient entries from `grads`.
+    #[inline(always)]
+    fn update_with(
+        &mut self,
+        rule: &SgdRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &mut [N::Scalar],
+        grads: impl Iterator<Item = N::Scalar>,
+    ) {
+        let k = &rule.k;
+        match rule.mode {
+            Mode::Plain => {
+                for (p, g) in params.iter_mut().zip(grads) {
+                    *p += rule.alpha * g;
+                }
+            }
+            Mode::Decay => {
+                for (p, g) in params.iter_mut().zip(grads) {
+                    *p -= k.lr * (g + k.decay * *p);
+                }
+            }
+            Mode::Momentum {
+                decayed,
+                nesterov,
+                first,
+            } => {
+                let buffer: &mut N = self.buffer.get_or_insert_with(|| boxed(N::zeros));
+                let buffer = run_of(buffer.tensor_mut(tensor), offset, params.len());
+                for ((p, g), b) in params.iter_mut().zip(grads).zip(buffer) {
+                    (*p, *b) = momentum_entry(k, decayed, nesterov, first, *p, g, *b);
+                }
+            }
+        }
+    }
+}
+
 impl<N: Network> FusedStep<N> for Sgd<N> {
     type Rule = SgdRule<N::Scalar>;
     const SCALED_COLUMNS: bool = true;
@@ -213,30 +251,7 @@ impl<N: Network> FusedStep<N> for Sgd<N> {
         params: &mut [N::Scalar],
         grads: &[N::Scalar],
     ) {
-        let k = &rule.k;
-        match rule.mode {
-            Mode::Plain => {
-                for (p, &g) in params.iter_mut().zip(grads) {
-                    *p += rule.alpha * g;
-                }
-            }
-            Mode::Decay => {
-                for (p, &g) in params.iter_mut().zip(grads) {
-                    *p -= k.lr * (g + k.decay * *p);
-                }
-            }
-            Mode::Momentum {
-                decayed,
-                nesterov,
-                first,
-            } => {
-                let buffer: &mut N = self.buffer.get_or_insert_with(|| boxed(N::zeros));
-                let buffer = run_of(buffer.tensor_mut(tensor), offset, params.len());
-                for ((p, &g), b) in params.iter_mut().zip(grads).zip(buffer) {
-                    (*p, *b) = momentum_entry(k, decayed, nesterov, first, *p, g, *b);
-                }
-            }
-        }
+        self.update_with(rule, tensor, offset, params, grads.iter().copied());
     }
 
     #[inline(always)]
@@ -249,30 +264,8 @@ impl<N: Network> FusedStep<N> for Sgd<N> {
         delta: &[N::Scalar],
         x: N::Scalar,
     ) {
-        let k = &rule.k;
-        match rule.mode {
-            Mode::Plain => {
-                for (p, &d) in params.iter_mut().zip(delta) {
-                    *p += rule.alpha * (d * x);
-                }
-            }
-            Mode::Decay => {
-                for (p, &d) in params.iter_mut().zip(delta) {
-                    *p -= k.lr * (d * x + k.decay * *p);
-                }
-            }
-            Mode::Momentum {
-                decayed,
-                nesterov,
-                first,
-            } => {
-                let buffer: &mut N = self.buffer.get_or_insert_with(|| boxed(N::zeros));
-                let buffer = run_of(buffer.tensor_mut(tensor), offset, params.len());
-                for ((p, &d), b) in params.iter_mut().zip(delta).zip(buffer) {
-                    (*p, *b) = momentum_entry(k, decayed, nesterov, first, *p, d * x, *b);
-                }
-            }
-        }
+        let grads = delta.iter().map(|&d| d * x);
+        self.update_with(rule, tensor, offset, params, grads);
     }
 
     fn check(
