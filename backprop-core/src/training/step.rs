@@ -294,6 +294,7 @@ impl<'o, N: Network, P: FusedStep<N>> Check<'o, N, P> {
 }
 
 impl<N: Network, P: FusedStep<N>> LayerVisitor<N::Scalar> for Check<'_, N, P> {
+    #[inline]
     fn visit<const I: usize, const O: usize, const B: usize>(
         &mut self,
         layer: usize,
@@ -301,17 +302,112 @@ impl<N: Network, P: FusedStep<N>> LayerVisitor<N::Scalar> for Check<'_, N, P> {
         delta: &SMatrix<N::Scalar, O, B>,
         input: &SMatrix<N::Scalar, I, B>,
     ) {
-        let (weight, bias) = linear.tensors();
-        let (tensor, optimizer, rule) = (2 * layer, self.optimizer, self.rule);
-        Linear::<N::Scalar, I, O>::weight_gradient_chunks(delta, input, |offset, grads| {
-            let params = run_of_ref(weight, offset, grads.len());
-            if let Some((i, what)) = optimizer.check(&rule, tensor, offset, params, grads) {
-                self.found(tensor, offset + i, what, grads);
+        // As `Apply`: above the tiny size, at the processor's vector width.
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if I * O * core::mem::size_of::<N::Scalar>() > crate::sizes::TINY_BYTES {
+            match crate::arithmetic::level().isa {
+                crate::arithmetic::Isa::Avx512 => {
+                    // SAFETY: `level` reports AVX-512 only where the processor has AVX-512F.
+                    unsafe { check_avx512(self, layer, linear, delta, input) };
+                    return;
+                }
+                crate::arithmetic::Isa::Avx2 => {
+                    // SAFETY: `level` reports AVX2 only where the processor has AVX2.
+                    unsafe { check_avx2(self, layer, linear, delta, input) };
+                    return;
+                }
+                crate::arithmetic::Isa::Baseline => {}
             }
-        });
-        let grads = Linear::<N::Scalar, I, O>::bias_gradient(delta);
-        if let Some((i, what)) = optimizer.check(&rule, tensor + 1, 0, bias, grads.as_slice()) {
-            self.found(tensor + 1, i, what, grads.as_slice());
+        }
+        check_layer(self, layer, linear, delta, input);
+    }
+}
+
+/// [`check_layer`] compiled for AVX-512.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f")]
+unsafe fn check_avx512<
+    N: Network,
+    P: FusedStep<N>,
+    const I: usize,
+    const O: usize,
+    const B: usize,
+>(
+    check: &mut Check<'_, N, P>,
+    layer: usize,
+    linear: &Linear<N::Scalar, I, O>,
+    delta: &SMatrix<N::Scalar, O, B>,
+    input: &SMatrix<N::Scalar, I, B>,
+) {
+    check_layer(check, layer, linear, delta, input);
+}
+
+/// [`check_layer`] compiled for AVX2.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn check_avx2<
+    N: Network,
+    P: FusedStep<N>,
+    const I: usize,
+    const O: usize,
+    const B: usize,
+>(
+    check: &mut Check<'_, N, P>,
+    layer: usize,
+    linear: &Linear<N::Scalar, I, O>,
+    delta: &SMatrix<N::Scalar, O, B>,
+    input: &SMatrix<N::Scalar, I, B>,
+) {
+    check_layer(check, layer, linear, delta, input);
+}
+
+/// One layer's would-be update checked, run by run as its gradient is made.
+#[inline(always)]
+fn check_layer<N: Network, P: FusedStep<N>, const I: usize, const O: usize, const B: usize>(
+    check: &mut Check<'_, N, P>,
+    layer: usize,
+    linear: &Linear<N::Scalar, I, O>,
+    delta: &SMatrix<N::Scalar, O, B>,
+    input: &SMatrix<N::Scalar, I, B>,
+) {
+    let (weight, bias) = linear.tensors();
+    let tensor = 2 * layer;
+    let runs = CheckRuns {
+        check: &mut *check,
+        weight,
+        tensor,
+    };
+    Linear::<N::Scalar, I, O>::weight_gradient_runs(delta, input, runs);
+    let grads = Linear::<N::Scalar, I, O>::bias_gradient(delta);
+    let found = check
+        .optimizer
+        .check(&check.rule, tensor + 1, 0, bias, grads.as_slice());
+    if let Some((i, what)) = found {
+        check.found(tensor + 1, i, what, grads.as_slice());
+    }
+}
+
+/// One weight tensor's gradient runs, each checked as it is made.
+struct CheckRuns<'a, 'o, N: Network, P: FusedStep<N>> {
+    /// The check under way.
+    check: &'a mut Check<'o, N, P>,
+    /// The weight, column-major.
+    weight: &'a [N::Scalar],
+    /// The weight's index among the parameter tensors.
+    tensor: usize,
+}
+
+impl<N: Network, P: FusedStep<N>> Runs<N::Scalar> for CheckRuns<'_, '_, N, P> {
+    #[inline(always)]
+    fn run(&mut self, offset: usize, grads: &[N::Scalar]) {
+        let params = run_of_ref(self.weight, offset, grads.len());
+        let check = &mut *self.check;
+        if let Some((i, what)) =
+            check
+                .optimizer
+                .check(&check.rule, self.tensor, offset, params, grads)
+        {
+            check.found(self.tensor, offset + i, what, grads);
         }
     }
 }

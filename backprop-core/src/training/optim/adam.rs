@@ -167,6 +167,7 @@ impl<N: Network> FusedStep<N> for AdamW<N> {
         self.0.update_scaled(rule, tensor, offset, params, delta, x);
     }
 
+    #[inline(always)]
     fn check(
         &self,
         rule: &AdamRule<N::Scalar>,
@@ -428,6 +429,7 @@ impl<N: Network> FusedStep<N> for Adam<N> {
         self.update_with(rule, tensor, offset, params, grads);
     }
 
+    #[inline(always)]
     fn check(
         &self,
         rule: &AdamRule<N::Scalar>,

@@ -268,6 +268,7 @@ impl<N: Network> FusedStep<N> for Sgd<N> {
         self.update_with(rule, tensor, offset, params, grads);
     }
 
+    #[inline(always)]
     fn check(
         &self,
         rule: &SgdRule<N::Scalar>,
