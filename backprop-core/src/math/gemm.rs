@@ -17,7 +17,9 @@
 //! [`Arithmetic::Pinned`](crate::arithmetic::Arithmetic::Pinned) rounds twice on every
 //! instruction set); the vector width and the tile shape never do (tested).
 
-use crate::arithmetic::{self, Isa};
+use crate::arithmetic;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+use crate::arithmetic::Isa;
 use crate::kernels::Runs;
 use crate::scalar::Scalar;
 

@@ -103,66 +103,97 @@ impl<N: Network, P: FusedStep<N>> LayerVisitor<N::Scalar> for Apply<'_, N, P> {
         delta: &SMatrix<N::Scalar, O, B>,
         input: &SMatrix<N::Scalar, I, B>,
     ) {
-        // The update runs at the widest vectors the processor has: it has no multiply-add to
-        // fuse (Rust never contracts one), so every instruction set gives the same bits.
-        // A tiny layer's update is a few vectors: the call into another instruction set would
-        // cost more than it saves.
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if I * O * core::mem::size_of::<N::Scalar>() > crate::sizes::TINY_BYTES {
-            match crate::arithmetic::level().isa {
-                crate::arithmetic::Isa::Avx512 => {
-                    // SAFETY: `level` reports AVX-512 only where the processor has AVX-512F.
-                    unsafe { apply_avx512(self, layer, linear, delta, input) };
-                    return;
-                }
-                crate::arithmetic::Isa::Avx2 => {
-                    // SAFETY: `level` reports AVX2 only where the processor has AVX2.
-                    unsafe { apply_avx2(self, layer, linear, delta, input) };
-                    return;
-                }
-                crate::arithmetic::Isa::Baseline => {}
-            }
-        }
+        at_vector_width(self, layer, linear, delta, input);
+    }
+}
+
+impl<N: Network, P: FusedStep<N>> LayerWork<N::Scalar> for Apply<'_, N, P> {
+    #[inline(always)]
+    fn work<const I: usize, const O: usize, const B: usize>(
+        &mut self,
+        layer: usize,
+        linear: &mut Linear<N::Scalar, I, O>,
+        delta: &SMatrix<N::Scalar, O, B>,
+        input: &SMatrix<N::Scalar, I, B>,
+    ) {
         apply_layer(self, layer, linear, delta, input);
     }
 }
 
-/// [`apply_layer`] compiled for AVX-512.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx512f")]
-unsafe fn apply_avx512<
-    N: Network,
-    P: FusedStep<N>,
-    const I: usize,
-    const O: usize,
-    const B: usize,
->(
-    apply: &mut Apply<'_, N, P>,
-    layer: usize,
-    linear: &mut Linear<N::Scalar, I, O>,
-    delta: &SMatrix<N::Scalar, O, B>,
-    input: &SMatrix<N::Scalar, I, B>,
-) {
-    apply_layer(apply, layer, linear, delta, input);
+/// What a visitor does to one layer, compiled at whichever vector width [`at_vector_width`]
+/// picks: its `work` must be `#[inline(always)]`.
+trait LayerWork<T: Scalar> {
+    /// The visitor's work on one layer.
+    fn work<const I: usize, const O: usize, const B: usize>(
+        &mut self,
+        layer: usize,
+        linear: &mut Linear<T, I, O>,
+        delta: &SMatrix<T, O, B>,
+        input: &SMatrix<T, I, B>,
+    );
 }
 
-/// [`apply_layer`] compiled for AVX2.
+/// Runs `visitor`'s work on a layer at the widest vectors the processor has. The work (an
+/// optimizer's update or its check) has no multiply-add to fuse (Rust never contracts one), so
+/// every instruction set gives the same bits. A tiny layer's work is a few vectors: the call
+/// into another instruction set would cost more than it saves.
+#[inline(always)]
+fn at_vector_width<T: Scalar, W: LayerWork<T>, const I: usize, const O: usize, const B: usize>(
+    visitor: &mut W,
+    layer: usize,
+    linear: &mut Linear<T, I, O>,
+    delta: &SMatrix<T, O, B>,
+    input: &SMatrix<T, I, B>,
+) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if I * O * core::mem::size_of::<T>() > crate::sizes::TINY_BYTES {
+        match crate::arithmetic::level().isa {
+            crate::arithmetic::Isa::Avx512 => {
+                // SAFETY: `level` reports AVX-512 only where the processor has AVX-512F.
+                unsafe { work_avx512(visitor, layer, linear, delta, input) };
+                return;
+            }
+            crate::arithmetic::Isa::Avx2 => {
+                // SAFETY: `level` reports AVX2 only where the processor has AVX2.
+                unsafe { work_avx2(visitor, layer, linear, delta, input) };
+                return;
+            }
+            crate::arithmetic::Isa::Baseline => {}
+        }
+    }
+    visitor.work(layer, linear, delta, input);
+}
+
+/// [`LayerWork::work`] compiled for AVX-512.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-unsafe fn apply_avx2<
-    N: Network,
-    P: FusedStep<N>,
+#[target_feature(enable = "avx512f")]
+unsafe fn work_avx512<
+    T: Scalar,
+    W: LayerWork<T>,
     const I: usize,
     const O: usize,
     const B: usize,
 >(
-    apply: &mut Apply<'_, N, P>,
+    visitor: &mut W,
     layer: usize,
-    linear: &mut Linear<N::Scalar, I, O>,
-    delta: &SMatrix<N::Scalar, O, B>,
-    input: &SMatrix<N::Scalar, I, B>,
+    linear: &mut Linear<T, I, O>,
+    delta: &SMatrix<T, O, B>,
+    input: &SMatrix<T, I, B>,
 ) {
-    apply_layer(apply, layer, linear, delta, input);
+    visitor.work(layer, linear, delta, input);
+}
+
+/// [`LayerWork::work`] compiled for AVX2.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn work_avx2<T: Scalar, W: LayerWork<T>, const I: usize, const O: usize, const B: usize>(
+    visitor: &mut W,
+    layer: usize,
+    linear: &mut Linear<T, I, O>,
+    delta: &SMatrix<T, O, B>,
+    input: &SMatrix<T, I, B>,
+) {
+    visitor.work(layer, linear, delta, input);
 }
 
 /// One layer's update from its δ and input, each run applied as it is made.
@@ -302,63 +333,21 @@ impl<N: Network, P: FusedStep<N>> LayerVisitor<N::Scalar> for Check<'_, N, P> {
         delta: &SMatrix<N::Scalar, O, B>,
         input: &SMatrix<N::Scalar, I, B>,
     ) {
-        // As `Apply`: above the tiny size, at the processor's vector width.
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if I * O * core::mem::size_of::<N::Scalar>() > crate::sizes::TINY_BYTES {
-            match crate::arithmetic::level().isa {
-                crate::arithmetic::Isa::Avx512 => {
-                    // SAFETY: `level` reports AVX-512 only where the processor has AVX-512F.
-                    unsafe { check_avx512(self, layer, linear, delta, input) };
-                    return;
-                }
-                crate::arithmetic::Isa::Avx2 => {
-                    // SAFETY: `level` reports AVX2 only where the processor has AVX2.
-                    unsafe { check_avx2(self, layer, linear, delta, input) };
-                    return;
-                }
-                crate::arithmetic::Isa::Baseline => {}
-            }
-        }
-        check_layer(self, layer, linear, delta, input);
+        at_vector_width(self, layer, linear, delta, input);
     }
 }
 
-/// [`check_layer`] compiled for AVX-512.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx512f")]
-unsafe fn check_avx512<
-    N: Network,
-    P: FusedStep<N>,
-    const I: usize,
-    const O: usize,
-    const B: usize,
->(
-    check: &mut Check<'_, N, P>,
-    layer: usize,
-    linear: &Linear<N::Scalar, I, O>,
-    delta: &SMatrix<N::Scalar, O, B>,
-    input: &SMatrix<N::Scalar, I, B>,
-) {
-    check_layer(check, layer, linear, delta, input);
-}
-
-/// [`check_layer`] compiled for AVX2.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-unsafe fn check_avx2<
-    N: Network,
-    P: FusedStep<N>,
-    const I: usize,
-    const O: usize,
-    const B: usize,
->(
-    check: &mut Check<'_, N, P>,
-    layer: usize,
-    linear: &Linear<N::Scalar, I, O>,
-    delta: &SMatrix<N::Scalar, O, B>,
-    input: &SMatrix<N::Scalar, I, B>,
-) {
-    check_layer(check, layer, linear, delta, input);
+impl<N: Network, P: FusedStep<N>> LayerWork<N::Scalar> for Check<'_, N, P> {
+    #[inline(always)]
+    fn work<const I: usize, const O: usize, const B: usize>(
+        &mut self,
+        layer: usize,
+        linear: &mut Linear<N::Scalar, I, O>,
+        delta: &SMatrix<N::Scalar, O, B>,
+        input: &SMatrix<N::Scalar, I, B>,
+    ) {
+        check_layer(self, layer, linear, delta, input);
+    }
 }
 
 /// One layer's would-be update checked, run by run as its gradient is made.
