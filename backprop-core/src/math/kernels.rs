@@ -249,6 +249,66 @@ fn affine_at<T: Scalar>(
     );
 }
 
+/// [`affine`] for a shape known at compile time (`OUT × IN` weights, `BATCH` samples): the same
+/// bits, compiled for that shape, so that the loops have constant bounds and no index checks.
+/// What [`Linear`](crate::linear::Linear)'s forward pass calls.
+///
+/// ```
+/// use backprop::kernels;
+///
+/// let mut z = [0.0f32; 2];
+/// kernels::affine_shaped::<f32, 2, 2, 1>(&[1.0, 3.0, 2.0, 4.0], &[0.5, -0.5], &[1.0, 1.0], &mut z);
+/// assert_eq!(z, [3.5, 6.5]);
+/// ```
+pub fn affine_shaped<T: Scalar, const OUT: usize, const IN: usize, const BATCH: usize>(
+    w: &[T],
+    bias: &[T],
+    x: &[T],
+    z: &mut [T],
+) {
+    assert!(
+        w.len() >= OUT * IN && bias.len() >= OUT && x.len() >= IN * BATCH && z.len() >= OUT * BATCH,
+        "kernels::affine_shaped: slices too short"
+    );
+    dispatch!(
+        arithmetic::level(),
+        affine_shaped_body,
+        affine_shaped_avx512,
+        affine_shaped_avx2,
+        [OUT, IN, BATCH],
+        (w, bias, x, z)
+    );
+}
+
+/// [`propagate`] for a shape known at compile time (`OUT × IN` weights, `BATCH` samples): the
+/// same bits, compiled for that shape.
+///
+/// ```
+/// use backprop::kernels;
+///
+/// let mut back = [0.0f64; 2];
+/// kernels::propagate_shaped::<f64, 2, 2, 1>(&[1.0, 3.0, 2.0, 4.0], &[1.0, -1.0], &mut back);
+/// assert_eq!(back, [-2.0, -2.0]);
+/// ```
+pub fn propagate_shaped<T: Scalar, const OUT: usize, const IN: usize, const BATCH: usize>(
+    w: &[T],
+    delta: &[T],
+    delta_in: &mut [T],
+) {
+    assert!(
+        w.len() >= OUT * IN && delta.len() >= OUT * BATCH && delta_in.len() >= IN * BATCH,
+        "kernels::propagate_shaped: slices too short"
+    );
+    dispatch!(
+        arithmetic::level(),
+        propagate_shaped_body,
+        propagate_shaped_avx512,
+        propagate_shaped_avx2,
+        [OUT, IN, BATCH],
+        (w, delta, delta_in)
+    );
+}
+
 /// [`propagate`] at a given level.
 fn propagate_at<T: Scalar>(
     level: Level,
@@ -354,6 +414,72 @@ mod x86 {
     wrapper!(outer_avx2, "avx2,fma", 64, outer_body,
         (out: usize, inp: usize, batch: usize, delta: &[T], input: &[T], grad: &mut [T]));
 
+    /// `affine_shaped_body` compiled for AVX-512F and FMA.
+    #[target_feature(enable = "avx512f,fma")]
+    pub(super) unsafe fn affine_shaped_avx512<
+        T: Scalar,
+        const FUSED: bool,
+        const OUT: usize,
+        const IN: usize,
+        const BATCH: usize,
+    >(
+        w: &[T],
+        bias: &[T],
+        x: &[T],
+        z: &mut [T],
+    ) {
+        affine_shaped_body::<T, FUSED, 128, OUT, IN, BATCH>(w, bias, x, z);
+    }
+
+    /// `affine_shaped_body` compiled for AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn affine_shaped_avx2<
+        T: Scalar,
+        const FUSED: bool,
+        const OUT: usize,
+        const IN: usize,
+        const BATCH: usize,
+    >(
+        w: &[T],
+        bias: &[T],
+        x: &[T],
+        z: &mut [T],
+    ) {
+        affine_shaped_body::<T, FUSED, 64, OUT, IN, BATCH>(w, bias, x, z);
+    }
+
+    /// `propagate_shaped_body` compiled for AVX-512F and FMA.
+    #[target_feature(enable = "avx512f,fma")]
+    pub(super) unsafe fn propagate_shaped_avx512<
+        T: Scalar,
+        const FUSED: bool,
+        const OUT: usize,
+        const IN: usize,
+        const BATCH: usize,
+    >(
+        w: &[T],
+        delta: &[T],
+        delta_in: &mut [T],
+    ) {
+        propagate_shaped_body::<T, FUSED, 128, OUT, IN, BATCH>(w, delta, delta_in);
+    }
+
+    /// `propagate_shaped_body` compiled for AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn propagate_shaped_avx2<
+        T: Scalar,
+        const FUSED: bool,
+        const OUT: usize,
+        const IN: usize,
+        const BATCH: usize,
+    >(
+        w: &[T],
+        delta: &[T],
+        delta_in: &mut [T],
+    ) {
+        propagate_shaped_body::<T, FUSED, 64, OUT, IN, BATCH>(w, delta, delta_in);
+    }
+
     /// `outer_chunks_body` compiled for AVX-512F and FMA, `f` inlined into it.
     #[target_feature(enable = "avx512f,fma")]
     pub(super) unsafe fn outer_chunks_avx512<T: Scalar, const FUSED: bool, F: Runs<T>>(
@@ -411,6 +537,25 @@ fn affine_body<T: Scalar, const FUSED: bool, const BYTES: usize>(
     } else {
         affine_rows::<T, FUSED, 8>(out, inp, batch, w, bias, x, z, BYTES / 8, pair);
     }
+}
+
+/// [`affine_body`] for one shape, its slices cut to their constant lengths first.
+#[inline(always)]
+fn affine_shaped_body<
+    T: Scalar,
+    const FUSED: bool,
+    const BYTES: usize,
+    const OUT: usize,
+    const IN: usize,
+    const BATCH: usize,
+>(
+    w: &[T],
+    bias: &[T],
+    x: &[T],
+    z: &mut [T],
+) {
+    let (w, bias, x) = (&w[..OUT * IN], &bias[..OUT], &x[..IN * BATCH]);
+    affine_body::<T, FUSED, BYTES>(OUT, IN, BATCH, w, bias, x, &mut z[..OUT * BATCH]);
 }
 
 /// [`affine_body`] with `block` rows at a time (32, 16, or 8 = `SMALL`); `pair` says two blocks
@@ -586,6 +731,24 @@ fn propagate_body<T: Scalar, const FUSED: bool, const BYTES: usize>(
             *entry = reduce(&acc);
         }
     }
+}
+
+/// [`propagate_body`] for one shape, its slices cut to their constant lengths first.
+#[inline(always)]
+fn propagate_shaped_body<
+    T: Scalar,
+    const FUSED: bool,
+    const BYTES: usize,
+    const OUT: usize,
+    const IN: usize,
+    const BATCH: usize,
+>(
+    w: &[T],
+    delta: &[T],
+    delta_in: &mut [T],
+) {
+    let (w, delta) = (&w[..OUT * IN], &delta[..OUT * BATCH]);
+    propagate_body::<T, FUSED, BYTES>(OUT, IN, BATCH, w, delta, &mut delta_in[..IN * BATCH]);
 }
 
 /// The 16 lanes summed by halving: lane `l` plus lane `l + 8`, then `+ 4`, `+ 2`, `+ 1`.
@@ -1005,6 +1168,41 @@ mod tests {
     #[test]
     fn kernels_identical_bits_across_isas_f64() {
         identical_bits_across_isas::<f64>(1e-14);
+    }
+
+    /// `affine_shaped` and `propagate_shaped` for `OUT × IN` and batch `B` give the bits of
+    /// `affine_at` and `propagate_at` at the processor's level.
+    fn shaped_matches<T: Scalar, const OUT: usize, const IN: usize, const B: usize>() {
+        let level = arithmetic::level();
+        let w = values::<T>(OUT * IN, 5 + OUT as u64);
+        let bias = values::<T>(OUT, 6);
+        let x = values::<T>(IN * B, 7 + B as u64);
+        let delta = values::<T>(OUT * B, 8);
+        let bits = |v: &[T]| -> Vec<u64> {
+            v.iter()
+                .map(|&v| crate::scalar::to_f64(v).to_bits())
+                .collect()
+        };
+        let (mut shaped, mut general) = (vec![T::zero(); OUT * B], vec![T::zero(); OUT * B]);
+        affine_shaped::<T, OUT, IN, B>(&w, &bias, &x, &mut shaped);
+        affine_at(level, OUT, IN, B, &w, &bias, &x, &mut general);
+        assert_eq!(bits(&shaped), bits(&general), "affine {OUT}×{IN} batch {B}");
+        let (mut shaped, mut general) = (vec![T::zero(); IN * B], vec![T::zero(); IN * B]);
+        propagate_shaped::<T, OUT, IN, B>(&w, &delta, &mut shaped);
+        propagate_at(level, OUT, IN, B, &w, &delta, &mut general);
+        assert_eq!(bits(&shaped), bits(&general), "propagate {OUT}×{IN} batch {B}");
+    }
+
+    #[test]
+    fn kernels_shaped_give_the_general_kernels_bits() {
+        shaped_matches::<f32, 10, 32, 1>();
+        shaped_matches::<f32, 32, 64, 1>();
+        shaped_matches::<f32, 24, 128, 3>();
+        shaped_matches::<f32, 33, 17, 2>();
+        shaped_matches::<f32, 8, 40, 1>();
+        shaped_matches::<f64, 10, 32, 1>();
+        shaped_matches::<f64, 17, 31, 4>();
+        shaped_matches::<f64, 1, 3, 1>();
     }
 
     #[test]

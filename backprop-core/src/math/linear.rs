@@ -53,10 +53,11 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     /// Whether the weight gradient uses [`kernels::outer`] ([`sizes::MID_GRADIENT_WEIGHTS`]).
     const MID: bool = !Self::LARGE && !Self::TINY && IN * OUT >= sizes::MID_GRADIENT_WEIGHTS;
 
-    /// Whether the forward pass uses [`kernels::affine`] ([`sizes::MID_WEIGHTS`], 16 or more
-    /// outputs).
-    const MID_AFFINE: bool =
-        !Self::LARGE && !Self::TINY && IN * OUT >= sizes::MID_WEIGHTS && OUT >= 16;
+    /// Whether the forward pass and the propagation use the vector kernels compiled for this
+    /// shape ([`kernels::affine_shaped`], [`kernels::propagate_shaped`]; [`sizes::MID_WEIGHTS`],
+    /// 8 or more outputs).
+    const MID_PRODUCTS: bool =
+        !Self::LARGE && !Self::TINY && IN * OUT >= sizes::MID_WEIGHTS && OUT >= 8;
 
     /// Whether the fused step makes this layer's one-sample weight gradient a column at a time
     /// where it is read, `δ · x_j` ([`FusedStep::update_scaled`](crate::optim::FusedStep::update_scaled)):
@@ -162,7 +163,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     /// The forward kernel: writes `z = weight · x + bias` for every column (sample) of `x`.
     #[inline]
     pub fn affine<const B: usize>(&self, x: &SMatrix<T, IN, B>, z: &mut SMatrix<T, OUT, B>) {
-        if Self::MID_AFFINE {
+        if Self::MID_PRODUCTS {
             self.mid_affine(x, z);
             return;
         }
@@ -179,7 +180,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     // Borrowing the weight keeps nalgebra from copying the whole matrix for the product.
     #[allow(clippy::op_ref)]
     pub fn affine_value<const B: usize>(&self, x: &SMatrix<T, IN, B>) -> SMatrix<T, OUT, B> {
-        if Self::MID_AFFINE {
+        if Self::MID_PRODUCTS {
             let mut z = SMatrix::<T, OUT, B>::zeros();
             self.mid_affine(x, &mut z);
             return z;
@@ -198,10 +199,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     /// `z = weight · x + bias` through [`kernels::affine`].
     #[inline]
     fn mid_affine<const B: usize>(&self, x: &SMatrix<T, IN, B>, z: &mut SMatrix<T, OUT, B>) {
-        kernels::affine(
-            OUT,
-            IN,
-            B,
+        kernels::affine_shaped::<T, OUT, IN, B>(
             self.weight.as_slice(),
             self.bias.as_slice(),
             x.as_slice(),
@@ -244,8 +242,14 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         delta: &SMatrix<T, OUT, B>,
         delta_in: &mut SMatrix<T, IN, B>,
     ) {
-        // nalgebra's column dot products: `kernels::propagate` (16 virtual lanes per column and
-        // a reduction tree) measured no faster for W2's shapes, so it is not used here yet.
+        if Self::MID_PRODUCTS {
+            kernels::propagate_shaped::<T, OUT, IN, B>(
+                self.weight.as_slice(),
+                delta.as_slice(),
+                delta_in.as_mut_slice(),
+            );
+            return;
+        }
         delta_in.gemm_tr(T::one(), &self.weight, delta, T::zero());
     }
 
@@ -364,6 +368,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         mut f: impl kernels::Runs<T>,
     ) {
         if Self::MID {
+            // One sample: every entry is the single product δ_i · x_j, as `ger` writes it.
             kernels::outer_runs(OUT, IN, B, delta.as_slice(), input.as_slice(), f);
         } else if Self::LARGE {
             gemm::multiply_transposed_runs(OUT, IN, B, delta.as_slice(), input.as_slice(), f);

@@ -12,13 +12,15 @@
 /// `ger` per sample (`benches/w2.rs`).
 pub const TINY_BYTES: usize = 512;
 
-/// Layers of at least this many weights (below [`GEMM_WEIGHTS`]) with at least 16 outputs run
-/// their forward pass through [`kernels::affine`](crate::kernels::affine), chosen at run time
-/// (AVX-512, AVX2/FMA or the baseline, the same bits on each): W2's `64 => 32` layer among them.
-/// Measured (`benches/w2.rs` and per-shape timings): 32 × 16 weights (512) run in about half
-/// nalgebra's time, 16 × 16 (256) in more than nalgebra's, whose fully unrolled static loops win
-/// at that size; with fewer than 16 outputs (W2's `32 => 10`) nalgebra is as fast.
-pub const MID_WEIGHTS: usize = 512;
+/// Layers of at least this many weights (below [`GEMM_WEIGHTS`], above [`TINY_BYTES`]) with at
+/// least 8 outputs run their forward pass and their propagation through the vector kernels
+/// compiled for their shape ([`kernels::affine_shaped`](crate::kernels::affine_shaped),
+/// [`kernels::propagate_shaped`](crate::kernels::propagate_shaped)), chosen at run time (AVX-512,
+/// AVX2/FMA or the baseline, the same bits on each): both of W2's layers. Measured
+/// (`benches/w2.rs`, 2026-12-02): with the shape constant, W2's `32 => 10` layer (320 weights)
+/// runs faster than nalgebra's product, which sums each output in one chain; with the shape a
+/// run-time value the kernel's index checks made it slower.
+pub const MID_WEIGHTS: usize = 320;
 
 /// Layers of at least this many weights (below [`GEMM_WEIGHTS`]) write their weight gradient
 /// through [`kernels::outer`](crate::kernels::outer). Measured: 32 × 64 (2048, W2's first layer)

@@ -68,6 +68,24 @@ pub trait FusedStep<N: Network>: Optimizer<N> {
         }
     }
 
+    /// [`FusedStep::update_scaled`] on every column of one sample's weight gradient: column `j`
+    /// of `weight` (column-major, `O` rows) takes the gradient `delta · input[j]`. The provided
+    /// method calls `update_scaled` column by column; an optimizer overrides it to choose its
+    /// rule once for the whole tensor and keep `delta` in registers.
+    #[inline(always)]
+    fn update_columns<const O: usize>(
+        &mut self,
+        rule: &Self::Rule,
+        tensor: usize,
+        weight: &mut [N::Scalar],
+        delta: &[N::Scalar; O],
+        input: &[N::Scalar],
+    ) {
+        for (j, (column, &x)) in weight.chunks_exact_mut(O.max(1)).zip(input).enumerate() {
+            self.update_scaled(rule, tensor, j * O, column, delta, x);
+        }
+    }
+
     /// The first of these entries that [`FusedStep::update`] would make non-finite, as its
     /// index in `params` and what would become non-finite (`weight`, `first moment`, ...);
     /// writes nothing.

@@ -269,6 +269,59 @@ impl<N: Network> FusedStep<N> for Sgd<N> {
     }
 
     #[inline(always)]
+    fn update_columns<const O: usize>(
+        &mut self,
+        rule: &SgdRule<N::Scalar>,
+        tensor: usize,
+        weight: &mut [N::Scalar],
+        delta: &[N::Scalar; O],
+        input: &[N::Scalar],
+    ) {
+        if O == 0 {
+            return;
+        }
+        // A copy, which the weights cannot alias.
+        let delta = *delta;
+        // Opaque to the compiler: with a known count LLVM unrolls each column's loop and then
+        // vectorises across columns with gathers, several times slower than down the column.
+        let rows = core::hint::black_box(O);
+        let delta = &delta[..rows.min(O)];
+        let k = &rule.k;
+        let (columns, _) = weight.as_chunks_mut::<O>();
+        let columns = columns.iter_mut().zip(input);
+        match rule.mode {
+            Mode::Plain => {
+                for (column, &x) in columns {
+                    for (p, &d) in column.iter_mut().zip(delta) {
+                        *p += rule.alpha * (d * x);
+                    }
+                }
+            }
+            Mode::Decay => {
+                for (column, &x) in columns {
+                    for (p, &d) in column.iter_mut().zip(delta) {
+                        *p -= k.lr * (d * x + k.decay * *p);
+                    }
+                }
+            }
+            Mode::Momentum {
+                decayed,
+                nesterov,
+                first,
+            } => {
+                let buffer: &mut N = self.buffer.get_or_insert_with(|| boxed(N::zeros));
+                let buffer = run_of(buffer.tensor_mut(tensor), 0, usize::MAX);
+                let (buffers, _) = buffer.as_chunks_mut::<O>();
+                for ((column, &x), buffer) in columns.zip(buffers) {
+                    for ((p, b), &d) in column.iter_mut().zip(buffer).zip(delta) {
+                        (*p, *b) = momentum_entry(k, decayed, nesterov, first, *p, d * x, *b);
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
     fn check(
         &self,
         rule: &SgdRule<N::Scalar>,
