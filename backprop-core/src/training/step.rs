@@ -242,7 +242,7 @@ fn apply_layer<N: Network, P: FusedStep<N>, const I: usize, const O: usize, cons
 /// `32 => 10` layer took three times as long), so those layers go by runs of whole columns.
 #[inline(always)]
 const fn whole_lines<T>(rows: usize) -> bool {
-    (rows * core::mem::size_of::<T>()) % 64 == 0
+    (rows * core::mem::size_of::<T>()).is_multiple_of(64)
 }
 
 /// One weight tensor's gradient runs, each applied as it is made.
