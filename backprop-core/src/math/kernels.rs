@@ -1190,7 +1190,11 @@ mod tests {
         let (mut shaped, mut general) = (vec![T::zero(); IN * B], vec![T::zero(); IN * B]);
         propagate_shaped::<T, OUT, IN, B>(&w, &delta, &mut shaped);
         propagate_at(level, OUT, IN, B, &w, &delta, &mut general);
-        assert_eq!(bits(&shaped), bits(&general), "propagate {OUT}×{IN} batch {B}");
+        assert_eq!(
+            bits(&shaped),
+            bits(&general),
+            "propagate {OUT}×{IN} batch {B}"
+        );
     }
 
     #[test]

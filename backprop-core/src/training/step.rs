@@ -206,11 +206,7 @@ fn apply_layer<N: Network, P: FusedStep<N>, const I: usize, const O: usize, cons
     input: &SMatrix<N::Scalar, I, B>,
 ) {
     let (weight, bias) = linear.tensors_mut();
-    if B == 1
-        && P::SCALED_COLUMNS
-        && Linear::<N::Scalar, I, O>::PRODUCT_COLUMNS
-        && whole_lines::<N::Scalar>(O)
-    {
+    if B == 1 && P::SCALED_COLUMNS && Linear::<N::Scalar, I, O>::PRODUCT_COLUMNS {
         if let Some(delta) = delta.as_slice().first_chunk::<O>() {
             // One sample: weight column j's gradient is δ · x_j, made where it is read.
             apply
@@ -234,15 +230,6 @@ fn apply_layer<N: Network, P: FusedStep<N>, const I: usize, const O: usize, cons
     apply
         .optimizer
         .update(&apply.rule, 2 * layer + 1, 0, bias, grads.as_slice());
-}
-
-/// Whether a column of `rows` entries is a whole number of 64-byte vectors. Only such columns are
-/// updated a column at a time: a shorter column is a masked vector, and a masked store followed
-/// by the next column's load of the same cache line stalls on every column (measured: W2's
-/// `32 => 10` layer took three times as long), so those layers go by runs of whole columns.
-#[inline(always)]
-const fn whole_lines<T>(rows: usize) -> bool {
-    (rows * core::mem::size_of::<T>()).is_multiple_of(64)
 }
 
 /// One weight tensor's gradient runs, each applied as it is made.

@@ -282,24 +282,26 @@ impl<N: Network> FusedStep<N> for Sgd<N> {
         }
         // A copy, which the weights cannot alias.
         let delta = *delta;
-        // Opaque to the compiler: with a known count LLVM unrolls each column's loop and then
-        // vectorises across columns with gathers, several times slower than down the column.
-        let rows = core::hint::black_box(O);
-        let delta = &delta[..rows.min(O)];
         let k = &rule.k;
         let (columns, _) = weight.as_chunks_mut::<O>();
         let columns = columns.iter_mut().zip(input);
         match rule.mode {
             Mode::Plain => {
                 for (column, &x) in columns {
-                    for (p, &d) in column.iter_mut().zip(delta) {
+                    // Opaque to the compiler, which unrolls each column's loop (its length is
+                    // known). Else LLVM vectorises across columns with gathers (measured several
+                    // times slower), and a loop of unknown length down a column of 10 entries
+                    // makes masked vectors whose stores stall the next column's loads.
+                    let column = core::hint::black_box(column);
+                    for (p, &d) in column.iter_mut().zip(&delta) {
                         *p += rule.alpha * (d * x);
                     }
                 }
             }
             Mode::Decay => {
                 for (column, &x) in columns {
-                    for (p, &d) in column.iter_mut().zip(delta) {
+                    let column = core::hint::black_box(column);
+                    for (p, &d) in column.iter_mut().zip(&delta) {
                         *p -= k.lr * (d * x + k.decay * *p);
                     }
                 }
@@ -313,7 +315,8 @@ impl<N: Network> FusedStep<N> for Sgd<N> {
                 let buffer = run_of(buffer.tensor_mut(tensor), 0, usize::MAX);
                 let (buffers, _) = buffer.as_chunks_mut::<O>();
                 for ((column, &x), buffer) in columns.zip(buffers) {
-                    for ((p, b), &d) in column.iter_mut().zip(buffer).zip(delta) {
+                    let column = core::hint::black_box(column);
+                    for ((p, b), &d) in column.iter_mut().zip(buffer).zip(&delta) {
                         (*p, *b) = momentum_entry(k, decayed, nesterov, first, *p, d * x, *b);
                     }
                 }
