@@ -21,6 +21,9 @@
 //! - [`outer`] and [`outer_chunks`] start each entry from the first sample's product (not from
 //!   zero, so a dead ReLU under a negative δ gives PyTorch's `-0`) and add the others in sample
 //!   order.
+//! - [`affine_shaped`] and [`propagate_shaped`] are `affine` and `propagate` compiled for one
+//!   shape (const generics), what `Linear` calls: constant loop bounds and no index checks, the
+//!   same bits.
 
 use crate::arithmetic::{self, Isa, Level};
 use crate::scalar::Scalar;

@@ -235,7 +235,8 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         self.bias.zip_apply(&other.bias, |p, g| *p += alpha * g);
     }
 
-    /// The backward kernel into the previous layer: writes `delta_in = weightᵀ · delta`.
+    /// The backward kernel into the previous layer: writes `delta_in = weightᵀ · delta`
+    /// ([`kernels::propagate_shaped`] for a mid-size layer, nalgebra's product otherwise).
     #[inline]
     pub fn propagate<const B: usize>(
         &self,
@@ -368,7 +369,6 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         mut f: impl kernels::Runs<T>,
     ) {
         if Self::MID {
-            // One sample: every entry is the single product δ_i · x_j, as `ger` writes it.
             kernels::outer_runs(OUT, IN, B, delta.as_slice(), input.as_slice(), f);
         } else if Self::LARGE {
             gemm::multiply_transposed_runs(OUT, IN, B, delta.as_slice(), input.as_slice(), f);

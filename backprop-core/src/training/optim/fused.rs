@@ -22,7 +22,7 @@ pub trait FusedStep<N: Network>: Optimizer<N> {
     type Rule: Copy;
 
     /// Whether the fused step should hand a one-sample gradient a column at a time through
-    /// [`FusedStep::update_scaled`] (best for an update as cheap as SGD's) rather than in runs of
+    /// [`FusedStep::update_columns`] (best for an update as cheap as SGD's) rather than in runs of
     /// several columns through [`FusedStep::update`] (best where each call finds more state).
     const SCALED_COLUMNS: bool = false;
 
