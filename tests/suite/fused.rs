@@ -190,6 +190,85 @@ fn tiny_layers_step_the_same_fused() {
 fn mid_size_layers_step_the_same_fused() {
     every_optimizer::<_, 64, 10, 1>(&Mid::<f32>::init(3));
     every_optimizer::<_, 64, 10, 3>(&Mid::<f64>::init(4));
+    every_optimizer::<_, 64, 10, 1>(&Mid::<f64>::init(10));
+}
+
+/// SGD seen through [`FusedStep`]'s provided `update_columns` (column by column through
+/// `update_scaled`), as an optimizer that asks for columns without overriding it would be.
+#[derive(Clone, Debug, PartialEq)]
+struct ProvidedColumns<N: Network>(Sgd<N>);
+
+impl<N: Network> Optimizer<N> for ProvidedColumns<N> {
+    fn step(&mut self, net: &mut N, grad: &N) {
+        backprop::optim::fused::step_by_tensors(self, net, grad);
+    }
+    fn try_step(&mut self, net: &mut N, grad: &N) -> Result<(), NonFiniteUpdate> {
+        backprop::optim::fused::try_step_by_tensors(self, net, grad)
+    }
+    fn learning_rate(&self) -> f64 {
+        self.0.learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.0.set_learning_rate(lr);
+    }
+}
+
+impl<N: Network> FusedStep<N> for ProvidedColumns<N> {
+    type Rule = <Sgd<N> as FusedStep<N>>::Rule;
+    const SCALED_COLUMNS: bool = true;
+    fn begin_step(&mut self) -> Self::Rule {
+        self.0.begin_step()
+    }
+    fn update(
+        &mut self,
+        rule: &Self::Rule,
+        tensor: usize,
+        offset: usize,
+        params: &mut [N::Scalar],
+        grads: &[N::Scalar],
+    ) {
+        self.0.update(rule, tensor, offset, params, grads);
+    }
+    fn update_scaled(
+        &mut self,
+        rule: &Self::Rule,
+        tensor: usize,
+        offset: usize,
+        params: &mut [N::Scalar],
+        delta: &[N::Scalar],
+        x: N::Scalar,
+    ) {
+        self.0.update_scaled(rule, tensor, offset, params, delta, x);
+    }
+    fn check(
+        &self,
+        rule: &Self::Rule,
+        tensor: usize,
+        offset: usize,
+        params: &[N::Scalar],
+        grads: &[N::Scalar],
+    ) -> Option<(usize, &'static str)> {
+        self.0.check(rule, tensor, offset, params, grads)
+    }
+    fn end_step(&mut self) {
+        self.0.end_step();
+    }
+    fn optimizer_name(&self) -> &'static str {
+        "SGD"
+    }
+}
+
+#[test]
+fn the_provided_column_update_steps_the_same_fused() {
+    let start = Mid::<f32>::init(12);
+    let sgd = |sgd: Sgd<_>| ProvidedColumns(sgd);
+    agree::<_, _, 64, 10, 1>("plain", &start, sgd(Sgd::new(0.1)), fixed);
+    let nesterov = Sgd::new(0.1)
+        .momentum(0.9)
+        .nesterov(true)
+        .weight_decay(0.01);
+    agree::<_, _, 64, 10, 1>("nesterov", &start, sgd(nesterov), fixed);
+    agree::<_, _, 64, 10, 1>("decay", &start, sgd(Sgd::new(0.1).weight_decay(0.1)), fixed);
 }
 
 #[test]

@@ -269,12 +269,23 @@ pub fn affine_shaped<T: Scalar, const OUT: usize, const IN: usize, const BATCH: 
     x: &[T],
     z: &mut [T],
 ) {
+    affine_shaped_at::<T, OUT, IN, BATCH>(arithmetic::level(), w, bias, x, z);
+}
+
+/// [`affine_shaped`] at a given level.
+fn affine_shaped_at<T: Scalar, const OUT: usize, const IN: usize, const BATCH: usize>(
+    level: Level,
+    w: &[T],
+    bias: &[T],
+    x: &[T],
+    z: &mut [T],
+) {
     assert!(
         w.len() >= OUT * IN && bias.len() >= OUT && x.len() >= IN * BATCH && z.len() >= OUT * BATCH,
         "kernels::affine_shaped: slices too short"
     );
     dispatch!(
-        arithmetic::level(),
+        level,
         affine_shaped_body,
         affine_shaped_avx512,
         affine_shaped_avx2,
@@ -298,12 +309,22 @@ pub fn propagate_shaped<T: Scalar, const OUT: usize, const IN: usize, const BATC
     delta: &[T],
     delta_in: &mut [T],
 ) {
+    propagate_shaped_at::<T, OUT, IN, BATCH>(arithmetic::level(), w, delta, delta_in);
+}
+
+/// [`propagate_shaped`] at a given level.
+fn propagate_shaped_at<T: Scalar, const OUT: usize, const IN: usize, const BATCH: usize>(
+    level: Level,
+    w: &[T],
+    delta: &[T],
+    delta_in: &mut [T],
+) {
     assert!(
         w.len() >= OUT * IN && delta.len() >= OUT * BATCH && delta_in.len() >= IN * BATCH,
         "kernels::propagate_shaped: slices too short"
     );
     dispatch!(
-        arithmetic::level(),
+        level,
         propagate_shaped_body,
         propagate_shaped_avx512,
         propagate_shaped_avx2,
@@ -700,7 +721,7 @@ fn propagate_body<T: Scalar, const FUSED: bool, const BYTES: usize>(
     delta: &[T],
     delta_in: &mut [T],
 ) {
-    if out == 0 {
+    if out == 0 || inp == 0 {
         delta_in[..inp * batch].fill(T::zero());
         return;
     }
@@ -1174,9 +1195,8 @@ mod tests {
     }
 
     /// `affine_shaped` and `propagate_shaped` for `OUT × IN` and batch `B` give the bits of
-    /// `affine_at` and `propagate_at` at the processor's level.
+    /// `affine_at` and `propagate_at` at every level this processor runs, fused or not.
     fn shaped_matches<T: Scalar, const OUT: usize, const IN: usize, const B: usize>() {
-        let level = arithmetic::level();
         let w = values::<T>(OUT * IN, 5 + OUT as u64);
         let bias = values::<T>(OUT, 6);
         let x = values::<T>(IN * B, 7 + B as u64);
@@ -1186,18 +1206,24 @@ mod tests {
                 .map(|&v| crate::scalar::to_f64(v).to_bits())
                 .collect()
         };
-        let (mut shaped, mut general) = (vec![T::zero(); OUT * B], vec![T::zero(); OUT * B]);
-        affine_shaped::<T, OUT, IN, B>(&w, &bias, &x, &mut shaped);
-        affine_at(level, OUT, IN, B, &w, &bias, &x, &mut general);
-        assert_eq!(bits(&shaped), bits(&general), "affine {OUT}×{IN} batch {B}");
-        let (mut shaped, mut general) = (vec![T::zero(); IN * B], vec![T::zero(); IN * B]);
-        propagate_shaped::<T, OUT, IN, B>(&w, &delta, &mut shaped);
-        propagate_at(level, OUT, IN, B, &w, &delta, &mut general);
-        assert_eq!(
-            bits(&shaped),
-            bits(&general),
-            "propagate {OUT}×{IN} batch {B}"
-        );
+        for level in levels(true).into_iter().chain(levels(false)) {
+            let (mut shaped, mut general) = (vec![T::zero(); OUT * B], vec![T::zero(); OUT * B]);
+            affine_shaped_at::<T, OUT, IN, B>(level, &w, &bias, &x, &mut shaped);
+            affine_at(level, OUT, IN, B, &w, &bias, &x, &mut general);
+            assert_eq!(
+                bits(&shaped),
+                bits(&general),
+                "affine {OUT}×{IN} batch {B} {level:?}"
+            );
+            let (mut shaped, mut general) = (vec![T::one(); IN * B], vec![T::zero(); IN * B]);
+            propagate_shaped_at::<T, OUT, IN, B>(level, &w, &delta, &mut shaped);
+            propagate_at(level, OUT, IN, B, &w, &delta, &mut general);
+            assert_eq!(
+                bits(&shaped),
+                bits(&general),
+                "propagate {OUT}×{IN} batch {B} {level:?}"
+            );
+        }
     }
 
     #[test]
@@ -1210,6 +1236,10 @@ mod tests {
         shaped_matches::<f64, 10, 32, 1>();
         shaped_matches::<f64, 17, 31, 4>();
         shaped_matches::<f64, 1, 3, 1>();
+        // Empty shapes: nothing to read, zeros written, no panic.
+        shaped_matches::<f32, 3, 0, 2>();
+        shaped_matches::<f32, 0, 3, 2>();
+        shaped_matches::<f32, 3, 3, 0>();
     }
 
     #[test]

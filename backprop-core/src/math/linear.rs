@@ -60,7 +60,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         !Self::LARGE && !Self::TINY && IN * OUT >= sizes::MID_WEIGHTS && OUT >= 8;
 
     /// Whether the fused step makes this layer's one-sample weight gradient a column at a time
-    /// where it is read, `δ · x_j` ([`FusedStep::update_scaled`](crate::optim::FusedStep::update_scaled)):
+    /// where it is read, `δ · x_j` ([`FusedStep::update_columns`](crate::optim::FusedStep::update_columns)):
     /// for every layer but the tiny ones (whose whole gradient is one value in registers) and the
     /// tiled ones (which sum from zero, so a `−0` product is `+0` there). For one sample
     /// [`Linear::set_gradient`] writes each entry of the others as the single product `δ_i · x_j`.
@@ -196,7 +196,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         z
     }
 
-    /// `z = weight · x + bias` through [`kernels::affine`].
+    /// `z = weight · x + bias` through [`kernels::affine_shaped`].
     #[inline]
     fn mid_affine<const B: usize>(&self, x: &SMatrix<T, IN, B>, z: &mut SMatrix<T, OUT, B>) {
         kernels::affine_shaped::<T, OUT, IN, B>(

@@ -6,7 +6,8 @@
 //! are built from the two visitors here. Their result is bit for bit `backward` followed by
 //! [`Optimizer::step`](crate::optim::Optimizer::step) (or `try_step`): the gradient entries are
 //! made by the kernels `set_gradient` uses ([`Linear::weight_gradient_chunks`]), and the
-//! optimizer's [`FusedStep::update`] is the one its own step calls.
+//! optimizer's [`FusedStep::update`] is the one its own step calls (for one sample, SGD's
+//! [`FusedStep::update_columns`], which applies the same per-entry rules).
 //!
 //! ```
 //! use backprop::prelude::*;

@@ -5,8 +5,9 @@
 //! [`Optimizer::try_step`] are [`step_by_tensors`] and [`try_step_by_tensors`]: the unfused step
 //! walks whole gradient tensors through the same [`FusedStep::update`] that the fused step
 //! ([`Model::train_step`](crate::model::Model::train_step)) calls on runs of entries. An entry's
-//! new value depends on that entry alone, so the two give the same bits by construction
-//! (`tests/suite/fused.rs` checks it for every configuration of the optimizer fixtures).
+//! new value depends on that entry alone, so the two give the same bits by construction; SGD's
+//! one-sample [`FusedStep::update_columns`] applies the same per-entry rules as its `update`
+//! (`tests/suite/fused.rs` checks both for every configuration of the optimizer fixtures).
 
 use crate::network::Network;
 use crate::optim::{position, NonFiniteUpdate, Optimizer};
@@ -21,8 +22,8 @@ pub trait FusedStep<N: Network>: Optimizer<N> {
     /// One step's constants (learning rate, bias corrections), computed once per step.
     type Rule: Copy;
 
-    /// Whether the fused step should hand a one-sample gradient a column at a time through
-    /// [`FusedStep::update_columns`] (best for an update as cheap as SGD's) rather than in runs of
+    /// Whether the fused step should hand a one-sample gradient, as δ and the layer's input,
+    /// to [`FusedStep::update_columns`] (best for an update as cheap as SGD's) rather than in runs of
     /// several columns through [`FusedStep::update`] (best where each call finds more state).
     const SCALED_COLUMNS: bool = false;
 
@@ -68,10 +69,11 @@ pub trait FusedStep<N: Network>: Optimizer<N> {
         }
     }
 
-    /// [`FusedStep::update_scaled`] on every column of one sample's weight gradient: column `j`
-    /// of `weight` (column-major, `O` rows) takes the gradient `delta · input[j]`. The provided
-    /// method calls `update_scaled` column by column; an optimizer overrides it to choose its
-    /// rule once for the whole tensor and keep `delta` in registers.
+    /// [`FusedStep::update`] of a whole weight tensor from one sample's gradient, bit for bit:
+    /// `weight` is all of tensor `tensor` (column-major, `O` rows), and its column `j` takes the
+    /// gradient `delta · input[j]`. The provided method calls `update_scaled` column by column;
+    /// an optimizer overrides it to choose its rule once for the whole tensor and keep `delta`
+    /// in registers, each entry through the same rule as `update`.
     #[inline(always)]
     fn update_columns<const O: usize>(
         &mut self,

@@ -129,6 +129,19 @@ impl<T: Scalar> Coefficients<T> {
     }
 }
 
+/// The new weight of one entry under the plain rule, `p + (−lr) · g`, as torch's
+/// `param.add_(grad, alpha=-lr)`.
+#[inline(always)]
+fn plain_entry<T: Scalar>(alpha: T, p: T, g: T) -> T {
+    p + alpha * g
+}
+
+/// The new weight of one entry with weight decay and no momentum, `p − lr · (g + decay · p)`.
+#[inline(always)]
+fn decay_entry<T: Scalar>(k: &Coefficients<T>, p: T, g: T) -> T {
+    p - k.lr * (g + k.decay * p)
+}
+
 /// The new weight and momentum buffer of one entry with momentum, as torch orders the arithmetic.
 #[inline(always)]
 fn momentum_entry<T: Scalar>(
@@ -194,12 +207,12 @@ impl<N: Network> Sgd<N> {
         match rule.mode {
             Mode::Plain => {
                 for (p, g) in params.iter_mut().zip(grads) {
-                    *p += rule.alpha * g;
+                    *p = plain_entry(rule.alpha, *p, g);
                 }
             }
             Mode::Decay => {
                 for (p, g) in params.iter_mut().zip(grads) {
-                    *p -= k.lr * (g + k.decay * *p);
+                    *p = decay_entry(k, *p, g);
                 }
             }
             Mode::Momentum {
@@ -216,6 +229,68 @@ impl<N: Network> Sgd<N> {
         }
     }
 }
+
+impl<N: Network> Sgd<N> {
+    /// [`FusedStep::update_columns`]: column `j` of `weight` takes `delta · input[j]`, each
+    /// entry through the rule `update` applies.
+    #[inline(always)]
+    fn columns<const O: usize>(
+        &mut self,
+        rule: &SgdRule<N::Scalar>,
+        tensor: usize,
+        weight: &mut [N::Scalar],
+        delta: &[N::Scalar; O],
+        input: &[N::Scalar],
+    ) {
+        if O == 0 {
+            return;
+        }
+        let k = &rule.k;
+        let (columns, _) = weight.as_chunks_mut::<O>();
+        let columns = columns.iter_mut().zip(input);
+        match rule.mode {
+            Mode::Plain => {
+                for (column, &x) in columns {
+                    // Opaque to the compiler, which unrolls each column's loop (its length is
+                    // known). Else LLVM vectorises across columns with gathers (measured several
+                    // times slower), and a loop of unknown length down a column of 10 entries
+                    // makes masked vectors whose stores stall the next column's loads.
+                    let column = core::hint::black_box(column);
+                    for (p, &d) in column.iter_mut().zip(delta) {
+                        *p = plain_entry(rule.alpha, *p, d * x);
+                    }
+                }
+            }
+            Mode::Decay => {
+                for (column, &x) in columns {
+                    let column = core::hint::black_box(column);
+                    for (p, &d) in column.iter_mut().zip(delta) {
+                        *p = decay_entry(k, *p, d * x);
+                    }
+                }
+            }
+            Mode::Momentum {
+                decayed,
+                nesterov,
+                first,
+            } => {
+                let buffer: &mut N = self.buffer.get_or_insert_with(|| boxed(N::zeros));
+                let buffer = run_of(buffer.tensor_mut(tensor), 0, usize::MAX);
+                let (buffers, _) = buffer.as_chunks_mut::<O>();
+                for ((column, &x), buffer) in columns.zip(buffers) {
+                    let column = core::hint::black_box(column);
+                    for ((p, b), &d) in column.iter_mut().zip(buffer).zip(delta) {
+                        (*p, *b) = momentum_entry(k, decayed, nesterov, first, *p, d * x, *b);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The largest δ, in bytes, that [`FusedStep::update_columns`] copies into registers (a
+/// larger one is read where it lies, never copied through the stack).
+const DELTA_COPY_BYTES: usize = 1024;
 
 impl<N: Network> FusedStep<N> for Sgd<N> {
     type Rule = SgdRule<N::Scalar>;
@@ -277,50 +352,12 @@ impl<N: Network> FusedStep<N> for Sgd<N> {
         delta: &[N::Scalar; O],
         input: &[N::Scalar],
     ) {
-        if O == 0 {
-            return;
-        }
-        // A copy, which the weights cannot alias.
-        let delta = *delta;
-        let k = &rule.k;
-        let (columns, _) = weight.as_chunks_mut::<O>();
-        let columns = columns.iter_mut().zip(input);
-        match rule.mode {
-            Mode::Plain => {
-                for (column, &x) in columns {
-                    // Opaque to the compiler, which unrolls each column's loop (its length is
-                    // known). Else LLVM vectorises across columns with gathers (measured several
-                    // times slower), and a loop of unknown length down a column of 10 entries
-                    // makes masked vectors whose stores stall the next column's loads.
-                    let column = core::hint::black_box(column);
-                    for (p, &d) in column.iter_mut().zip(&delta) {
-                        *p += rule.alpha * (d * x);
-                    }
-                }
-            }
-            Mode::Decay => {
-                for (column, &x) in columns {
-                    let column = core::hint::black_box(column);
-                    for (p, &d) in column.iter_mut().zip(&delta) {
-                        *p -= k.lr * (d * x + k.decay * *p);
-                    }
-                }
-            }
-            Mode::Momentum {
-                decayed,
-                nesterov,
-                first,
-            } => {
-                let buffer: &mut N = self.buffer.get_or_insert_with(|| boxed(N::zeros));
-                let buffer = run_of(buffer.tensor_mut(tensor), 0, usize::MAX);
-                let (buffers, _) = buffer.as_chunks_mut::<O>();
-                for ((column, &x), buffer) in columns.zip(buffers) {
-                    let column = core::hint::black_box(column);
-                    for ((p, b), &d) in column.iter_mut().zip(buffer).zip(&delta) {
-                        (*p, *b) = momentum_entry(k, decayed, nesterov, first, *p, d * x, *b);
-                    }
-                }
-            }
+        if O * core::mem::size_of::<N::Scalar>() <= DELTA_COPY_BYTES {
+            // A copy, which the weights cannot alias: the compiler keeps it in registers.
+            let delta = *delta;
+            self.columns(rule, tensor, weight, &delta, input);
+        } else {
+            self.columns(rule, tensor, weight, delta, input);
         }
     }
 
@@ -341,9 +378,9 @@ impl<N: Network> FusedStep<N> for Sgd<N> {
                 let plain = matches!(rule.mode, Mode::Plain);
                 let new = |(&p, &g): (&N::Scalar, &N::Scalar)| {
                     if plain {
-                        p + rule.alpha * g
+                        plain_entry(rule.alpha, p, g)
                     } else {
-                        p - k.lr * (g + k.decay * p)
+                        decay_entry(k, p, g)
                     }
                 };
                 if entries.clone().fold(true, |ok, e| ok & finite(new(e))) {
