@@ -438,71 +438,33 @@ mod x86 {
     wrapper!(outer_avx2, "avx2,fma", 64, outer_body,
         (out: usize, inp: usize, batch: usize, delta: &[T], input: &[T], grad: &mut [T]));
 
-    /// `affine_shaped_body` compiled for AVX-512F and FMA.
-    #[target_feature(enable = "avx512f,fma")]
-    pub(super) unsafe fn affine_shaped_avx512<
-        T: Scalar,
-        const FUSED: bool,
-        const OUT: usize,
-        const IN: usize,
-        const BATCH: usize,
-    >(
-        w: &[T],
-        bias: &[T],
-        x: &[T],
-        z: &mut [T],
-    ) {
-        affine_shaped_body::<T, FUSED, 128, OUT, IN, BATCH>(w, bias, x, z);
+    /// Declares `$name`, `$body` compiled with `$features` and a `$bytes`-byte row block for
+    /// one shape (`OUT × IN` weights, `BATCH` samples).
+    macro_rules! shaped_wrapper {
+        ($name:ident, $features:literal, $bytes:literal, $body:ident,
+         ($($arg:ident: $ty:ty),*)) => {
+            #[doc = concat!("`", stringify!($body), "` compiled for ", $features, ".")]
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $name<
+                T: Scalar,
+                const FUSED: bool,
+                const OUT: usize,
+                const IN: usize,
+                const BATCH: usize,
+            >($($arg: $ty),*) {
+                $body::<T, FUSED, $bytes, OUT, IN, BATCH>($($arg),*);
+            }
+        };
     }
 
-    /// `affine_shaped_body` compiled for AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn affine_shaped_avx2<
-        T: Scalar,
-        const FUSED: bool,
-        const OUT: usize,
-        const IN: usize,
-        const BATCH: usize,
-    >(
-        w: &[T],
-        bias: &[T],
-        x: &[T],
-        z: &mut [T],
-    ) {
-        affine_shaped_body::<T, FUSED, 64, OUT, IN, BATCH>(w, bias, x, z);
-    }
-
-    /// `propagate_shaped_body` compiled for AVX-512F and FMA.
-    #[target_feature(enable = "avx512f,fma")]
-    pub(super) unsafe fn propagate_shaped_avx512<
-        T: Scalar,
-        const FUSED: bool,
-        const OUT: usize,
-        const IN: usize,
-        const BATCH: usize,
-    >(
-        w: &[T],
-        delta: &[T],
-        delta_in: &mut [T],
-    ) {
-        propagate_shaped_body::<T, FUSED, 128, OUT, IN, BATCH>(w, delta, delta_in);
-    }
-
-    /// `propagate_shaped_body` compiled for AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn propagate_shaped_avx2<
-        T: Scalar,
-        const FUSED: bool,
-        const OUT: usize,
-        const IN: usize,
-        const BATCH: usize,
-    >(
-        w: &[T],
-        delta: &[T],
-        delta_in: &mut [T],
-    ) {
-        propagate_shaped_body::<T, FUSED, 64, OUT, IN, BATCH>(w, delta, delta_in);
-    }
+    shaped_wrapper!(affine_shaped_avx512, "avx512f,fma", 128, affine_shaped_body,
+        (w: &[T], bias: &[T], x: &[T], z: &mut [T]));
+    shaped_wrapper!(affine_shaped_avx2, "avx2,fma", 64, affine_shaped_body,
+        (w: &[T], bias: &[T], x: &[T], z: &mut [T]));
+    shaped_wrapper!(propagate_shaped_avx512, "avx512f,fma", 128, propagate_shaped_body,
+        (w: &[T], delta: &[T], delta_in: &mut [T]));
+    shaped_wrapper!(propagate_shaped_avx2, "avx2,fma", 64, propagate_shaped_body,
+        (w: &[T], delta: &[T], delta_in: &mut [T]));
 
     /// `outer_chunks_body` compiled for AVX-512F and FMA, `f` inlined into it.
     #[target_feature(enable = "avx512f,fma")]
