@@ -341,6 +341,12 @@ fn a_refused_fused_step_changes_nothing_and_names_the_cause() {
     );
     let error = refused_like_unfused(&net, Sgd::new(1e30).momentum(0.5), &x, &far);
     assert!(matches!(error, StepError::Update(_)), "{error:?}");
+    let error = refused_like_unfused(&net, Sgd::new(1e30).weight_decay(0.1), &x, &far);
+    assert!(matches!(error, StepError::Update(_)), "{error:?}");
+    // One sample's column check finds a non-finite gradient as the unfused step does.
+    let mut huge = x;
+    huge[5] = f32::INFINITY;
+    refused_like_unfused(&net, Sgd::new(0.1), &huge, &y);
     // A NaN gradient with a finite loss: an infinite input saturates every tanh unit, so the
     // output is finite, and its weight's gradient is 0 · ∞.
     let wide = Tiled::<f32>::init(11);

@@ -438,6 +438,85 @@ mod x86 {
     wrapper!(outer_avx2, "avx2,fma", 64, outer_body,
         (out: usize, inp: usize, batch: usize, delta: &[T], input: &[T], grad: &mut [T]));
 
+    /// `reduce_columns` for `f32` in AVX-512 shuffles: each halving step is two shuffles of two
+    /// vectors and one add, the pairs added as `reduce` adds them (so the same bits); LLVM makes
+    /// gathers of the portable form, which cost more than the sums.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(super) unsafe fn reduce_columns_f32_avx512(
+        lanes: &[[f32; LANES]; LANES],
+        sums: &mut [f32; LANES],
+    ) {
+        use core::arch::x86_64::*;
+        let v: [__m512; LANES] = core::array::from_fn(|c| _mm512_loadu_ps(lanes[c].as_ptr()));
+        // Two columns per vector, 8 lanes each: 128-bit quarters 0, 1 plus 2, 3.
+        let halves: [__m512; 8] = core::array::from_fn(|p| {
+            let (a, b) = (v[2 * p], v[2 * p + 1]);
+            let lo = _mm512_shuffle_f32x4::<0b01_00_01_00>(a, b);
+            let hi = _mm512_shuffle_f32x4::<0b11_10_11_10>(a, b);
+            _mm512_add_ps(lo, hi)
+        });
+        // Four columns per vector, 4 lanes each, one per 128-bit quarter.
+        let quarters: [__m512; 4] = core::array::from_fn(|p| {
+            let (a, b) = (halves[2 * p], halves[2 * p + 1]);
+            let lo = _mm512_shuffle_f32x4::<0b10_00_10_00>(a, b);
+            let hi = _mm512_shuffle_f32x4::<0b11_01_11_01>(a, b);
+            _mm512_add_ps(lo, hi)
+        });
+        // Quarter i: column i of `a`'s four, then of `b`'s, 2 lanes each.
+        let pairs: [__m512; 2] = core::array::from_fn(|p| {
+            let (a, b) = (quarters[2 * p], quarters[2 * p + 1]);
+            let lo = _mm512_shuffle_ps::<0b01_00_01_00>(a, b);
+            let hi = _mm512_shuffle_ps::<0b11_10_11_10>(a, b);
+            _mm512_add_ps(lo, hi)
+        });
+        // Entry 4i + m holds column 4m + i: transposed back into column order.
+        let lo = _mm512_shuffle_ps::<0b10_00_10_00>(pairs[0], pairs[1]);
+        let hi = _mm512_shuffle_ps::<0b11_01_11_01>(pairs[0], pairs[1]);
+        let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        let ordered = _mm512_permutexvar_ps(order, _mm512_add_ps(lo, hi));
+        _mm512_storeu_ps(sums.as_mut_ptr(), ordered);
+    }
+
+    /// `reduce_columns` for `f32` in AVX2 shuffles, eight columns at a time: the first halving
+    /// is one add of a column's two 256-bit halves, each later one two shuffles and one add.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(super) unsafe fn reduce_columns_f32_avx2(
+        lanes: &[[f32; LANES]; LANES],
+        sums: &mut [f32; LANES],
+    ) {
+        use core::arch::x86_64::*;
+        for (lanes, out) in lanes.chunks_exact(8).zip(sums.chunks_exact_mut(8)) {
+            // One column per vector, 8 lanes.
+            let halves: [__m256; 8] = core::array::from_fn(|c| {
+                let lo = _mm256_loadu_ps(lanes[c].as_ptr());
+                let hi = _mm256_loadu_ps(lanes[c][8..].as_ptr());
+                _mm256_add_ps(lo, hi)
+            });
+            // Two columns per vector, one per 128-bit half, 4 lanes each.
+            let quarters: [__m256; 4] = core::array::from_fn(|p| {
+                let (a, b) = (halves[2 * p], halves[2 * p + 1]);
+                let lo = _mm256_permute2f128_ps::<0x20>(a, b);
+                let hi = _mm256_permute2f128_ps::<0x31>(a, b);
+                _mm256_add_ps(lo, hi)
+            });
+            // Columns 4p, 4p + 2 in the low half, 4p + 1, 4p + 3 in the high one, 2 lanes each.
+            let pairs: [__m256; 2] = core::array::from_fn(|p| {
+                let (a, b) = (quarters[2 * p], quarters[2 * p + 1]);
+                let lo = _mm256_shuffle_ps::<0b01_00_01_00>(a, b);
+                let hi = _mm256_shuffle_ps::<0b11_10_11_10>(a, b);
+                _mm256_add_ps(lo, hi)
+            });
+            // Columns 0, 2, 4, 6, 1, 3, 5, 7: put back in order.
+            let lo = _mm256_shuffle_ps::<0b10_00_10_00>(pairs[0], pairs[1]);
+            let hi = _mm256_shuffle_ps::<0b11_01_11_01>(pairs[0], pairs[1]);
+            let sums = _mm256_add_ps(lo, hi);
+            let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+            _mm256_storeu_ps(out.as_mut_ptr(), _mm256_permutevar8x32_ps(sums, order));
+        }
+    }
+
     /// Declares `$name`, `$body` compiled with `$features` and a `$bytes`-byte row block for
     /// one shape (`OUT × IN` weights, `BATCH` samples).
     macro_rules! shaped_wrapper {
@@ -696,26 +775,96 @@ fn propagate_body<T: Scalar, const FUSED: bool, const BYTES: usize>(
         let rest = &delta[out - tail..];
         let mut last = [T::zero(); LANES];
         last[..tail].copy_from_slice(rest);
-        for (column, entry) in w.chunks_exact(out).zip(delta_in.iter_mut()) {
-            let mut acc = [T::zero(); LANES];
-            let mut columns = column.chunks_exact(LANES);
-            let mut deltas = delta.chunks_exact(LANES);
-            for (values, scales) in (&mut columns).zip(&mut deltas) {
-                let values: &[T; LANES] = values.try_into().expect("16 lanes");
-                let scales: &[T; LANES] = scales.try_into().expect("16 lanes");
-                for l in 0..LANES {
-                    acc[l] = multiply_add::<T, FUSED>(values[l], scales[l], acc[l]);
-                }
+        // With vector shuffles for the scalar, sixteen columns' lanes at a time, reduced
+        // together (the same tree per column, its steps shared across columns); else, and for
+        // the columns left over, one column at a time (which LLVM vectorises across columns,
+        // with gathers).
+        let mut columns = w.chunks_exact(if shuffled::<T, BYTES>() {
+            out * LANES
+        } else {
+            usize::MAX
+        });
+        let mut entries = delta_in.chunks_exact_mut(LANES);
+        for (block, entries) in (&mut columns).zip(&mut entries) {
+            let mut lanes = [[T::zero(); LANES]; LANES];
+            for (lanes, column) in lanes.iter_mut().zip(block.chunks_exact(out)) {
+                *lanes = column_lanes::<T, FUSED>(column, delta, &last);
             }
-            // The last rows in lanes 0.., the others padded with 0 · 0 (acc, summed from +0,
-            // is never −0, so adding +0 leaves it exact), in registers.
-            let mut values = [T::zero(); LANES];
-            values[..tail].copy_from_slice(columns.remainder());
-            for l in 0..LANES {
-                acc[l] = multiply_add::<T, FUSED>(values[l], last[l], acc[l]);
-            }
-            *entry = reduce(&acc);
+            reduce_columns::<T, BYTES>(&lanes, entries.try_into().expect("16 entries"));
         }
+        let rest = columns.remainder();
+        let entries = &mut delta_in[inp - rest.len() / out..];
+        for (column, entry) in rest.chunks_exact(out).zip(entries) {
+            *entry = reduce(&column_lanes::<T, FUSED>(column, delta, &last));
+        }
+    }
+}
+
+/// One weight column's 16 virtual lanes of `Σ_i column[i] · delta[i]` (row `i` in lane
+/// `i mod 16`, each lane from zero in row order), `last` holding the rows past the last full 16
+/// padded with zeros.
+#[inline(always)]
+fn column_lanes<T: Scalar, const FUSED: bool>(
+    column: &[T],
+    delta: &[T],
+    last: &[T; LANES],
+) -> [T; LANES] {
+    let mut acc = [T::zero(); LANES];
+    let mut columns = column.chunks_exact(LANES);
+    let mut deltas = delta.chunks_exact(LANES);
+    for (values, scales) in (&mut columns).zip(&mut deltas) {
+        let values: &[T; LANES] = values.try_into().expect("16 lanes");
+        let scales: &[T; LANES] = scales.try_into().expect("16 lanes");
+        for l in 0..LANES {
+            acc[l] = multiply_add::<T, FUSED>(values[l], scales[l], acc[l]);
+        }
+    }
+    // The last rows in lanes 0.., the others padded with 0 · 0 (acc, summed from +0, is never
+    // −0, so adding +0 leaves it exact), in registers.
+    let mut values = [T::zero(); LANES];
+    let tail = columns.remainder();
+    values[..tail.len()].copy_from_slice(tail);
+    for l in 0..LANES {
+        acc[l] = multiply_add::<T, FUSED>(values[l], last[l], acc[l]);
+    }
+    acc
+}
+
+/// Whether [`reduce_columns`] has vector shuffles for `T` in a `BYTES`-byte block's kernels
+/// (`f32` in the AVX-512 and AVX2 kernels).
+#[inline(always)]
+fn shuffled<T: Scalar, const BYTES: usize>() -> bool {
+    cfg!(all(feature = "std", target_arch = "x86_64"))
+        && (BYTES == 128 || BYTES == 64)
+        && core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()
+}
+
+/// [`reduce`] of sixteen columns' lanes at once, `sums[c]` from `lanes[c]`, where
+/// [`shuffled`] (each halving step adds the pairs `reduce` adds, gathered from several columns'
+/// partial sums into one vector by shuffles: the same bits).
+#[inline(always)]
+fn reduce_columns<T: Scalar, const BYTES: usize>(
+    lanes: &[[T; LANES]; LANES],
+    sums: &mut [T; LANES],
+) {
+    use core::any::Any;
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if let (Some(lanes), Some(sums)) = (
+        (lanes as &dyn Any).downcast_ref::<[[f32; LANES]; LANES]>(),
+        (sums as &mut dyn Any).downcast_mut::<[f32; LANES]>(),
+    ) {
+        // SAFETY: a 128-byte block is compiled only into the AVX-512 kernels and a 64-byte one
+        // only into the AVX2 kernels, which run only where `supported` detected AVX-512F, or
+        // AVX2.
+        match BYTES {
+            128 => unsafe { x86::reduce_columns_f32_avx512(lanes, sums) },
+            64 => unsafe { x86::reduce_columns_f32_avx2(lanes, sums) },
+            _ => {}
+        }
+        return;
+    }
+    for (lanes, sum) in lanes.iter().zip(sums) {
+        *sum = reduce(lanes);
     }
 }
 
@@ -1202,6 +1351,72 @@ mod tests {
         shaped_matches::<f32, 3, 0, 2>();
         shaped_matches::<f32, 0, 3, 2>();
         shaped_matches::<f32, 3, 3, 0>();
+    }
+
+    /// `propagate`'s documented order, written out one scalar at a time: row `i` into virtual
+    /// lane `i mod 16`, each lane from zero in row order, the lanes summed by halving.
+    fn propagate_reference<T: Scalar>(fused: bool, out: usize, column: &[T], delta: &[T]) -> T {
+        let mut lanes = [T::zero(); LANES];
+        for i in 0..out.div_ceil(LANES) * LANES {
+            let (value, scale) = match (column.get(i).filter(|_| i < out), delta.get(i)) {
+                (Some(&v), Some(&d)) if i < out => (v, d),
+                _ => (T::zero(), T::zero()),
+            };
+            let lane = &mut lanes[i % LANES];
+            *lane = if fused {
+                value.mul_add(scale, *lane)
+            } else {
+                value * scale + *lane
+            };
+        }
+        let mut width = LANES;
+        while width > 1 {
+            width /= 2;
+            for l in 0..width {
+                lanes[l] = lanes[l] + lanes[l + width];
+            }
+        }
+        lanes[0]
+    }
+
+    /// `propagate` at every level gives the bits of its documented order (which no kernel's
+    /// vector width, blocking of columns or shape may change), fused and not.
+    fn propagate_follows_its_documented_order<T: Scalar>() {
+        let shapes = SHAPES
+            .iter()
+            .copied()
+            .chain([(3, 17), (20, 48), (10, 33), (16, 1)]);
+        for (out, inp) in shapes {
+            for batch in [1, 2] {
+                let w = values::<T>(out * inp, 21 + out as u64);
+                let delta = values::<T>(out * batch, 22 + inp as u64);
+                for fused in [true, false] {
+                    let want: Vec<T> = (0..batch)
+                        .flat_map(|s| {
+                            let (w, delta) = (&w, &delta[s * out..(s + 1) * out]);
+                            (0..inp).map(move |j| {
+                                propagate_reference(fused, out, &w[j * out..(j + 1) * out], delta)
+                            })
+                        })
+                        .collect();
+                    for level in levels(fused) {
+                        let mut back = vec![T::one(); inp * batch];
+                        propagate_at(level, out, inp, batch, &w, &delta, &mut back);
+                        assert_eq!(
+                            bits(&back),
+                            bits(&want),
+                            "{out}×{inp} batch {batch} {level:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kernels_propagate_follows_its_documented_order() {
+        propagate_follows_its_documented_order::<f32>();
+        propagate_follows_its_documented_order::<f64>();
     }
 
     #[test]

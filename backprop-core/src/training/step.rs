@@ -283,15 +283,15 @@ impl<'o, N: Network, P: FusedStep<N>> Check<'o, N, P> {
         }
     }
 
-    /// Records a bad update of `tensor`'s entry `index` (`grads`: the run holding it).
-    fn found<T: Scalar>(&mut self, tensor: usize, index: usize, what: &'static str, grads: &[T]) {
+    /// Records a bad update of `tensor`'s entry `index` (`bad_gradient`: whether the gradient
+    /// entries the check read there hold a NaN or an infinity).
+    fn found(&mut self, tensor: usize, index: usize, what: &'static str, bad_gradient: bool) {
         if self.update.is_none_or(|(t, i, _)| (tensor, index) < (t, i)) {
             self.update = Some((tensor, index, what));
         }
         // Every update rule turns a non-finite gradient entry into a bad update, so a bad
         // gradient is only looked for where an update failed.
-        if grads.iter().any(|g| !to_f64(*g).is_finite()) && self.gradient.is_none_or(|t| tensor < t)
-        {
+        if bad_gradient && self.gradient.is_none_or(|t| tensor < t) {
             self.gradient = Some(tensor);
         }
     }
@@ -357,6 +357,24 @@ fn check_layer<N: Network, P: FusedStep<N>, const I: usize, const O: usize, cons
 ) {
     let (weight, bias) = linear.tensors();
     let tensor = 2 * layer;
+    if B == 1 && P::SCALED_COLUMNS && Linear::<N::Scalar, I, O>::PRODUCT_COLUMNS {
+        if let Some(delta) = delta.as_slice().first_chunk::<O>() {
+            // One sample, as `apply_layer` updates it: column j's gradient is δ · x_j.
+            let input = input.as_slice();
+            let found = check
+                .optimizer
+                .check_columns(&check.rule, tensor, weight, delta, input);
+            if let Some((i, what)) = found {
+                // Only on a refused step: is any entry of the gradient itself non-finite?
+                let bad = input
+                    .iter()
+                    .any(|&x| delta.iter().any(|&d| !to_f64(d * x).is_finite()));
+                check.found(tensor, i, what, bad);
+            }
+            check_bias(check, tensor + 1, bias, delta.as_slice());
+            return;
+        }
+    }
     let runs = CheckRuns {
         check: &mut *check,
         weight,
@@ -364,12 +382,26 @@ fn check_layer<N: Network, P: FusedStep<N>, const I: usize, const O: usize, cons
     };
     Linear::<N::Scalar, I, O>::weight_gradient_runs(delta, input, runs);
     let grads = Linear::<N::Scalar, I, O>::bias_gradient(delta);
-    let found = check
-        .optimizer
-        .check(&check.rule, tensor + 1, 0, bias, grads.as_slice());
+    check_bias(check, tensor + 1, bias, grads.as_slice());
+}
+
+/// Checks the bias `tensor`'s update by its gradient `grads`.
+#[inline(always)]
+fn check_bias<N: Network, P: FusedStep<N>>(
+    check: &mut Check<'_, N, P>,
+    tensor: usize,
+    bias: &[N::Scalar],
+    grads: &[N::Scalar],
+) {
+    let found = check.optimizer.check(&check.rule, tensor, 0, bias, grads);
     if let Some((i, what)) = found {
-        check.found(tensor + 1, i, what, grads.as_slice());
+        check.found(tensor, i, what, non_finite(grads));
     }
+}
+
+/// Whether any entry is NaN or infinite.
+fn non_finite<T: Scalar>(values: &[T]) -> bool {
+    values.iter().any(|v| !to_f64(*v).is_finite())
 }
 
 /// One weight tensor's gradient runs, each checked as it is made.
@@ -392,7 +424,7 @@ impl<N: Network, P: FusedStep<N>> Runs<N::Scalar> for CheckRuns<'_, '_, N, P> {
                 .optimizer
                 .check(&check.rule, self.tensor, offset, params, grads)
         {
-            check.found(self.tensor, offset + i, what, grads);
+            check.found(self.tensor, offset + i, what, non_finite(grads));
         }
     }
 }

@@ -100,6 +100,54 @@ pub trait FusedStep<N: Network>: Optimizer<N> {
         grads: &[N::Scalar],
     ) -> Option<(usize, &'static str)>;
 
+    /// [`FusedStep::check`] of the gradient `grads[i] = delta[i] · x`, as
+    /// [`FusedStep::update_scaled`] would apply it (the index is in `params`). The provided
+    /// method makes the products into a small buffer and calls `check`.
+    #[inline(always)]
+    fn check_scaled(
+        &self,
+        rule: &Self::Rule,
+        tensor: usize,
+        offset: usize,
+        params: &[N::Scalar],
+        delta: &[N::Scalar],
+        x: N::Scalar,
+    ) -> Option<(usize, &'static str)> {
+        const RUN: usize = 64;
+        let mut grads = [x; RUN];
+        for (start, (params, delta)) in params.chunks(RUN).zip(delta.chunks(RUN)).enumerate() {
+            let grads = &mut grads[..delta.len()];
+            for (g, &d) in grads.iter_mut().zip(delta) {
+                *g = d * x;
+            }
+            if let Some((i, what)) = self.check(rule, tensor, offset + start * RUN, params, grads) {
+                return Some((start * RUN + i, what));
+            }
+        }
+        None
+    }
+
+    /// [`FusedStep::check`] of what [`FusedStep::update_columns`] would write (one sample's
+    /// rank-one gradient `δ · inputᵀ` over the whole tensor): the first failing entry in
+    /// column-major order. The provided method checks a column at a time through
+    /// [`FusedStep::check_scaled`].
+    #[inline(always)]
+    fn check_columns<const O: usize>(
+        &self,
+        rule: &Self::Rule,
+        tensor: usize,
+        weight: &[N::Scalar],
+        delta: &[N::Scalar; O],
+        input: &[N::Scalar],
+    ) -> Option<(usize, &'static str)> {
+        for (j, (column, &x)) in weight.chunks_exact(O.max(1)).zip(input).enumerate() {
+            if let Some((i, what)) = self.check_scaled(rule, tensor, j * O, column, delta, x) {
+                return Some((j * O + i, what));
+            }
+        }
+        None
+    }
+
     /// Counts the step that was applied (Adam's step number, SGD's started momentum).
     fn end_step(&mut self);
 

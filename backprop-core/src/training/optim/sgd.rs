@@ -231,6 +231,109 @@ impl<N: Network> Sgd<N> {
 }
 
 impl<N: Network> Sgd<N> {
+    /// Whether every entry [`FusedStep::update_columns`] would write is finite, for the plain
+    /// and decay rules (`None` for momentum): the whole tensor at once, with no early exit and
+    /// no branch per column, each column's test unrolled and kept apart as `columns` keeps its
+    /// update.
+    #[inline(always)]
+    fn columns_finite<const O: usize>(
+        &self,
+        rule: &SgdRule<N::Scalar>,
+        weight: &[N::Scalar],
+        delta: &[N::Scalar; O],
+        input: &[N::Scalar],
+    ) -> Option<bool> {
+        let k = &rule.k;
+        let finite = finite_test::<N::Scalar>();
+        let plain = match rule.mode {
+            Mode::Plain => true,
+            Mode::Decay => false,
+            Mode::Momentum { .. } => return None,
+        };
+        let (columns, _) = weight.as_chunks::<O>();
+        // Plain loops, not `fold`: a closure the compiler does not inline would run outside
+        // the caller's vector instruction set.
+        let mut fine = true;
+        for (column, &x) in columns.iter().zip(input) {
+            let column = core::hint::black_box(column);
+            let mut column_fine = true;
+            for (&p, &d) in column.iter().zip(delta) {
+                let new = if plain {
+                    plain_entry(rule.alpha, p, d * x)
+                } else {
+                    decay_entry(k, p, d * x)
+                };
+                column_fine &= finite(new);
+            }
+            fine &= column_fine;
+        }
+        Some(fine)
+    }
+
+    /// [`FusedStep::check`] with the gradient entries from `grads`: every entry's new value
+    /// computed by the rule `update_with` applies, and nothing written.
+    #[inline(always)]
+    fn check_with(
+        &self,
+        rule: &SgdRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &[N::Scalar],
+        grads: impl Iterator<Item = N::Scalar> + Clone,
+    ) -> Option<(usize, &'static str)> {
+        let k = &rule.k;
+        let finite = finite_test::<N::Scalar>();
+        let entries = params.iter().copied().zip(grads);
+        match rule.mode {
+            Mode::Plain | Mode::Decay => {
+                let plain = matches!(rule.mode, Mode::Plain);
+                let new = |(p, g): (N::Scalar, N::Scalar)| {
+                    if plain {
+                        plain_entry(rule.alpha, p, g)
+                    } else {
+                        decay_entry(k, p, g)
+                    }
+                };
+                if entries.clone().fold(true, |ok, e| ok & finite(new(e))) {
+                    return None;
+                }
+                let index = entries.clone().position(|e| !finite(new(e)));
+                Some((index.unwrap_or(0), "weight"))
+            }
+            Mode::Momentum {
+                decayed,
+                nesterov,
+                first,
+            } => {
+                // The buffer exists (`begin_step` made it); the first step does not read it
+                // (`params` stands in for it before then).
+                let buffer = self.buffer.as_ref().map_or(params, |b| {
+                    run_of_ref(b.tensor(tensor), offset, params.len())
+                });
+                let new = |((p, g), &b): ((N::Scalar, N::Scalar), &N::Scalar)| {
+                    momentum_entry(k, decayed, nesterov, first, p, g, b)
+                };
+                let both = |(p, b): (N::Scalar, N::Scalar)| finite(p) & finite(b);
+                let entries = entries.zip(buffer);
+                if entries.clone().fold(true, |ok, e| ok & both(new(e))) {
+                    return None;
+                }
+                for (i, e) in entries.enumerate() {
+                    let (p, b) = new(e);
+                    if !finite(b) {
+                        return Some((i, "momentum buffer"));
+                    }
+                    if !finite(p) {
+                        return Some((i, "weight"));
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
+impl<N: Network> Sgd<N> {
     /// [`FusedStep::update_columns`]: column `j` of `weight` takes `delta · input[j]`, each
     /// entry through the rule `update` applies.
     #[inline(always)]
@@ -362,6 +465,33 @@ impl<N: Network> FusedStep<N> for Sgd<N> {
     }
 
     #[inline(always)]
+    fn check_columns<const O: usize>(
+        &self,
+        rule: &SgdRule<N::Scalar>,
+        tensor: usize,
+        weight: &[N::Scalar],
+        delta: &[N::Scalar; O],
+        input: &[N::Scalar],
+    ) -> Option<(usize, &'static str)> {
+        let fine = if O * core::mem::size_of::<N::Scalar>() <= DELTA_COPY_BYTES {
+            // A copy, kept in registers, as `update_columns` keeps it.
+            let delta = *delta;
+            self.columns_finite(rule, weight, &delta, input)
+        } else {
+            self.columns_finite(rule, weight, delta, input)
+        };
+        if fine == Some(true) {
+            return None;
+        }
+        // Refused (or with momentum): the first failing entry, a column at a time.
+        let mut columns = weight.chunks_exact(O.max(1)).zip(input).enumerate();
+        columns.find_map(|(j, (column, &x))| {
+            let found = self.check_scaled(rule, tensor, j * O, column, delta, x);
+            found.map(|(i, what)| (j * O + i, what))
+        })
+    }
+
+    #[inline(always)]
     fn check(
         &self,
         rule: &SgdRule<N::Scalar>,
@@ -370,54 +500,20 @@ impl<N: Network> FusedStep<N> for Sgd<N> {
         params: &[N::Scalar],
         grads: &[N::Scalar],
     ) -> Option<(usize, &'static str)> {
-        let k = &rule.k;
-        let finite = finite_test::<N::Scalar>();
-        let entries = params.iter().zip(grads);
-        match rule.mode {
-            Mode::Plain | Mode::Decay => {
-                let plain = matches!(rule.mode, Mode::Plain);
-                let new = |(&p, &g): (&N::Scalar, &N::Scalar)| {
-                    if plain {
-                        plain_entry(rule.alpha, p, g)
-                    } else {
-                        decay_entry(k, p, g)
-                    }
-                };
-                if entries.clone().fold(true, |ok, e| ok & finite(new(e))) {
-                    return None;
-                }
-                let index = entries.clone().position(|e| !finite(new(e)));
-                Some((index.unwrap_or(0), "weight"))
-            }
-            Mode::Momentum {
-                decayed,
-                nesterov,
-                first,
-            } => {
-                // The buffer exists (`begin_step` made it); the first step does not read it.
-                let buffer = self.buffer.as_ref().map_or(grads, |b| {
-                    run_of_ref(b.tensor(tensor), offset, params.len())
-                });
-                let new = |((&p, &g), &b): ((&N::Scalar, &N::Scalar), &N::Scalar)| {
-                    momentum_entry(k, decayed, nesterov, first, p, g, b)
-                };
-                let both = |(p, b): (N::Scalar, N::Scalar)| finite(p) & finite(b);
-                let entries = entries.zip(buffer);
-                if entries.clone().fold(true, |ok, e| ok & both(new(e))) {
-                    return None;
-                }
-                for (i, e) in entries.enumerate() {
-                    let (p, b) = new(e);
-                    if !finite(b) {
-                        return Some((i, "momentum buffer"));
-                    }
-                    if !finite(p) {
-                        return Some((i, "weight"));
-                    }
-                }
-                None
-            }
-        }
+        self.check_with(rule, tensor, offset, params, grads.iter().copied())
+    }
+
+    #[inline(always)]
+    fn check_scaled(
+        &self,
+        rule: &SgdRule<N::Scalar>,
+        tensor: usize,
+        offset: usize,
+        params: &[N::Scalar],
+        delta: &[N::Scalar],
+        x: N::Scalar,
+    ) -> Option<(usize, &'static str)> {
+        self.check_with(rule, tensor, offset, params, delta.iter().map(|&d| d * x))
     }
 
     fn end_step(&mut self) {
