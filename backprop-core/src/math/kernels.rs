@@ -1373,7 +1373,7 @@ mod tests {
         while width > 1 {
             width /= 2;
             for l in 0..width {
-                lanes[l] = lanes[l] + lanes[l + width];
+                lanes[l] += lanes[l + width];
             }
         }
         lanes[0]
