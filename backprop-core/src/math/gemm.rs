@@ -4,10 +4,13 @@
 //! layers and slow for large ones. These kernels compute a tile of the result in registers while
 //! streaming the shared dimension, each entry of the right-hand operand broadcast straight from
 //! memory: on x86-64 a tile of two 512-bit vectors' rows × 8 columns (32 × 8 in `f32`, 16 × 8 in
-//! `f64`) compiled for AVX-512 where the processor has it, else two 256-bit vectors' rows × 4
-//! columns compiled for AVX2 and FMA (checked at run time), else the portable 16 × 4 tile. Rows
-//! and columns left over at the edges are computed one partial column at a time, still vectorised
-//! along the rows. Nothing is allocated and nothing is packed: the stack holds one tile (1 KiB).
+//! `f64`) compiled for AVX-512 where the processor has it, else two 256-bit vectors' rows × 6
+//! columns compiled for AVX2 and FMA (checked at run time), else the portable 16 × 4 tile. The
+//! columns left over at the right edge are computed in narrower tiles (4, 2, then 1 column), the
+//! rows left over at the bottom one partial column at a time, still vectorised along the rows.
+//! Inside a tile the operands are read through raw pointers after one bounds check per tile.
+//! Nothing is allocated and nothing is packed: the stack holds one tile, and the transposed
+//! product one block of whole columns (1024 entries).
 //! All matrices are column-major slices, as nalgebra stores them.
 //!
 //! **Summation order.** Every entry of a product is one sequential chain over the shared
@@ -140,15 +143,16 @@ fn portable<T: Scalar, const FUSED: bool, J: Job<T>>(job: J) {
     job.run::<FUSED, 16, 4>();
 }
 
-/// `job` compiled for AVX2 and FMA: two 256-bit vectors of rows × 4 columns, 8 of the 16
-/// registers accumulating.
+/// `job` compiled for AVX2 and FMA: two 256-bit vectors of rows × 6 columns, 12 of the 16
+/// registers accumulating (with FMA's latency of 4–5 cycles and two FMA units, 8 accumulators
+/// left the units idle a fifth of the time: W3's step 1.12 times as long with 16 × 4, measured).
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2<T: Scalar, const FUSED: bool, J: Job<T>>(job: J) {
     if core::mem::size_of::<T>() == 4 {
-        job.run::<FUSED, 16, 4>();
+        job.run::<FUSED, 16, 6>();
     } else {
-        job.run::<FUSED, 8, 4>();
+        job.run::<FUSED, 8, 6>();
     }
 }
 
@@ -174,25 +178,51 @@ fn multiply_add<T: Scalar, const FUSED: bool>(value: T, scale: T, acc: T) -> T {
     }
 }
 
-/// One full `MR × NR` tile from `i0`: `acc[j][i] = Σ_p a[i0 + i, p] · columns[j][p]`, in order of
-/// `p`. Each column of `b` is its own slice at a run-time distance from the others, so the
-/// compiler keeps the tile in registers and broadcasts each entry of `b` from memory (reading
-/// the `NR` entries of one `p` at constant distances, it gathers them into a vector instead and
-/// spills the tile).
+/// One full `MR × NR` tile: `acc[j][i] = Σ_p a[i0 + i + p·m] · b[first + j·col + p·step]`, in
+/// order of `p`, kept in registers. A column of `b` is `col = k, step = 1` ([`Plain`]), a row of
+/// `bᵀ` is `col = 1, step = n` ([`Transposed`]).
+///
+/// The reads go through raw pointers after one bounds check for the whole tile: with a checked
+/// index per read, the loop spent more instructions on checks than on multiply-adds (W3's
+/// products ran at half the FMA peak, front-end bound).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn tile<T: Scalar, const FUSED: bool, const MR: usize, const NR: usize>(
+    a: &[T],
     i0: usize,
     m: usize,
     k: usize,
-    a: &[T],
-    columns: &[&[T]; NR],
+    b: &[T],
+    first: usize,
+    col: usize,
+    step: usize,
 ) -> [[T; MR]; NR] {
     let mut acc = [[T::zero(); MR]; NR];
+    if k == 0 {
+        return acc;
+    }
+    let last = |first: usize, stride: usize, count: usize| {
+        (k - 1)
+            .checked_mul(stride)
+            .and_then(|x| x.checked_add(first))
+            .and_then(|x| x.checked_add(count))
+    };
+    let a_end = last(i0, m, MR);
+    let b_end = (NR - 1)
+        .checked_mul(col)
+        .and_then(|x| last(x, step, first + 1));
+    assert!(
+        a_end.is_some_and(|end| end <= a.len()) && b_end.is_some_and(|end| end <= b.len()),
+        "gemm: a tile outside its operands"
+    );
+    let (a, b) = (a.as_ptr(), b.as_ptr());
     for p in 0..k {
-        let at = i0 + p * m;
-        let column: &[T; MR] = a[at..at + MR].try_into().expect("a full tile");
-        for (acc, scales) in acc.iter_mut().zip(columns) {
-            let scale = scales[p];
+        // SAFETY: for p < k, rows `i0 + p·m .. i0 + p·m + MR` of `a` and entries
+        // `first + j·col + p·step` (j < NR) of `b` are inside the slices (asserted above).
+        let column = unsafe { &*a.add(i0 + p * m).cast::<[T; MR]>() };
+        for (j, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: as above.
+            let scale = unsafe { *b.add(first + j * col + p * step) };
             for (acc, &value) in acc.iter_mut().zip(column) {
                 *acc = multiply_add::<T, FUSED>(value, scale, *acc);
             }
@@ -201,116 +231,161 @@ fn tile<T: Scalar, const FUSED: bool, const MR: usize, const NR: usize>(
     acc
 }
 
+/// A product computed one block of whole columns at a time.
+trait ColumnBlocks<T: Scalar> {
+    /// The number of columns of the product.
+    fn columns(&self) -> usize;
+
+    /// Computes columns `j0 .. j0 + W` with `MR × W` register tiles.
+    fn block<const FUSED: bool, const MR: usize, const W: usize>(&mut self, j0: usize);
+
+    /// Every column: blocks of `NR` columns, then the remainder in blocks of 4, 2 and 1
+    /// (narrower tiles, still whole multiply-add chains in registers, rather than one column at
+    /// a time).
+    #[inline(always)]
+    fn all_blocks<const FUSED: bool, const MR: usize, const NR: usize>(&mut self) {
+        let n = self.columns();
+        let mut j0 = 0;
+        while j0 + NR <= n {
+            self.block::<FUSED, MR, NR>(j0);
+            j0 += NR;
+        }
+        if NR > 4 && j0 + 4 <= n {
+            self.block::<FUSED, MR, 4>(j0);
+            j0 += 4;
+        }
+        if NR > 2 && j0 + 2 <= n {
+            self.block::<FUSED, MR, 2>(j0);
+            j0 += 2;
+        }
+        if j0 < n {
+            self.block::<FUSED, MR, 1>(j0);
+        }
+    }
+}
+
+impl<T: Scalar> ColumnBlocks<T> for Plain<'_, T> {
+    fn columns(&self) -> usize {
+        self.n
+    }
+
+    /// Columns `j0 .. j0 + W` of `c`: the full row tiles, then the rows left over one partial
+    /// column at a time.
+    #[inline(always)]
+    fn block<const FUSED: bool, const MR: usize, const W: usize>(&mut self, j0: usize) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        let full_rows = m - m % MR;
+        for i0 in (0..full_rows).step_by(MR) {
+            let acc = tile::<T, FUSED, MR, W>(self.a, i0, m, k, self.b, j0 * k, k, 1);
+            for (j, acc) in acc.iter().enumerate() {
+                let at = i0 + (j0 + j) * m;
+                self.c[at..at + MR].copy_from_slice(acc);
+            }
+        }
+        let c = &mut *self.c;
+        let mut write = |o: usize, v: &[T]| c[o..o + v.len()].copy_from_slice(v);
+        for j in j0..j0 + W {
+            partial_column::<T, FUSED, false, MR, _>(
+                full_rows, j, m, n, k, self.a, self.b, &mut write,
+            );
+        }
+    }
+}
+
 impl<T: Scalar> Job<T> for Plain<'_, T> {
-    /// Column block by column block (the block's `NR` columns of `b` stay in the first-level
-    /// cache while the row tiles stream `a`), each tile accumulated over the whole shared
-    /// dimension in registers, then stored.
+    /// Column block by column block (the block's columns of `b` stay in the first-level cache
+    /// while the row tiles stream `a`), each tile accumulated over the whole shared dimension
+    /// in registers, then stored.
     #[inline(always)]
     fn run<const FUSED: bool, const MR: usize, const NR: usize>(self) {
         let Plain { m, n, k, a, b, c } = self;
-        let (a, b, c) = (&a[..m * k], &b[..k * n], &mut c[..m * n]);
+        Plain {
+            m,
+            n,
+            k,
+            a: &a[..m * k],
+            b: &b[..k * n],
+            c: &mut c[..m * n],
+        }
+        .all_blocks::<FUSED, MR, NR>();
+    }
+}
+
+/// A [`Transposed`] product with the buffer its column blocks are gathered in.
+struct Gathered<'a, T, F> {
+    /// The product.
+    job: Transposed<'a, T, F>,
+    /// A column block's whole columns, when they fit.
+    block: Aligned<[T; BLOCK]>,
+}
+
+impl<T: Scalar, F: Runs<T>> ColumnBlocks<T> for Gathered<'_, T, F> {
+    fn columns(&self) -> usize {
+        self.job.n
+    }
+
+    /// Columns `j0 .. j0 + W` of the product handed to `f`: as one run of whole columns when
+    /// they fit in `block` (fewer, longer runs for an optimizer's update), else a tile's column
+    /// at a time.
+    #[inline(always)]
+    fn block<const FUSED: bool, const MR: usize, const W: usize>(&mut self, j0: usize) {
+        let Transposed { m, n, k, a, b, .. } = self.job;
+        if m == 0 {
+            return;
+        }
+        let (f, block) = (&mut self.job.f, &mut self.block.0);
         let full_rows = m - m % MR;
-        let full_cols = n - n % NR;
-        for j0 in (0..full_cols).step_by(NR) {
-            let columns: [&[T]; NR] = core::array::from_fn(|j| &b[(j0 + j) * k..][..k]);
-            for i0 in (0..full_rows).step_by(MR) {
-                let acc = tile::<T, FUSED, MR, NR>(i0, m, k, a, &columns);
-                for (j, acc) in acc.iter().enumerate() {
-                    let at = i0 + (j0 + j) * m;
-                    c[at..at + MR].copy_from_slice(acc);
+        let whole = m * W <= BLOCK;
+        for i0 in (0..full_rows).step_by(MR) {
+            let acc = tile::<T, FUSED, MR, W>(a, i0, m, k, b, j0, 1, n);
+            // Handed over from a copy: a run borrowing `acc` itself would keep the tile in
+            // memory through the loop (measured 8 times slower with an optimizer's update in
+            // `f`).
+            let tile = acc;
+            for (j, column) in tile.iter().enumerate() {
+                if whole {
+                    block[j * m + i0..j * m + i0 + MR].copy_from_slice(column);
+                } else {
+                    f.run(i0 + (j0 + j) * m, column);
                 }
             }
-            let mut write = |o: usize, v: &[T]| c[o..o + v.len()].copy_from_slice(v);
-            for j in j0..j0 + NR {
-                partial_column::<T, FUSED, false, MR, _>(full_rows, j, m, n, k, a, b, &mut write);
-            }
         }
-        let mut write = |o: usize, v: &[T]| c[o..o + v.len()].copy_from_slice(v);
-        for j in full_cols..n {
-            for i0 in (0..m).step_by(MR) {
-                partial_column::<T, FUSED, false, MR, _>(i0, j, m, n, k, a, b, &mut write);
+        if whole {
+            let mut gather = |o: usize, v: &[T]| {
+                let at = o - j0 * m;
+                block[at..at + v.len()].copy_from_slice(v);
+            };
+            for j in j0..j0 + W {
+                partial_column::<T, FUSED, true, MR, _>(full_rows, j, m, n, k, a, b, &mut gather);
+            }
+            f.run(j0 * m, &block[..W * m]);
+        } else {
+            for j in j0..j0 + W {
+                partial_column::<T, FUSED, true, MR, F>(full_rows, j, m, n, k, a, b, f);
             }
         }
     }
 }
 
 impl<T: Scalar, F: Runs<T>> Job<T> for Transposed<'_, T, F> {
-    /// Column block by column block, as [`Plain`], each tile handed to `f` column by column. The
-    /// `NR` entries of `b` for one `p` are consecutive, each read where it is multiplied (its
-    /// bounds check keeps the compiler from gathering them into one vector; copying the block
-    /// to the stack as [`Plain`] reads it measured slower on W3).
+    /// Column block by column block, as [`Plain`], each block handed to `f` (see
+    /// [`Gathered`]). The entries of `b` for one `p` are consecutive, each broadcast from
+    /// memory where it is multiplied.
     #[inline(always)]
     fn run<const FUSED: bool, const MR: usize, const NR: usize>(self) {
-        let Transposed {
-            m,
-            n,
-            k,
-            a,
-            b,
-            mut f,
-        } = self;
-        let (a, b) = (&a[..m * k], &b[..k * n]);
-        let full_rows = m - m % MR;
-        let full_cols = n - n % NR;
-        // The NR whole columns of a column block, gathered here when they fit, are handed over
-        // as one run: fewer, longer runs for an optimizer's update.
-        let mut block = Aligned([T::zero(); BLOCK]);
-        let whole = m * NR <= BLOCK;
-        for j0 in (0..full_cols).step_by(NR) {
-            for i0 in (0..full_rows).step_by(MR) {
-                let mut acc = [[T::zero(); MR]; NR];
-                for p in 0..k {
-                    let at = i0 + p * m;
-                    let column: &[T; MR] = a[at..at + MR].try_into().expect("a full tile");
-                    for (j, acc) in acc.iter_mut().enumerate() {
-                        let scale = b[p * n + j0 + j];
-                        for (acc, &value) in acc.iter_mut().zip(column) {
-                            *acc = multiply_add::<T, FUSED>(value, scale, *acc);
-                        }
-                    }
-                }
-                // Handed over from a copy: a run borrowing `acc` itself would keep the tile in
-                // memory through the loop above (measured 8 times slower with an optimizer's
-                // update in `f`).
-                let tile = acc;
-                for (j, column) in tile.iter().enumerate() {
-                    if whole {
-                        block.0[j * m + i0..j * m + i0 + MR].copy_from_slice(column);
-                    } else {
-                        f.run(i0 + (j0 + j) * m, column);
-                    }
-                }
-            }
-            if whole {
-                let block = &mut block.0;
-                let mut gather = |o: usize, v: &[T]| {
-                    let at = o - j0 * m;
-                    block[at..at + v.len()].copy_from_slice(v);
-                };
-                for j in j0..j0 + NR {
-                    partial_column::<T, FUSED, true, MR, _>(
-                        full_rows,
-                        j,
-                        m,
-                        n,
-                        k,
-                        a,
-                        b,
-                        &mut gather,
-                    );
-                }
-                f.run(j0 * m, &block[..NR * m]);
-            } else {
-                for j in j0..j0 + NR {
-                    partial_column::<T, FUSED, true, MR, F>(full_rows, j, m, n, k, a, b, &mut f);
-                }
-            }
+        let Transposed { m, n, k, a, b, f } = self;
+        Gathered {
+            job: Transposed {
+                m,
+                n,
+                k,
+                a: &a[..m * k],
+                b: &b[..k * n],
+                f,
+            },
+            block: Aligned([T::zero(); BLOCK]),
         }
-        for j in full_cols..n {
-            for i0 in (0..m).step_by(MR) {
-                partial_column::<T, FUSED, true, MR, F>(i0, j, m, n, k, a, b, &mut f);
-            }
-        }
+        .all_blocks::<FUSED, MR, NR>();
     }
 }
 
@@ -404,6 +479,16 @@ mod tests {
                 c: &mut c16,
             };
             job.run::<false, 16, 4>();
+            let mut c6 = vec![f64::NAN; m * n];
+            let job = Plain {
+                m,
+                n,
+                k,
+                a: a_,
+                b: b_,
+                c: &mut c6,
+            };
+            job.run::<true, 8, 6>();
             let mut c32 = vec![f64::NAN; m * n];
             let job = Plain {
                 m,
@@ -419,6 +504,7 @@ mod tests {
                 ("a·b", &c),
                 ("a·(bᵀ)ᵀ", &ct),
                 ("16×4 tile", &c16),
+                ("8×6 tile", &c6),
                 ("32×8 tile", &c32),
             ] {
                 for (index, &want) in expected.as_slice().iter().enumerate() {
