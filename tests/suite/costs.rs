@@ -159,3 +159,48 @@ fn budgets_that_hold_compile() {
         BudgetedTraining::<f64>::training_ram::<4>(BudgetedTraining::<f64>::ADAM_BYTES) <= 65536
     );
 }
+
+/// On x86-64 every weight starts on a cache line wherever the network lives: on the stack behind
+/// a byte, boxed, in a chain, as a gradient (issue 20: a vector load
+/// straddling two lines made W2's step a fifth slower, depending on where the stack landed).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn every_weight_starts_on_a_cache_line() {
+    /// A network behind one byte, so its natural place is off any line.
+    #[repr(C)]
+    struct Shifted<N> {
+        _byte: u8,
+        net: N,
+    }
+    fn weights_aligned<N: Network>(net: &N, what: &str) {
+        for (index, param) in net.params().enumerate() {
+            if index % 2 == 0 {
+                let at = param.values.as_ptr() as usize;
+                assert_eq!(at % 64, 0, "{what}: {} at {at:#x}", param.name);
+            }
+        }
+    }
+    let seed = Shifted {
+        _byte: 1,
+        net: Seed::<f32>::init(1),
+    };
+    weights_aligned(&seed.net, "Seed on the stack");
+    let controller = Shifted {
+        _byte: 1,
+        net: Controller::<f64>::init(2),
+    };
+    weights_aligned(&controller.net, "Controller (f64)");
+    let mid = Box::new(Shifted {
+        _byte: 1,
+        net: Mid::<f32>::init(3),
+    });
+    weights_aligned(&mid.net, "Mid, boxed");
+    weights_aligned(&W3::<f32>::init(4), "W3 (boxed layers)");
+    weights_aligned(&Chain::<f32>::init(5), "Chain");
+    let grad = Shifted {
+        _byte: 1,
+        net: Mid::<f32>::zeros(),
+    };
+    weights_aligned(&grad.net, "a gradient");
+    assert_eq!(core::mem::align_of::<Linear<f32, 3, 5>>(), 64);
+}
