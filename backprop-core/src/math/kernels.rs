@@ -745,12 +745,24 @@ fn affine_block<T: Scalar, const FUSED: bool, const R: usize, const N: usize>(
         }
     }
     for (acc, &i0) in acc.iter().zip(&starts) {
-        let [s0, s1, s2, s3] = acc;
-        let bias: &[T; R] = rows(bias, i0);
-        let z: &mut [T; R] = (&mut z[i0..i0 + R]).try_into().expect("a block of rows");
-        for r in 0..R {
-            z[r] = ((s0[r] + s1[r]) + (s2[r] + s3[r])) + bias[r];
-        }
+        combine::<T, R>(acc, i0, bias, z);
+    }
+}
+
+/// Rows `i0..i0 + R` of `z` from a block's four partial sums: `(s0 + s1) + (s2 + s3) + bias`,
+/// the one order every [`affine`] kernel ends with.
+#[inline(always)]
+fn combine<T: Scalar, const R: usize>(
+    sums: &[[T; R]; PARTIALS],
+    i0: usize,
+    bias: &[T],
+    z: &mut [T],
+) {
+    let [s0, s1, s2, s3] = sums;
+    let bias: &[T; R] = rows(bias, i0);
+    let z: &mut [T; R] = (&mut z[i0..i0 + R]).try_into().expect("a block of rows");
+    for r in 0..R {
+        z[r] = ((s0[r] + s1[r]) + (s2[r] + s3[r])) + bias[r];
     }
 }
 
@@ -772,8 +784,8 @@ fn affine_block_halves<T: Scalar, const FUSED: bool, const R: usize>(
     assert!(i0 + R <= out);
     let (w, x) = (&w[..inp * out], &x[..inp]);
     let full = inp - inp % PARTIALS;
-    let mut sums = [[[T::zero(); R]; 2]; 2];
-    for (half, sums) in sums.iter_mut().enumerate() {
+    let mut sums = [[T::zero(); R]; PARTIALS];
+    for (half, sums) in sums.chunks_exact_mut(2).enumerate() {
         let mut acc = [[T::zero(); R]; 2];
         for j0 in (0..full).step_by(PARTIALS) {
             for (k, acc) in acc.iter_mut().enumerate() {
@@ -787,14 +799,9 @@ fn affine_block_halves<T: Scalar, const FUSED: bool, const R: usize>(
                 accumulate::<T, FUSED, R>(acc, rows(w, j * out + i0), x[j]);
             }
         }
-        *sums = acc;
+        sums.copy_from_slice(&acc);
     }
-    let [[s0, s1], [s2, s3]] = sums;
-    let bias: &[T; R] = rows(bias, i0);
-    let z: &mut [T; R] = (&mut z[i0..i0 + R]).try_into().expect("a block of rows");
-    for r in 0..R {
-        z[r] = ((s0[r] + s1[r]) + (s2[r] + s3[r])) + bias[r];
-    }
+    combine::<T, R>(&sums, i0, bias, z);
 }
 
 /// `acc += values · scale`, entry by entry.

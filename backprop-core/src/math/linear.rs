@@ -333,8 +333,20 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
             return;
         };
         weight.ger(T::one(), &first_delta, &first_input, T::zero());
-        for (delta, input) in samples {
-            weight.ger(T::one(), &delta, &input, T::one());
+        Self::add_later_samples(delta, input, weight);
+    }
+
+    /// Adds the terms of samples `1..B` to `weight` in sample order: the rest of the gradient
+    /// after the first sample's term, as [`Linear::ger_gradient`] and
+    /// [`Linear::weight_gradient_runs`] both make it.
+    #[inline(always)]
+    fn add_later_samples<const B: usize>(
+        delta: &SMatrix<T, OUT, B>,
+        input: &SMatrix<T, IN, B>,
+        weight: &mut SMatrix<T, OUT, IN>,
+    ) {
+        for s in 1..B {
+            weight.ger(T::one(), &delta.column(s), &input.column(s), T::one());
         }
     }
 
@@ -391,9 +403,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
             } else {
                 SMatrix::<T, OUT, IN>::from_fn(|i, j| delta[(i, 0)] * input[(j, 0)])
             };
-            for s in 1..B {
-                weight.ger(T::one(), &delta.column(s), &input.column(s), T::one());
-            }
+            Self::add_later_samples(delta, input, &mut weight);
             for (run, values) in weight.as_slice().chunks(kernels::RUN).enumerate() {
                 f.run(run * kernels::RUN, values);
             }
