@@ -96,7 +96,9 @@ impl<'o, N: Network, P: FusedStep<N>> Apply<'o, N, P> {
 }
 
 impl<N: Network, P: FusedStep<N>> LayerVisitor<N::Scalar> for Apply<'_, N, P> {
-    #[inline]
+    /// Always inlined: left to LLVM, the seed network's three updates stayed calls, a tenth of
+    /// its fused step (53.7 → 48.4 ns on a Zen 5).
+    #[inline(always)]
     fn visit<const I: usize, const O: usize, const B: usize>(
         &mut self,
         layer: usize,
