@@ -6,6 +6,9 @@
 //! memory: on x86-64 a tile of two 512-bit vectors' rows × 8 columns (32 × 8 in `f32`, 16 × 8 in
 //! `f64`) compiled for AVX-512 where the processor has it, else two 256-bit vectors' rows × 6
 //! columns compiled for AVX2 and FMA (checked at run time), else the portable 16 × 4 tile. The
+//! AVX-512 and AVX2 tiles of `f32` and `f64` are written in intrinsics (`x86`), so that their
+//! accumulators stay in registers whatever the product is handed to; the portable tile is a
+//! plain loop. The
 //! columns left over at the right edge are computed in narrower tiles (4, 2, then 1 column), the
 //! rows left over at the bottom one partial column at a time, still vectorised along the rows.
 //! Inside a tile the operands are read through raw pointers after one bounds check per tile.
@@ -90,9 +93,20 @@ struct Aligned<X>(X);
 
 /// A product for the kernels to compute, with the tile chosen by the instruction set.
 trait Job<T: Scalar> {
-    /// Computes the product with `MR × NR` register tiles, fused or not.
-    fn run<const FUSED: bool, const MR: usize, const NR: usize>(self);
+    /// Computes the product with `MR × NR` register tiles, fused or not, compiled for vector
+    /// unit `UNIT`.
+    fn run<const FUSED: bool, const UNIT: u8, const MR: usize, const NR: usize>(self);
 }
+
+/// The vector unit a kernel is compiled for ([`Job::run`]'s `UNIT`): the portable loops, which
+/// LLVM vectorises for the baseline.
+const PORTABLE: u8 = 0;
+/// AVX2 and FMA: [`tile`] in 256-bit intrinsics for `f32` and `f64`.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+const AVX2: u8 = 1;
+/// AVX-512: [`tile`] in 512-bit intrinsics for `f32` and `f64`.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+const AVX512: u8 = 2;
 
 /// `c = a · b` (see [`multiply`]).
 struct Plain<'a, T> {
@@ -140,7 +154,7 @@ fn dispatch<T: Scalar, J: Job<T>>(job: J) {
 /// `job` with the portable 16 × 4 tile, compiled for the target's baseline.
 #[inline(always)]
 fn portable<T: Scalar, const FUSED: bool, J: Job<T>>(job: J) {
-    job.run::<FUSED, 16, 4>();
+    job.run::<FUSED, PORTABLE, 16, 4>();
 }
 
 /// `job` compiled for AVX2 and FMA: two 256-bit vectors of rows × 6 columns, 12 of the 16
@@ -150,9 +164,9 @@ fn portable<T: Scalar, const FUSED: bool, J: Job<T>>(job: J) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2<T: Scalar, const FUSED: bool, J: Job<T>>(job: J) {
     if core::mem::size_of::<T>() == 4 {
-        job.run::<FUSED, 16, 6>();
+        job.run::<FUSED, AVX2, 16, 6>();
     } else {
-        job.run::<FUSED, 8, 6>();
+        job.run::<FUSED, AVX2, 8, 6>();
     }
 }
 
@@ -162,9 +176,9 @@ unsafe fn avx2<T: Scalar, const FUSED: bool, J: Job<T>>(job: J) {
 #[target_feature(enable = "avx512f,fma")]
 unsafe fn avx512<T: Scalar, const FUSED: bool, J: Job<T>>(job: J) {
     if core::mem::size_of::<T>() == 4 {
-        job.run::<FUSED, 32, 8>();
+        job.run::<FUSED, AVX512, 32, 8>();
     } else {
-        job.run::<FUSED, 16, 8>();
+        job.run::<FUSED, AVX512, 16, 8>();
     }
 }
 
@@ -187,7 +201,7 @@ fn multiply_add<T: Scalar, const FUSED: bool>(value: T, scale: T, acc: T) -> T {
 /// products ran at half the FMA peak, front-end bound).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn tile<T: Scalar, const FUSED: bool, const MR: usize, const NR: usize>(
+fn tile<T: Scalar, const FUSED: bool, const UNIT: u8, const MR: usize, const NR: usize>(
     a: &[T],
     i0: usize,
     m: usize,
@@ -216,6 +230,16 @@ fn tile<T: Scalar, const FUSED: bool, const MR: usize, const NR: usize>(
         "gemm: a tile outside its operands"
     );
     let (a, b) = (a.as_ptr(), b.as_ptr());
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if UNIT != PORTABLE {
+        // SAFETY: the reads are inside the slices (asserted above); `UNIT` is AVX2 or AVX-512
+        // only in the kernels compiled for that unit, which run only where it was detected.
+        if unsafe {
+            x86::tile::<T, FUSED, UNIT, MR, NR>(&mut acc, a.add(i0), m, k, b.add(first), col, step)
+        } {
+            return acc;
+        }
+    }
     for p in 0..k {
         // SAFETY: for p < k, rows `i0 + p·m .. i0 + p·m + MR` of `a` and entries
         // `first + j·col + p·step` (j < NR) of `b` are inside the slices (asserted above).
@@ -237,29 +261,32 @@ trait ColumnBlocks<T: Scalar> {
     fn columns(&self) -> usize;
 
     /// Computes columns `j0 .. j0 + W` with `MR × W` register tiles.
-    fn block<const FUSED: bool, const MR: usize, const W: usize>(&mut self, j0: usize);
+    fn block<const FUSED: bool, const UNIT: u8, const MR: usize, const W: usize>(
+        &mut self,
+        j0: usize,
+    );
 
     /// Every column: blocks of `NR` columns, then the remainder in blocks of 4, 2 and 1
     /// (narrower tiles, still whole multiply-add chains in registers, rather than one column at
     /// a time).
     #[inline(always)]
-    fn all_blocks<const FUSED: bool, const MR: usize, const NR: usize>(&mut self) {
+    fn all_blocks<const FUSED: bool, const UNIT: u8, const MR: usize, const NR: usize>(&mut self) {
         let n = self.columns();
         let mut j0 = 0;
         while j0 + NR <= n {
-            self.block::<FUSED, MR, NR>(j0);
+            self.block::<FUSED, UNIT, MR, NR>(j0);
             j0 += NR;
         }
         if NR > 4 && j0 + 4 <= n {
-            self.block::<FUSED, MR, 4>(j0);
+            self.block::<FUSED, UNIT, MR, 4>(j0);
             j0 += 4;
         }
         if NR > 2 && j0 + 2 <= n {
-            self.block::<FUSED, MR, 2>(j0);
+            self.block::<FUSED, UNIT, MR, 2>(j0);
             j0 += 2;
         }
         if j0 < n {
-            self.block::<FUSED, MR, 1>(j0);
+            self.block::<FUSED, UNIT, MR, 1>(j0);
         }
     }
 }
@@ -272,11 +299,14 @@ impl<T: Scalar> ColumnBlocks<T> for Plain<'_, T> {
     /// Columns `j0 .. j0 + W` of `c`: the full row tiles, then the rows left over one partial
     /// column at a time.
     #[inline(always)]
-    fn block<const FUSED: bool, const MR: usize, const W: usize>(&mut self, j0: usize) {
+    fn block<const FUSED: bool, const UNIT: u8, const MR: usize, const W: usize>(
+        &mut self,
+        j0: usize,
+    ) {
         let (m, n, k) = (self.m, self.n, self.k);
         let full_rows = m - m % MR;
         for i0 in (0..full_rows).step_by(MR) {
-            let acc = tile::<T, FUSED, MR, W>(self.a, i0, m, k, self.b, j0 * k, k, 1);
+            let acc = tile::<T, FUSED, UNIT, MR, W>(self.a, i0, m, k, self.b, j0 * k, k, 1);
             for (j, acc) in acc.iter().enumerate() {
                 let at = i0 + (j0 + j) * m;
                 self.c[at..at + MR].copy_from_slice(acc);
@@ -297,7 +327,7 @@ impl<T: Scalar> Job<T> for Plain<'_, T> {
     /// while the row tiles stream `a`), each tile accumulated over the whole shared dimension
     /// in registers, then stored.
     #[inline(always)]
-    fn run<const FUSED: bool, const MR: usize, const NR: usize>(self) {
+    fn run<const FUSED: bool, const UNIT: u8, const MR: usize, const NR: usize>(self) {
         let Plain { m, n, k, a, b, c } = self;
         Plain {
             m,
@@ -307,7 +337,7 @@ impl<T: Scalar> Job<T> for Plain<'_, T> {
             b: &b[..k * n],
             c: &mut c[..m * n],
         }
-        .all_blocks::<FUSED, MR, NR>();
+        .all_blocks::<FUSED, UNIT, MR, NR>();
     }
 }
 
@@ -328,7 +358,10 @@ impl<T: Scalar, F: Runs<T>> ColumnBlocks<T> for Gathered<'_, T, F> {
     /// they fit in `block` (fewer, longer runs for an optimizer's update), else a tile's column
     /// at a time.
     #[inline(always)]
-    fn block<const FUSED: bool, const MR: usize, const W: usize>(&mut self, j0: usize) {
+    fn block<const FUSED: bool, const UNIT: u8, const MR: usize, const W: usize>(
+        &mut self,
+        j0: usize,
+    ) {
         let Transposed { m, n, k, a, b, .. } = self.job;
         if m == 0 {
             return;
@@ -337,7 +370,7 @@ impl<T: Scalar, F: Runs<T>> ColumnBlocks<T> for Gathered<'_, T, F> {
         let full_rows = m - m % MR;
         let whole = m * W <= BLOCK;
         for i0 in (0..full_rows).step_by(MR) {
-            let acc = tile::<T, FUSED, MR, W>(a, i0, m, k, b, j0, 1, n);
+            let acc = tile::<T, FUSED, UNIT, MR, W>(a, i0, m, k, b, j0, 1, n);
             // Handed over from a copy: a run borrowing `acc` itself would keep the tile in
             // memory through the loop (measured 8 times slower with an optimizer's update in
             // `f`).
@@ -372,7 +405,7 @@ impl<T: Scalar, F: Runs<T>> Job<T> for Transposed<'_, T, F> {
     /// [`Gathered`]). The entries of `b` for one `p` are consecutive, each broadcast from
     /// memory where it is multiplied.
     #[inline(always)]
-    fn run<const FUSED: bool, const MR: usize, const NR: usize>(self) {
+    fn run<const FUSED: bool, const UNIT: u8, const MR: usize, const NR: usize>(self) {
         let Transposed { m, n, k, a, b, f } = self;
         Gathered {
             job: Transposed {
@@ -385,7 +418,7 @@ impl<T: Scalar, F: Runs<T>> Job<T> for Transposed<'_, T, F> {
             },
             block: Aligned([T::zero(); BLOCK]),
         }
-        .all_blocks::<FUSED, MR, NR>();
+        .all_blocks::<FUSED, UNIT, MR, NR>();
     }
 }
 
@@ -427,6 +460,165 @@ fn partial_column<
         }
     }
     f.run(i0 + j * m, acc);
+}
+
+/// [`tile`] in intrinsics. Left to LLVM, the same loop kept its accumulators in registers in
+/// some instantiations and not in others: the product handed to a copy (`backward`'s large
+/// weight gradient) ran in 128-bit pieces with the tile spilled to the stack, 2.4 times as
+/// long as the same product handed to an optimizer (W3 on a Zen 5, `perf annotate`).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod x86 {
+    use super::{Scalar, AVX2, AVX512};
+    use core::any::TypeId;
+    use core::arch::x86_64::*;
+
+    /// Declares `$name`: an `NR`-column tile of two `$lanes`-lane vectors of rows, each entry
+    /// `acc = a·b + acc` in order of `p` from zero (one rounding with `FUSED`, else two), as
+    /// [`tile`](super::tile) computes it, stored to `out` (`NR × 2·$lanes` entries).
+    macro_rules! tile_kernel {
+        ($name:ident, $features:literal, $t:ty, $lanes:literal, $zero:ident, $load:ident,
+         $set1:ident, $fmadd:ident, $mul:ident, $add:ident, $store:ident) => {
+            #[doc = concat!("A tile of `", stringify!($t), "` compiled for ", $features, ".")]
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn $name<const FUSED: bool, const NR: usize>(
+                out: *mut $t,
+                a: *const $t,
+                m: usize,
+                k: usize,
+                b: *const $t,
+                col: usize,
+                step: usize,
+            ) {
+                let mut acc = [[$zero(); 2]; NR];
+                for p in 0..k {
+                    // SAFETY (all reads): the caller's bounds, as in `tile`.
+                    let (low, high) = unsafe {
+                        let column = a.add(p * m);
+                        ($load(column), $load(column.add($lanes)))
+                    };
+                    for (j, acc) in acc.iter_mut().enumerate() {
+                        let scale = $set1(unsafe { *b.add(j * col + p * step) });
+                        if FUSED {
+                            acc[0] = $fmadd(low, scale, acc[0]);
+                            acc[1] = $fmadd(high, scale, acc[1]);
+                        } else {
+                            acc[0] = $add($mul(low, scale), acc[0]);
+                            acc[1] = $add($mul(high, scale), acc[1]);
+                        }
+                    }
+                }
+                for (j, acc) in acc.iter().enumerate() {
+                    // SAFETY: `out` holds `NR` columns of `2 · $lanes` entries.
+                    unsafe {
+                        $store(out.add(j * 2 * $lanes), acc[0]);
+                        $store(out.add(j * 2 * $lanes + $lanes), acc[1]);
+                    }
+                }
+            }
+        };
+    }
+
+    tile_kernel!(
+        f32_avx512,
+        "avx512f",
+        f32,
+        16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_mul_ps,
+        _mm512_add_ps,
+        _mm512_storeu_ps
+    );
+    tile_kernel!(
+        f64_avx512,
+        "avx512f",
+        f64,
+        8,
+        _mm512_setzero_pd,
+        _mm512_loadu_pd,
+        _mm512_set1_pd,
+        _mm512_fmadd_pd,
+        _mm512_mul_pd,
+        _mm512_add_pd,
+        _mm512_storeu_pd
+    );
+    tile_kernel!(
+        f32_avx2,
+        "avx2,fma",
+        f32,
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_mul_ps,
+        _mm256_add_ps,
+        _mm256_storeu_ps
+    );
+    tile_kernel!(
+        f64_avx2,
+        "avx2,fma",
+        f64,
+        4,
+        _mm256_setzero_pd,
+        _mm256_loadu_pd,
+        _mm256_set1_pd,
+        _mm256_fmadd_pd,
+        _mm256_mul_pd,
+        _mm256_add_pd,
+        _mm256_storeu_pd
+    );
+
+    /// Computes [`tile`](super::tile)'s `acc` with the intrinsic kernel for `UNIT` when `T` is
+    /// `f32` or `f64` and `MR` is two of the unit's vectors; returns whether it did.
+    ///
+    /// # Safety
+    /// For `p < k` and `j < NR`, `a[p·m .. p·m + MR]` and `b[j·col + p·step]` are readable, and
+    /// the processor has `UNIT` (AVX2 with FMA, or AVX-512F).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn tile<
+        T: Scalar,
+        const FUSED: bool,
+        const UNIT: u8,
+        const MR: usize,
+        const NR: usize,
+    >(
+        acc: &mut [[T; MR]; NR],
+        a: *const T,
+        m: usize,
+        k: usize,
+        b: *const T,
+        col: usize,
+        step: usize,
+    ) -> bool {
+        let is = |id: TypeId| TypeId::of::<T>() == id;
+        let out = acc.as_mut_ptr().cast::<T>();
+        // SAFETY (each arm): `T` is the kernel's scalar (checked by `TypeId`), `acc` holds
+        // `NR × MR` of them with `MR` two of the unit's vectors, the reads are the caller's,
+        // and the unit is the caller's.
+        unsafe {
+            match UNIT {
+                AVX512 if is(TypeId::of::<f32>()) && MR == 32 => {
+                    f32_avx512::<FUSED, NR>(out.cast(), a.cast(), m, k, b.cast(), col, step)
+                }
+                AVX512 if is(TypeId::of::<f64>()) && MR == 16 => {
+                    f64_avx512::<FUSED, NR>(out.cast(), a.cast(), m, k, b.cast(), col, step)
+                }
+                AVX2 if is(TypeId::of::<f32>()) && MR == 16 => {
+                    f32_avx2::<FUSED, NR>(out.cast(), a.cast(), m, k, b.cast(), col, step)
+                }
+                AVX2 if is(TypeId::of::<f64>()) && MR == 8 => {
+                    f64_avx2::<FUSED, NR>(out.cast(), a.cast(), m, k, b.cast(), col, step)
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
 }
 
 #[cfg(test)]
@@ -478,7 +670,7 @@ mod tests {
                 b: b_,
                 c: &mut c16,
             };
-            job.run::<false, 16, 4>();
+            job.run::<false, PORTABLE, 16, 4>();
             let mut c6 = vec![f64::NAN; m * n];
             let job = Plain {
                 m,
@@ -488,7 +680,7 @@ mod tests {
                 b: b_,
                 c: &mut c6,
             };
-            job.run::<true, 8, 6>();
+            job.run::<true, PORTABLE, 8, 6>();
             let mut c32 = vec![f64::NAN; m * n];
             let job = Plain {
                 m,
@@ -498,7 +690,7 @@ mod tests {
                 b: b_,
                 c: &mut c32,
             };
-            job.run::<true, 32, 8>();
+            job.run::<true, PORTABLE, 32, 8>();
             let tolerance = 1e-13 * (k as f64 + 1.0);
             for (form, got) in [
                 ("a·b", &c),
@@ -578,7 +770,7 @@ mod bits {
     fn run_with<T: Scalar, const FUSED: bool, J: Job<T>>(kernel: Kernel, job: J) {
         match kernel {
             Kernel::Portable => portable::<T, FUSED, J>(job),
-            Kernel::Small => job.run::<FUSED, 8, 4>(),
+            Kernel::Small => job.run::<FUSED, PORTABLE, 8, 4>(),
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             // SAFETY: only asked for where the processor has AVX2 and FMA (see `kernels`).
             Kernel::Avx2 => unsafe { avx2::<T, FUSED, J>(job) },

@@ -401,7 +401,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
             for s in 1..batch {
                 let scale = delta[s * OUT + i];
                 for (acc, &x) in row.iter_mut().zip(inputs(s)) {
-                    *acc = *acc + x * scale;
+                    *acc += x * scale;
                 }
             }
         }
