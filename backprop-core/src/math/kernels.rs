@@ -452,6 +452,16 @@ mod x86 {
     ) {
         use core::arch::x86_64::*;
         let v: [__m512; LANES] = core::array::from_fn(|c| _mm512_loadu_ps(lanes[c].as_ptr()));
+        _mm512_storeu_ps(sums.as_mut_ptr(), reduce_vectors_f32_avx512(&v));
+    }
+
+    /// [`reduce_columns_f32_avx512`] of lanes in registers: the sixteen column sums, in order.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn reduce_vectors_f32_avx512(
+        v: &[core::arch::x86_64::__m512; LANES],
+    ) -> core::arch::x86_64::__m512 {
+        use core::arch::x86_64::*;
         // Two columns per vector, 8 lanes each: 128-bit quarters 0, 1 plus 2, 3.
         let halves: [__m512; 8] = core::array::from_fn(|p| {
             let (a, b) = (v[2 * p], v[2 * p + 1]);
@@ -477,8 +487,50 @@ mod x86 {
         let lo = _mm512_shuffle_ps::<0b10_00_10_00>(pairs[0], pairs[1]);
         let hi = _mm512_shuffle_ps::<0b11_01_11_01>(pairs[0], pairs[1]);
         let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-        let ordered = _mm512_permutexvar_ps(order, _mm512_add_ps(lo, hi));
-        _mm512_storeu_ps(sums.as_mut_ptr(), ordered);
+        _mm512_permutexvar_ps(order, _mm512_add_ps(lo, hi))
+    }
+
+    /// Sixteen columns of `propagate` for `f32` in AVX-512: each column's lanes as
+    /// `column_lanes` makes them (its rows in chunks of 16 from zero, in order, then the rows
+    /// past the last chunk, masked, against `last`), kept in registers and reduced by
+    /// [`reduce_vectors_f32_avx512`], so the same bits. Left to LLVM, a 10-row column became a
+    /// 256-bit and a 64-bit load, inserts and an expand on its way to one vector.
+    ///
+    /// # Safety
+    /// `block` holds 16 columns of `out` rows, `delta` at least `out` entries.
+    #[target_feature(enable = "avx512f,fma")]
+    #[inline]
+    pub(super) unsafe fn propagate_block_f32_avx512<const FUSED: bool>(
+        block: &[f32],
+        out: usize,
+        delta: &[f32],
+        last: &[f32; LANES],
+        sums: &mut [f32; LANES],
+    ) {
+        use core::arch::x86_64::*;
+        let (full, tail) = (out / LANES, out % LANES);
+        let mask = ((1u32 << tail) - 1) as __mmask16;
+        let step = |value: __m512, scale: __m512, acc: __m512| {
+            if FUSED {
+                _mm512_fmadd_ps(value, scale, acc)
+            } else {
+                _mm512_add_ps(_mm512_mul_ps(value, scale), acc)
+            }
+        };
+        // SAFETY (every load): inside `block`'s 16 columns of `out` rows, `delta` and `last`
+        // (the tail masked to its rows).
+        let v: [__m512; LANES] = core::array::from_fn(|c| unsafe {
+            let column = block.as_ptr().add(c * out);
+            let mut acc = _mm512_setzero_ps();
+            for t in 0..full {
+                let value = _mm512_loadu_ps(column.add(t * LANES));
+                acc = step(value, _mm512_loadu_ps(delta.as_ptr().add(t * LANES)), acc);
+            }
+            let value = _mm512_maskz_loadu_ps(mask, column.add(full * LANES));
+            step(value, _mm512_loadu_ps(last.as_ptr()), acc)
+        });
+        // SAFETY: AVX-512F, as this function.
+        unsafe { _mm512_storeu_ps(sums.as_mut_ptr(), reduce_vectors_f32_avx512(&v)) };
     }
 
     /// `reduce_columns` for `f32` in AVX2 shuffles, eight columns at a time: the first halving
@@ -856,11 +908,29 @@ fn propagate_body<T: Scalar, const FUSED: bool, const BYTES: usize>(
         });
         let mut entries = delta_in.chunks_exact_mut(LANES);
         for (block, entries) in (&mut columns).zip(&mut entries) {
+            let entries: &mut [T; LANES] = entries.try_into().expect("16 entries");
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if BYTES == 128 && core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>() {
+                // SAFETY: `T` is `f32` (its `TypeId`), so each cast is to the value's own type;
+                // a 128-byte block is compiled only into the AVX-512 kernels, which run only
+                // where `supported` detected AVX-512F; `block` holds 16 columns of `out` rows.
+                unsafe {
+                    let cast = |v: &[T]| core::slice::from_raw_parts(v.as_ptr().cast(), v.len());
+                    x86::propagate_block_f32_avx512::<FUSED>(
+                        cast(block),
+                        out,
+                        cast(delta),
+                        &*(&last as *const [T; LANES]).cast(),
+                        &mut *(entries as *mut [T; LANES]).cast(),
+                    );
+                }
+                continue;
+            }
             let mut lanes = [[T::zero(); LANES]; LANES];
             for (lanes, column) in lanes.iter_mut().zip(block.chunks_exact(out)) {
                 *lanes = column_lanes::<T, FUSED>(column, delta, &last);
             }
-            reduce_columns::<T, BYTES>(&lanes, entries.try_into().expect("16 entries"));
+            reduce_columns::<T, BYTES>(&lanes, entries);
         }
         let rest = columns.remainder();
         let entries = &mut delta_in[inp - rest.len() / out..];
