@@ -8,8 +8,8 @@
 //! columns compiled for AVX2 and FMA (checked at run time), else the portable 16 × 4 tile. The
 //! AVX-512 and AVX2 tiles of `f32` and `f64` are written in intrinsics (`x86`), so that their
 //! accumulators stay in registers whatever the product is handed to; the portable tile is a
-//! plain loop. The
-//! columns left over at the right edge are computed in narrower tiles (4, 2, then 1 column), the
+//! plain loop. The columns left over at the right edge are computed in narrower tiles (4, 2,
+//! then 1 column), the
 //! rows left over at the bottom one partial column at a time, still vectorised along the rows.
 //! Inside a tile the operands are read through raw pointers after one bounds check per tile.
 //! Nothing is allocated and nothing is packed: the stack holds one tile, and the transposed
@@ -94,7 +94,9 @@ struct Aligned<X>(X);
 /// A product for the kernels to compute, with the tile chosen by the instruction set.
 trait Job<T: Scalar> {
     /// Computes the product with `MR × NR` register tiles, fused or not, compiled for vector
-    /// unit `UNIT`.
+    /// unit `UNIT`. A safety invariant, not only a choice: `UNIT` is [`AVX2`] or [`AVX512`]
+    /// only in the bodies of [`avx2`] and [`avx512`] (which run only where `arithmetic::level`
+    /// detected that unit), because [`tile`] then runs that unit's intrinsics.
     fn run<const FUSED: bool, const UNIT: u8, const MR: usize, const NR: usize>(self);
 }
 
@@ -195,6 +197,9 @@ fn multiply_add<T: Scalar, const FUSED: bool>(value: T, scale: T, acc: T) -> T {
 /// One full `MR × NR` tile: `acc[j][i] = Σ_p a[i0 + i + p·m] · b[first + j·col + p·step]`, in
 /// order of `p`, kept in registers. A column of `b` is `col = k, step = 1` ([`Plain`]), a row of
 /// `bᵀ` is `col = 1, step = n` ([`Transposed`]).
+///
+/// With `UNIT` [`AVX2`] or [`AVX512`] and `f32` or `f64`, the loop runs as that unit's
+/// intrinsics (`x86::tile`), the same operations in the same order.
 ///
 /// The reads go through raw pointers after one bounds check for the whole tile: with a checked
 /// index per read, the loop spent more instructions on checks than on multiply-adds (W3's

@@ -2,7 +2,8 @@
 //! and chosen at run time.
 //!
 //! nalgebra's static products run column loops in the target's baseline (SSE2 on x86-64). These
-//! kernels are one portable body each, written so that LLVM vectorises it, compiled three times:
+//! kernels are one portable body each, written so that LLVM vectorises it (with a few steps in
+//! intrinsics where it did not: `propagate`'s column reductions), compiled three times:
 //! for AVX-512, for AVX2 with FMA (both behind `#[target_feature]`, picked by
 //! [`arithmetic::level`]) and for the baseline. All matrices are column-major slices, as nalgebra
 //! stores them.
@@ -441,21 +442,10 @@ mod x86 {
     wrapper!(outer_avx2, "avx2,fma", 64, outer_body,
         (out: usize, inp: usize, batch: usize, delta: &[T], input: &[T], grad: &mut [T]));
 
-    /// `reduce_columns` for `f32` in AVX-512 shuffles: each halving step is two shuffles of two
-    /// vectors and one add, the pairs added as `reduce` adds them (so the same bits); LLVM makes
-    /// gathers of the portable form, which cost more than the sums.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    pub(super) unsafe fn reduce_columns_f32_avx512(
-        lanes: &[[f32; LANES]; LANES],
-        sums: &mut [f32; LANES],
-    ) {
-        use core::arch::x86_64::*;
-        let v: [__m512; LANES] = core::array::from_fn(|c| _mm512_loadu_ps(lanes[c].as_ptr()));
-        _mm512_storeu_ps(sums.as_mut_ptr(), reduce_vectors_f32_avx512(&v));
-    }
-
-    /// [`reduce_columns_f32_avx512`] of lanes in registers: the sixteen column sums, in order.
+    /// `reduce_columns` for `f32` in AVX-512 shuffles, of lanes in registers: each halving step
+    /// is two shuffles of two vectors and one add, the pairs added as `reduce` adds them (so the
+    /// same bits; LLVM makes gathers of the portable form, which cost more than the sums).
+    /// Returns the sixteen column sums, in order.
     #[target_feature(enable = "avx512f")]
     #[inline]
     unsafe fn reduce_vectors_f32_avx512(
@@ -898,9 +888,10 @@ fn propagate_body<T: Scalar, const FUSED: bool, const BYTES: usize>(
         let mut last = [T::zero(); LANES];
         last[..tail].copy_from_slice(rest);
         // With vector shuffles for the scalar, sixteen columns' lanes at a time, reduced
-        // together (the same tree per column, its steps shared across columns); else, and for
-        // the columns left over, one column at a time (which LLVM vectorises across columns,
-        // with gathers).
+        // together (the same tree per column, its steps shared across columns; for `f32` with
+        // AVX-512 the whole block in intrinsics, its lanes never leaving registers); else, and
+        // for the columns left over, one column at a time (which LLVM vectorises across
+        // columns, with gathers).
         let mut columns = w.chunks_exact(if shuffled::<T, BYTES>() {
             out * LANES
         } else {
@@ -988,19 +979,17 @@ fn reduce_columns<T: Scalar, const BYTES: usize>(
     sums: &mut [T; LANES],
 ) {
     use core::any::Any;
+    // (With AVX-512, `f32` blocks never come here: `x86::propagate_block_f32_avx512` reduces
+    // them in registers.)
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if let (Some(lanes), Some(sums)) = (
+    if let (64, Some(lanes), Some(sums)) = (
+        BYTES,
         (lanes as &dyn Any).downcast_ref::<[[f32; LANES]; LANES]>(),
         (sums as &mut dyn Any).downcast_mut::<[f32; LANES]>(),
     ) {
-        // SAFETY: a 128-byte block is compiled only into the AVX-512 kernels and a 64-byte one
-        // only into the AVX2 kernels, which run only where `supported` detected AVX-512F, or
-        // AVX2.
-        match BYTES {
-            128 => unsafe { x86::reduce_columns_f32_avx512(lanes, sums) },
-            64 => unsafe { x86::reduce_columns_f32_avx2(lanes, sums) },
-            _ => {}
-        }
+        // SAFETY: a 64-byte block is compiled only into the AVX2 kernels, which run only where
+        // `supported` detected AVX2.
+        unsafe { x86::reduce_columns_f32_avx2(lanes, sums) };
         return;
     }
     for (lanes, sum) in lanes.iter().zip(sums) {

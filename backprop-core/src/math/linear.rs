@@ -323,8 +323,9 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         }
     }
 
-    /// The small layers' weight gradient in place, one rank-one `ger` per sample: the first
-    /// sample's written, the others added.
+    /// The small layers' weight gradient in place, one rank-one `ger` per sample (the first
+    /// sample's written, the others added), or for a narrow layer's batch the same sums by
+    /// [`Linear::narrow_gradient`].
     #[inline]
     fn ger_gradient<const B: usize>(
         delta: &SMatrix<T, OUT, B>,
@@ -474,9 +475,10 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
             let weight: SMatrix<T, OUT, IN> = delta * input.transpose();
             f.run(0, weight.as_slice());
         } else {
-            // Below MID_GRADIENT_WEIGHTS: at most 16 KiB (f64) on the stack. The first sample's
-            // term made in place, as `ger_gradient` writes it (`x[j] · δ[i]`, the same product),
-            // with no zeroing pass first (a `memset` a step, measured under Adam on W2).
+            // Below MID_GRADIENT_WEIGHTS: at most 16 KiB (f64) on the stack. For one sample the
+            // first sample's term made in place, as `ger_gradient` writes it (`x[j] · δ[i]`, the
+            // same product), with no zeroing pass first (a `memset` a step, measured under Adam
+            // on W2); a narrow layer's batch zeroes it first, small beside the batch's sums.
             let weight = if B == 0 {
                 SMatrix::<T, OUT, IN>::zeros()
             } else if Self::NARROW && B > 1 {
@@ -601,14 +603,18 @@ mod tests {
         const { assert!(Linear::<f32, 4, 5>::TINY) };
         chunks_match::<f32, 4, 5, 1>();
         chunks_match::<f32, 4, 5, 3>();
-        // Small, by ger: 100 f64 weights (800 bytes).
+        // Small: 100 f64 weights (800 bytes), by ger for one sample, narrow for a batch.
         const { assert!(!Linear::<f64, 10, 10>::TINY && !Linear::<f64, 10, 10>::MID) };
         chunks_match::<f64, 10, 10, 1>();
         chunks_match::<f64, 10, 10, 3>();
-        // Small, by ger, in the mid-size forward range: W2's second layer.
+        // Small, in the mid-size forward range: W2's second layer (narrow for a batch).
         const { assert!(!Linear::<f32, 32, 10>::MID && !Linear::<f32, 32, 10>::TINY) };
         chunks_match::<f32, 32, 10, 1>();
         chunks_match::<f64, 32, 10, 3>();
+        // Small and not narrow: by ger for a batch too.
+        const { assert!(!Linear::<f32, 20, 20>::NARROW && !Linear::<f32, 20, 20>::TINY) };
+        chunks_match::<f32, 20, 20, 1>();
+        chunks_match::<f32, 20, 20, 3>();
         // Small and narrow, over a batch: W3's second layer, and edge widths.
         const { assert!(Linear::<f32, 128, 10>::NARROW && Linear::<f64, 23, 7>::NARROW) };
         chunks_match::<f32, 128, 10, 32>();

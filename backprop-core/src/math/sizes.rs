@@ -9,7 +9,7 @@
 /// A weight matrix of at most this many bytes fits in a few vector registers: its gradient is
 /// built as a value, `delta · inputᵀ`, kept in registers until one store (the seed network's
 /// layers, `benches/w1.rs`). Larger small layers update the gradient in place, one rank-one
-/// `ger` per sample (`benches/w2.rs`).
+/// `ger` per sample (`benches/w2.rs`), except a narrow one's batch ([`NARROW_OUTPUTS`]).
 pub const TINY_BYTES: usize = 512;
 
 /// Layers of at least this many weights (below [`GEMM_WEIGHTS`], above [`TINY_BYTES`]) with at
@@ -27,7 +27,8 @@ pub const MID_WEIGHTS: usize = 320;
 /// in about 0.6× the time of nalgebra's `ger`, 32 × 32 (1024) no faster.
 pub const MID_GRADIENT_WEIGHTS: usize = 2048;
 
-/// Small layers (neither tiny nor mid-size) with fewer outputs than this make a batch's weight
+/// Layers neither tiny nor below [`MID_GRADIENT_WEIGHTS`] nor large with fewer outputs than
+/// this make a batch's weight
 /// gradient a block of inputs at a time, sums in registers along the inputs
 /// ([`Linear`](crate::Linear)'s `narrow_gradient`), rather than one `ger` per sample, which
 /// LLVM vectorises across the columns with gathers when a column is shorter than a vector (W3's
