@@ -9,8 +9,8 @@
 //! AVX-512 and AVX2 tiles of `f32` and `f64` are written in intrinsics (`x86`), so that their
 //! accumulators stay in registers whatever the product is handed to; the portable tile is a
 //! plain loop. The columns left over at the right edge are computed in narrower tiles (4, 2,
-//! then 1 column), the
-//! rows left over at the bottom one partial column at a time, still vectorised along the rows.
+//! then 1 column), the rows left over at the bottom one partial column at a time, still
+//! vectorised along the rows.
 //! Inside a tile the operands are read through raw pointers after one bounds check per tile.
 //! Nothing is allocated and nothing is packed: the stack holds one tile, and the transposed
 //! product one block of whole columns (1024 entries).

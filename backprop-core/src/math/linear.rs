@@ -364,16 +364,21 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
             Self::narrow_block::<16>(B, delta, input, weight, j0);
             j0 += 16;
         }
-        for width in [8, 4, 2, 1] {
-            if j0 + width <= IN {
-                match width {
-                    8 => Self::narrow_block::<8>(B, delta, input, weight, j0),
-                    4 => Self::narrow_block::<4>(B, delta, input, weight, j0),
-                    2 => Self::narrow_block::<2>(B, delta, input, weight, j0),
-                    _ => Self::narrow_block::<1>(B, delta, input, weight, j0),
-                }
-                j0 += width;
-            }
+        // The rest (fewer than 16) in blocks of 8, 4, 2 and 1.
+        if j0 + 8 <= IN {
+            Self::narrow_block::<8>(B, delta, input, weight, j0);
+            j0 += 8;
+        }
+        if j0 + 4 <= IN {
+            Self::narrow_block::<4>(B, delta, input, weight, j0);
+            j0 += 4;
+        }
+        if j0 + 2 <= IN {
+            Self::narrow_block::<2>(B, delta, input, weight, j0);
+            j0 += 2;
+        }
+        if j0 < IN {
+            Self::narrow_block::<1>(B, delta, input, weight, j0);
         }
     }
 
@@ -563,6 +568,14 @@ mod tests {
         })
     }
 
+    /// Each value's bits, through `f64` (exact for `f32` and `f64`).
+    fn bits<T: Scalar>(values: &[T]) -> vec::Vec<u64> {
+        values
+            .iter()
+            .map(|&v| crate::scalar::to_f64(v).to_bits())
+            .collect()
+    }
+
     /// `weight_gradient_chunks` and `bias_gradient` give `set_gradient`'s bits, each entry once.
     fn chunks_match<T: Scalar, const IN: usize, const OUT: usize, const B: usize>() {
         let delta = matrix::<T, OUT, B>(3 + B as u64);
@@ -577,11 +590,6 @@ mod tests {
                 *h += 1;
             }
         });
-        let bits = |v: &[T]| -> vec::Vec<u64> {
-            v.iter()
-                .map(|&v| crate::scalar::to_f64(v).to_bits())
-                .collect()
-        };
         let what = std::format!("{IN} => {OUT}, batch {B}");
         assert!(handed.iter().all(|&h| h == 1), "{what}: every entry once");
         assert_eq!(
@@ -647,12 +655,11 @@ mod tests {
         }
         let mut grad = Linear::<T, IN, OUT>::zeros();
         grad.set_gradient(&delta, &input);
-        let bits = |m: &SMatrix<T, OUT, IN>| -> vec::Vec<u64> {
-            m.iter()
-                .map(|&v| crate::scalar::to_f64(v).to_bits())
-                .collect()
-        };
-        assert_eq!(bits(&grad.weight), bits(&want), "{IN} => {OUT}, batch {B}");
+        assert_eq!(
+            bits(grad.weight.as_slice()),
+            bits(want.as_slice()),
+            "{IN} => {OUT}, batch {B}"
+        );
     }
 
     #[test]

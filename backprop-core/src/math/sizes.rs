@@ -27,12 +27,11 @@ pub const MID_WEIGHTS: usize = 320;
 /// in about 0.6× the time of nalgebra's `ger`, 32 × 32 (1024) no faster.
 pub const MID_GRADIENT_WEIGHTS: usize = 2048;
 
-/// Layers neither tiny nor below [`MID_GRADIENT_WEIGHTS`] nor large with fewer outputs than
-/// this make a batch's weight
-/// gradient a block of inputs at a time, sums in registers along the inputs
-/// ([`Linear`](crate::Linear)'s `narrow_gradient`), rather than one `ger` per sample, which
-/// LLVM vectorises across the columns with gathers when a column is shorter than a vector (W3's
-/// `128 => 10` layer: a fifth of the step, measured on a Zen 5).
+/// Small layers (above [`TINY_BYTES`], below [`MID_GRADIENT_WEIGHTS`]) with fewer outputs than
+/// this make a batch's weight gradient a block of inputs at a time, sums in registers along
+/// the inputs ([`Linear`](crate::Linear)'s `narrow_gradient`), rather than one `ger` per
+/// sample, which LLVM vectorises across the columns with gathers when a column is shorter than
+/// a vector (W3's `128 => 10` layer: a fifth of the step, measured on a Zen 5).
 pub const NARROW_OUTPUTS: usize = 16;
 
 /// Layers of at least this many weights use the register-tiled kernels of
