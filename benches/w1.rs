@@ -10,6 +10,12 @@
 //! update each layer in place right after propagating through its old weights, with no gradient
 //! buffer: issue 20's reference.
 //!
+//! Adam (`w1_adam`) has its hand-written forms too, torch's arithmetic as the generated code has
+//! it: `baseline` (backward, then Adam tensor by tensor) and `baseline_fused` (each layer's
+//! gradient made by value and applied right after propagating). `w1_step/baseline_fused_expr_two_networks`
+//! is a probe, not a baseline: two independent networks stepped per iteration, which shows how much
+//! of one step is waiting on its own chain of dependent arithmetic.
+//!
 //! Run with `cargo bench --bench w1`; read `w1_step/generated` against `w1_step/baseline` and the
 //! fused forms.
 
@@ -246,6 +252,126 @@ impl Baseline {
         self.b3.zip_apply(&grad.b3, |p, g| *p -= lr * g);
     }
 
+    /// Adam's step on every parameter from `grad`, tensor by tensor (torch's single-tensor rule).
+    #[inline]
+    fn adam(&mut self, grad: &Self, adam: &mut HandAdam) {
+        let k = adam.begin();
+        let HandAdam { mean, square, .. } = adam;
+        adam_update(
+            &k,
+            self.w1.as_mut_slice(),
+            grad.w1.as_slice(),
+            mean.w1.as_mut_slice(),
+            square.w1.as_mut_slice(),
+        );
+        adam_update(
+            &k,
+            self.b1.as_mut_slice(),
+            grad.b1.as_slice(),
+            mean.b1.as_mut_slice(),
+            square.b1.as_mut_slice(),
+        );
+        adam_update(
+            &k,
+            self.w2.as_mut_slice(),
+            grad.w2.as_slice(),
+            mean.w2.as_mut_slice(),
+            square.w2.as_mut_slice(),
+        );
+        adam_update(
+            &k,
+            self.b2.as_mut_slice(),
+            grad.b2.as_slice(),
+            mean.b2.as_mut_slice(),
+            square.b2.as_mut_slice(),
+        );
+        adam_update(
+            &k,
+            self.w3.as_mut_slice(),
+            grad.w3.as_slice(),
+            mean.w3.as_mut_slice(),
+            square.w3.as_mut_slice(),
+        );
+        adam_update(
+            &k,
+            self.b3.as_mut_slice(),
+            grad.b3.as_slice(),
+            mean.b3.as_mut_slice(),
+            square.b3.as_mut_slice(),
+        );
+    }
+
+    /// The fused Adam step as expressions: each layer's gradient made by value (in registers)
+    /// right after propagating through its old weights, and applied at once; returns the loss.
+    #[inline]
+    fn step_fused_adam(
+        &mut self,
+        x: &SVector<f32, 4>,
+        y: &SVector<f32, 1>,
+        adam: &mut HandAdam,
+    ) -> f32 {
+        let k = adam.begin();
+        let HandAdam { mean, square, .. } = adam;
+        let z1 = &self.w1 * x + &self.b1;
+        let a1 = z1.map(|z| z.max(0.0));
+        let z2 = &self.w2 * &a1 + &self.b2;
+        let a2 = z2.map(|z| z.max(0.0));
+        let a3 = (&self.w3 * &a2 + &self.b3).map(sigmoid);
+        let r = a3 - y;
+        let d3 = (2.0 * r).component_mul(&a3.map(|a| a * (1.0 - a)));
+        let d2 = self
+            .w3
+            .tr_mul(&d3)
+            .zip_map(&z2, |d, z| if z > 0.0 { d } else { 0.0 });
+        adam_update(
+            &k,
+            self.w3.as_mut_slice(),
+            (&d3 * a2.transpose()).as_slice(),
+            mean.w3.as_mut_slice(),
+            square.w3.as_mut_slice(),
+        );
+        adam_update(
+            &k,
+            self.b3.as_mut_slice(),
+            d3.as_slice(),
+            mean.b3.as_mut_slice(),
+            square.b3.as_mut_slice(),
+        );
+        let d1 = self
+            .w2
+            .tr_mul(&d2)
+            .zip_map(&z1, |d, z| if z > 0.0 { d } else { 0.0 });
+        adam_update(
+            &k,
+            self.w2.as_mut_slice(),
+            (&d2 * a1.transpose()).as_slice(),
+            mean.w2.as_mut_slice(),
+            square.w2.as_mut_slice(),
+        );
+        adam_update(
+            &k,
+            self.b2.as_mut_slice(),
+            d2.as_slice(),
+            mean.b2.as_mut_slice(),
+            square.b2.as_mut_slice(),
+        );
+        adam_update(
+            &k,
+            self.w1.as_mut_slice(),
+            (&d1 * x.transpose()).as_slice(),
+            mean.w1.as_mut_slice(),
+            square.w1.as_mut_slice(),
+        );
+        adam_update(
+            &k,
+            self.b1.as_mut_slice(),
+            d1.as_slice(),
+            mean.b1.as_mut_slice(),
+            square.b1.as_mut_slice(),
+        );
+        r.norm_squared()
+    }
+
     /// Every parameter, column-major, in the generated network's order.
     fn slices(&self) -> [&[f32]; 6] {
         [
@@ -256,6 +382,74 @@ impl Baseline {
             self.w3.as_slice(),
             self.b3.as_slice(),
         ]
+    }
+}
+
+/// Adam's learning rate in the benches.
+const ADAM_LR: f64 = 1e-3;
+
+/// Adam's state written by hand: the moments in two more copies of the network, and the step.
+#[derive(Clone)]
+struct HandAdam {
+    mean: Baseline,
+    square: Baseline,
+    steps: u64,
+}
+
+/// One Adam step's constants in f32, as torch's single-tensor Adam makes them in f64.
+struct HandAdamStep {
+    /// `lr / (1 − β1ᵗ)`.
+    step_size: f32,
+    /// `√(1 − β2ᵗ)`.
+    correction2: f32,
+    /// `1 − β1`, `β2`, `1 − β2`, eps.
+    weight: f32,
+    beta2: f32,
+    rest2: f32,
+    eps: f32,
+}
+
+impl HandAdam {
+    /// Zero moments, no step taken (β = (0.9, 0.999), eps 1e-8).
+    fn new() -> Self {
+        HandAdam {
+            mean: Baseline::zeros(),
+            square: Baseline::zeros(),
+            steps: 0,
+        }
+    }
+
+    /// Counts a step and returns its constants (the bias corrections through `powf`, as Python).
+    #[inline]
+    fn begin(&mut self) -> HandAdamStep {
+        self.steps += 1;
+        let t = self.steps as f64;
+        HandAdamStep {
+            step_size: (ADAM_LR / (1.0 - 0.9f64.powf(t))) as f32,
+            correction2: (1.0 - 0.999f64.powf(t)).sqrt() as f32,
+            weight: (1.0f64 - 0.9) as f32,
+            beta2: 0.999,
+            rest2: (1.0f64 - 0.999) as f32,
+            eps: 1e-8,
+        }
+    }
+}
+
+/// torch's Adam on one tensor: `m.lerp_(g, 1 − β1)`, `v·β2 + (1 − β2)·g·g`, then
+/// `p.addcdiv_(m, √v / √(1 − β2ᵗ) + eps, −step_size)`.
+#[inline(always)]
+fn adam_update(
+    k: &HandAdamStep,
+    params: &mut [f32],
+    grads: &[f32],
+    means: &mut [f32],
+    squares: &mut [f32],
+) {
+    for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(means).zip(squares) {
+        *m += k.weight * (g - *m);
+        *v = *v * k.beta2 + k.rest2 * g * g;
+        let denominator = v.sqrt() / k.correction2 + k.eps;
+        *p -= k.step_size * *m / denominator;
     }
 }
 
@@ -404,6 +598,24 @@ fn step(c: &mut Criterion) {
             hand.step_fused_expr(black_box(x), black_box(y))
         })
     });
+
+    // Not a baseline but a probe of what bounds the step: two independent networks stepped in one
+    // iteration (the time is for both). If two take little more than one, one step is not short of
+    // execution units but waits on its own chain of dependent arithmetic (forward, `expf`, the
+    // division, backward, each layer's update read by the next step's forward), which any code
+    // computing these bits runs, in whatever order it schedules the rest.
+    let mut first = Baseline::from_generated(&Seed::<f32>::init(13));
+    let mut second = Baseline::from_generated(&Seed::<f32>::init(14));
+    let mut turn = 0;
+    group.bench_function("baseline_fused_expr_two_networks", |b| {
+        b.iter(|| {
+            let (x, y) = &pairs[turn & 1];
+            let (u, v) = &pairs[(turn + 1) & 1];
+            turn += 1;
+            first.step_fused_expr(black_box(x), black_box(y))
+                + second.step_fused_expr(black_box(u), black_box(v))
+        })
+    });
     group.finish();
 }
 
@@ -509,7 +721,62 @@ fn adam(c: &mut Criterion) {
             net.train_step(black_box(x), black_box(y), &Mse, &mut ws, &mut adam)
         })
     });
+
+    // Written by hand, the same arithmetic: backward then Adam, and the fused Adam step.
+    check_adam_agreement();
+    let hand_start = Baseline::from_generated(&start);
+    let mut hand = hand_start.clone();
+    let mut hand_adam = HandAdam::new();
+    let (mut buffers, mut hand_grad) = (Buffers::default(), Baseline::zeros());
+    let mut turn = 0;
+    group.bench_function("baseline", |b| {
+        b.iter(|| {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            if turn % ADAM_RUN == 0 {
+                (hand, hand_adam) = (hand_start.clone(), HandAdam::new());
+            }
+            let loss = hand.backward(black_box(x), black_box(y), &mut buffers, &mut hand_grad);
+            hand.adam(&hand_grad, &mut hand_adam);
+            loss
+        })
+    });
+    let mut hand = hand_start.clone();
+    let mut hand_adam = HandAdam::new();
+    let mut turn = 0;
+    group.bench_function("baseline_fused", |b| {
+        b.iter(|| {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            if turn % ADAM_RUN == 0 {
+                (hand, hand_adam) = (hand_start.clone(), HandAdam::new());
+            }
+            hand.step_fused_adam(black_box(x), black_box(y), &mut hand_adam)
+        })
+    });
     group.finish();
+}
+
+/// Checks once that the hand-written Adam steps, fused and not, follow the generated ones.
+fn check_adam_agreement() {
+    let mut net = Seed::<f32>::init(13);
+    let mut adam = Adam::new(ADAM_LR);
+    let mut ws = net.workspace::<1>();
+    let (mut unfused, mut fused) = (
+        Baseline::from_generated(&net),
+        Baseline::from_generated(&net),
+    );
+    let (mut unfused_adam, mut fused_adam) = (HandAdam::new(), HandAdam::new());
+    let (mut buffers, mut grad) = (Buffers::default(), Baseline::zeros());
+    for (x, y) in samples().iter().cycle().take(8) {
+        let loss = net.train_step(x, y, &Mse, &mut ws, &mut adam);
+        let unfused_loss = unfused.backward(x, y, &mut buffers, &mut grad);
+        unfused.adam(&grad, &mut unfused_adam);
+        let fused_loss = fused.step_fused_adam(x, y, &mut fused_adam);
+        assert!((loss - unfused_loss).abs() <= 1e-6 && (loss - fused_loss).abs() <= 1e-6);
+        common::assert_agree("Adam, unfused", &net, &unfused.slices());
+        common::assert_agree("Adam, fused", &net, &fused.slices());
+    }
 }
 
 criterion_group! {
