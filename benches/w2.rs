@@ -247,6 +247,7 @@ fn check_agreement() {
 }
 
 fn step(c: &mut Criterion) {
+    common::isa_from_env();
     check_agreement();
     let pairs = samples();
     let mut group = c.benchmark_group("w2_step");

@@ -279,6 +279,7 @@ fn check_agreement(data: &[(Inputs, Targets); 2]) {
 }
 
 fn step(c: &mut Criterion) {
+    common::isa_from_env();
     let data = batches();
     check_agreement(&data);
     let mut group = c.benchmark_group("w3_step");

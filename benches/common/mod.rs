@@ -1,5 +1,6 @@
 //! What every benchmark file shares: the honesty check between generated and hand-written code.
 
+use backprop::arithmetic::{self, Isa};
 use backprop::Network;
 
 /// Asserts that a generated network and the hand-written baseline's parameters (`slices`, in the
@@ -20,4 +21,17 @@ pub fn assert_agree<N: Network<Scalar = f32>>(what: &str, generated: &N, slices:
             );
         }
     }
+}
+
+/// Caps the kernels' instruction set as `BACKPROP_BENCH_ISA` says (`avx2` or `baseline`; unset
+/// or `avx512`, the widest this processor has), to measure the narrower kernels on a machine with
+/// wider ones, and prints the level the kernels run at.
+pub fn isa_from_env() {
+    match std::env::var("BACKPROP_BENCH_ISA").as_deref() {
+        Ok("avx2") => arithmetic::set_widest(Isa::Avx2),
+        Ok("baseline") => arithmetic::set_widest(Isa::Baseline),
+        Ok("avx512") | Err(_) => {}
+        Ok(other) => panic!("BACKPROP_BENCH_ISA={other}: avx512, avx2 or baseline"),
+    }
+    eprintln!("kernels: {:?}", arithmetic::level());
 }

@@ -2,16 +2,17 @@
 //! older processor, gives the same weights bit for bit. Natively this machine may use AVX-512;
 //! `-cpu Haswell` has AVX2 and FMA but no AVX-512, so fused runs compare two instruction sets;
 //! `-cpu Nehalem` has neither AVX2 nor FMA, so pinned runs (a multiply then an add everywhere)
-//! compare the widest vector kernels against the baseline ones.
+//! compare the widest vector kernels against the baseline ones. Natively, the same comparisons
+//! run with the kernels capped at AVX2 and at the baseline (`arithmetic::set_widest`).
 //!
-//! The run itself is [`replay_child`], an ignored test that the outer test starts as a child
+//! The run itself is [`replay_child`], an ignored test that the outer tests start as a child
 //! process: the test binary (`current_exe`), natively or under qemu. Debian's `qemu-user`
 //! provides `qemu-x86_64` (`.ci/run` installs it); without it the outer test fails under `CI`
 //! and is skipped otherwise.
 
 use std::process::Command;
 
-use backprop::arithmetic::{self, Arithmetic};
+use backprop::arithmetic::{self, Arithmetic, Isa};
 use backprop::prelude::*;
 use backprop::train::{train, TrainOptions};
 
@@ -24,6 +25,10 @@ network! {
 
 /// Set (to anything) in the child's environment: train with [`Arithmetic::Pinned`].
 const PINNED: &str = "BACKPROP_REPLAY_PINNED";
+
+/// In the child's environment, `avx2` or `baseline`: the widest instruction set it may use
+/// ([`arithmetic::set_widest`]).
+const WIDEST: &str = "BACKPROP_REPLAY_WIDEST";
 
 /// 128 deterministic samples of 64 inputs in (−1, 1), each with a class out of 10.
 fn data() -> (Vec<SVector<f32, 64>>, Vec<usize>) {
@@ -61,10 +66,16 @@ fn hash(net: &Replay<f32>) -> u64 {
 /// The run: 4 epochs of Adam at batch 8 from a fixed seed, then the weights' hash and the
 /// kernels' level, printed as `REPLAY-HASH <hex>` and `REPLAY-LEVEL <level>`.
 #[test]
-#[ignore = "run by replay_matches_under_qemu as a child process"]
+#[ignore = "run by the replay tests as a child process"]
 fn replay_child() {
     if std::env::var_os(PINNED).is_some() {
         arithmetic::set(Arithmetic::Pinned);
+    }
+    match std::env::var(WIDEST).as_deref() {
+        Ok("avx2") => arithmetic::set_widest(Isa::Avx2),
+        Ok("baseline") => arithmetic::set_widest(Isa::Baseline),
+        Ok(other) => panic!("{WIDEST}={other}: avx2 or baseline"),
+        Err(_) => {}
     }
     let (inputs, classes) = data();
     let mut net = Replay::<f32>::init(7);
@@ -91,6 +102,11 @@ struct Outcome {
 
 /// Runs [`replay_child`] natively (`cpu` is `None`) or under `qemu-x86_64 -cpu <cpu>`.
 fn child(cpu: Option<&str>, pinned: bool) -> Outcome {
+    child_capped(cpu, pinned, None)
+}
+
+/// [`child`] with the child's instruction sets capped at `widest` (`avx2`, `baseline`) if given.
+fn child_capped(cpu: Option<&str>, pinned: bool, widest: Option<&str>) -> Outcome {
     let exe = std::env::current_exe().unwrap();
     let mut command = match cpu {
         None => Command::new(&exe),
@@ -112,6 +128,10 @@ fn child(cpu: Option<&str>, pinned: bool) -> Outcome {
     } else {
         command.env_remove(PINNED);
     }
+    match widest {
+        Some(widest) => command.env(WIDEST, widest),
+        None => command.env_remove(WIDEST),
+    };
     let output = command.output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -193,5 +213,55 @@ fn replay_matches_under_qemu() {
         } else {
             "differs from"
         }
+    );
+}
+
+/// The same run natively with the kernels capped at narrower instruction sets
+/// ([`arithmetic::set_widest`]): AVX2 gives the bits of the widest set this processor has, and the
+/// baseline pinned gives the pinned bits. No emulator: this runs on every x86-64 machine, and
+/// compares AVX-512 with AVX2 on one that has both.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn replay_matches_with_narrower_instruction_sets() {
+    let native = child(None, false);
+    let avx2 = child_capped(None, false, Some("avx2"));
+    let native_pinned = child(None, true);
+    let baseline = child_capped(None, true, Some("baseline"));
+    let fused_baseline = child_capped(None, false, Some("baseline"));
+    println!(
+        "replay: native {} {}, capped at AVX2 {} {}, native pinned {} {}, baseline pinned {} {}",
+        native.level,
+        native.hash,
+        avx2.level,
+        avx2.hash,
+        native_pinned.level,
+        native_pinned.hash,
+        baseline.level,
+        baseline.hash
+    );
+    // The cap holds: no AVX-512 under AVX2, nothing but the baseline under it.
+    assert!(!avx2.level.contains("Avx512"), "{}", avx2.level);
+    if native.level.contains("Avx512") {
+        // A processor with AVX-512 has AVX2: the comparison is of two instruction sets.
+        assert!(avx2.level.contains("Avx2"), "{}", avx2.level);
+    }
+    assert!(baseline.level.contains("Baseline"), "{}", baseline.level);
+    // On x86-64 the baseline never fuses, asked to or not: the pinned bits.
+    assert!(
+        fused_baseline.level.contains("Baseline") && fused_baseline.level.contains("fused: false"),
+        "{}",
+        fused_baseline.level
+    );
+    assert_eq!(
+        avx2.hash, native.hash,
+        "fused: capped at AVX2 against native"
+    );
+    assert_eq!(
+        baseline.hash, native_pinned.hash,
+        "pinned: the baseline kernels against the widest"
+    );
+    assert_eq!(
+        fused_baseline.hash, native_pinned.hash,
+        "the baseline asked to fuse: the pinned bits"
     );
 }

@@ -14,16 +14,26 @@
 //!   processor has. A run replays bit for bit on any x86-64 (and any IEEE machine), at the cost
 //!   BENCHMARKS.md measures.
 //!
+//! Apart from that choice, [`set_widest`] caps the instruction set the kernels may use, as
+//! `ONEDNN_MAX_CPU_ISA` does for oneDNN: AVX2 on a processor that slows its clock for AVX-512,
+//! or to measure the AVX2 kernels on an AVX-512 machine. The bits do not change from AVX-512 to
+//! AVX2; capping at [`Isa::Baseline`] on x86-64 also gives up fused multiply-adds, so it gives
+//! the pinned bits.
+//!
 //! ```
-//! use backprop::arithmetic::{self, Arithmetic};
+//! use backprop::arithmetic::{self, Arithmetic, Isa};
 //!
 //! arithmetic::set(Arithmetic::Pinned);
 //! assert_eq!(arithmetic::current(), Arithmetic::Pinned);
 //! assert!(!arithmetic::level().fused);
 //! arithmetic::set(Arithmetic::Fastest);
+//!
+//! arithmetic::set_widest(Isa::Avx2);
+//! assert_ne!(arithmetic::level().isa, Isa::Avx512);
+//! arithmetic::set_widest(Isa::Avx512);
 //! ```
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// How the kernels round a multiply followed by an add (see the [module](self) docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -65,6 +75,36 @@ pub enum Isa {
     Baseline,
 }
 
+impl Isa {
+    /// The sets from the narrowest: what [`WIDEST`] stores.
+    const ORDER: [Isa; 3] = [Isa::Baseline, Isa::Avx2, Isa::Avx512];
+
+    /// This set's place in [`Isa::ORDER`].
+    const fn rank(self) -> u8 {
+        match self {
+            Isa::Baseline => 0,
+            Isa::Avx2 => 1,
+            Isa::Avx512 => 2,
+        }
+    }
+}
+
+/// The rank of the widest instruction set [`set_widest`] allows: AVX-512 unless set.
+static WIDEST: AtomicU8 = AtomicU8::new(Isa::Avx512.rank());
+
+/// Caps the instruction set of every kernel from now on, for the whole process, at `isa` (or
+/// the widest set below it that the processor has). [`Isa::Avx512`], the default, allows
+/// whatever the processor has. Set it once, before training, as [`set`].
+pub fn set_widest(isa: Isa) {
+    WIDEST.store(isa.rank(), Ordering::Relaxed);
+}
+
+/// The cap [`set_widest`] set ([`Isa::Avx512`], no cap, unless set).
+pub fn widest() -> Isa {
+    let rank = usize::from(WIDEST.load(Ordering::Relaxed));
+    Isa::ORDER[rank.min(Isa::ORDER.len() - 1)]
+}
+
 /// What the kernels run with now: the instruction set and whether multiply-adds are fused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Level {
@@ -74,19 +114,27 @@ pub struct Level {
     pub fused: bool,
 }
 
-/// The kernels' level on this processor under the [`current`] arithmetic.
+/// The kernels' level on this processor under the [`current`] arithmetic and the [`widest`]
+/// instruction set allowed.
 #[inline]
 pub fn level() -> Level {
     let fused = !PINNED.load(Ordering::Relaxed);
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
-        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+        let widest = WIDEST.load(Ordering::Relaxed);
+        if widest >= Isa::Avx512.rank()
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("fma")
+        {
             return Level {
                 isa: Isa::Avx512,
                 fused,
             };
         }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if widest >= Isa::Avx2.rank()
+            && std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+        {
             return Level {
                 isa: Isa::Avx2,
                 fused,
