@@ -1511,10 +1511,15 @@ mod tests {
     /// `propagate` at every level gives the bits of its documented order (which no kernel's
     /// vector width, blocking of columns or shape may change), fused and not.
     fn propagate_follows_its_documented_order<T: Scalar>() {
-        let shapes = SHAPES
-            .iter()
-            .copied()
-            .chain([(3, 17), (20, 48), (10, 33), (16, 1)]);
+        let shapes = SHAPES.iter().copied().chain([
+            (3, 17),
+            (20, 48),
+            (10, 33),
+            (16, 1),
+            (25, 20),
+            (8, 16),
+            (24, 18),
+        ]);
         for (out, inp) in shapes {
             for batch in [1, 2] {
                 let w = values::<T>(out * inp, 21 + out as u64);
