@@ -11,7 +11,8 @@
 //! (issue 20's reference).
 //!
 //! Run with `cargo bench --bench w2`; read `w2_step/generated` against `w2_step/baseline` and
-//! `w2_step/baseline_fused`.
+//! `w2_step/baseline_fused`. `BACKPROP_BENCH_PAIRED=1 cargo bench --bench w2` runs the paired
+//! comparison of the fused steps instead (see `paired`).
 
 // Borrowed operands on purpose (`&self.w * x`): a careful person does not copy a weight matrix
 // into a product, even where clippy sees a `Copy` type.
@@ -20,10 +21,10 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backprop::prelude::*;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 
 network! {
     /// W2.
@@ -439,4 +440,63 @@ criterion_group! {
         .sample_size(60);
     targets = step, adam, forward, parts
 }
-criterion_main!(benches);
+
+/// Steps per timed block of the paired comparison.
+const PAIRED_STEPS: usize = 2000;
+
+/// The paired comparison (`BACKPROP_BENCH_PAIRED=1 cargo bench --bench w2`): blocks of
+/// [`PAIRED_STEPS`] generated fused steps and as many hand-written fused steps, alternated for
+/// 330 rounds; the first 30 are warm-up. Prints the medians and the median of the per-round
+/// ratios, which a machine whose speed drifts from minute to minute moves far less than two
+/// criterion benches run a minute apart.
+fn paired() {
+    common::isa_from_env();
+    let pairs = samples();
+    let mut net = Small::<f32>::init(7);
+    let mut ws = net.workspace::<1>();
+    let mut sgd = Sgd::new(LR.into());
+    let mut hand = Baseline::from_generated(&Small::<f32>::init(7));
+    let mut buffers = Buffers::default();
+    let (mut generated, mut written, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let mut turn = 0usize;
+    for round in 0..330 {
+        let start = Instant::now();
+        for _ in 0..PAIRED_STEPS {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            black_box(net.train_step(black_box(x), black_box(y), &Mse, &mut ws, &mut sgd));
+        }
+        let ours = start.elapsed().as_nanos() as f64 / PAIRED_STEPS as f64;
+        let start = Instant::now();
+        for _ in 0..PAIRED_STEPS {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            black_box(hand.step_fused(black_box(x), black_box(y), &mut buffers));
+        }
+        let theirs = start.elapsed().as_nanos() as f64 / PAIRED_STEPS as f64;
+        if round >= 30 {
+            generated.push(ours);
+            written.push(theirs);
+            ratios.push(ours / theirs);
+        }
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    println!(
+        "paired W2 step: generated fused {:.1} ns, hand-written fused {:.1} ns, median ratio {:.3}",
+        median(&mut generated),
+        median(&mut written),
+        median(&mut ratios)
+    );
+}
+
+fn main() {
+    if std::env::var_os("BACKPROP_BENCH_PAIRED").is_some() {
+        paired();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
