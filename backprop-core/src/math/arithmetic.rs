@@ -29,6 +29,7 @@
 //! arithmetic::set(Arithmetic::Fastest);
 //!
 //! arithmetic::set_widest(Isa::Avx2);
+//! assert_eq!(arithmetic::widest(), Isa::Avx2);
 //! assert_ne!(arithmetic::level().isa, Isa::Avx512);
 //! arithmetic::set_widest(Isa::Avx512);
 //! ```
@@ -93,8 +94,13 @@ impl Isa {
 static WIDEST: AtomicU8 = AtomicU8::new(Isa::Avx512.rank());
 
 /// Caps the instruction set of every kernel from now on, for the whole process, at `isa` (or
-/// the widest set below it that the processor has). [`Isa::Avx512`], the default, allows
-/// whatever the processor has. Set it once, before training, as [`set`].
+/// the widest set below it that the processor has): the cap, not the set in use, which
+/// [`level`] reports. [`Isa::Avx512`], the default, allows whatever the processor has. Set it
+/// once, before training, as [`set`]. From AVX-512 to AVX2 the bits stay the same; capped at
+/// [`Isa::Baseline`] on x86-64 the kernels also stop fusing multiply-adds (`level().fused` is
+/// false while [`current`] still says [`Arithmetic::Fastest`]), so a run gives the pinned bits.
+/// The cap chooses which kernels run; a build with `-C target-cpu=native` may still compile
+/// AVX-512 instructions into all of them.
 pub fn set_widest(isa: Isa) {
     WIDEST.store(isa.rank(), Ordering::Relaxed);
 }
