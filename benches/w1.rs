@@ -258,48 +258,11 @@ impl Baseline {
     fn adam(&mut self, grad: &Self, adam: &mut HandAdam) {
         let k = adam.begin();
         let HandAdam { mean, square, .. } = adam;
-        adam_update(
-            &k,
-            self.w1.as_mut_slice(),
-            grad.w1.as_slice(),
-            mean.w1.as_mut_slice(),
-            square.w1.as_mut_slice(),
-        );
-        adam_update(
-            &k,
-            self.b1.as_mut_slice(),
-            grad.b1.as_slice(),
-            mean.b1.as_mut_slice(),
-            square.b1.as_mut_slice(),
-        );
-        adam_update(
-            &k,
-            self.w2.as_mut_slice(),
-            grad.w2.as_slice(),
-            mean.w2.as_mut_slice(),
-            square.w2.as_mut_slice(),
-        );
-        adam_update(
-            &k,
-            self.b2.as_mut_slice(),
-            grad.b2.as_slice(),
-            mean.b2.as_mut_slice(),
-            square.b2.as_mut_slice(),
-        );
-        adam_update(
-            &k,
-            self.w3.as_mut_slice(),
-            grad.w3.as_slice(),
-            mean.w3.as_mut_slice(),
-            square.w3.as_mut_slice(),
-        );
-        adam_update(
-            &k,
-            self.b3.as_mut_slice(),
-            grad.b3.as_slice(),
-            mean.b3.as_mut_slice(),
-            square.b3.as_mut_slice(),
-        );
+        let tensors = (self.slices_mut().into_iter().zip(grad.slices()))
+            .zip(mean.slices_mut().into_iter().zip(square.slices_mut()));
+        for ((params, grads), (means, squares)) in tensors {
+            adam_update(&k, params, grads, means, squares);
+        }
     }
 
     /// The fused Adam step as expressions: each layer's gradient made by value (in registers)
@@ -371,6 +334,19 @@ impl Baseline {
             square.b1.as_mut_slice(),
         );
         r.norm_squared()
+    }
+
+    /// Every parameter, column-major, in the generated network's order, writable.
+    #[inline]
+    fn slices_mut(&mut self) -> [&mut [f32]; 6] {
+        [
+            self.w1.as_mut_slice(),
+            self.b1.as_mut_slice(),
+            self.w2.as_mut_slice(),
+            self.b2.as_mut_slice(),
+            self.w3.as_mut_slice(),
+            self.b3.as_mut_slice(),
+        ]
     }
 
     /// Every parameter, column-major, in the generated network's order.
