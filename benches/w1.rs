@@ -218,6 +218,24 @@ impl Baseline {
     /// step): `w −= (δ·aᵀ)·lr` right after `δ_prev = wᵀ·δ`.
     #[inline]
     fn step_fused_expr(&mut self, x: &SVector<f32, 4>, y: &SVector<f32, 1>) -> f32 {
+        self.step_fused_with(x, y, |_, params, grads| {
+            for (p, g) in params.iter_mut().zip(grads) {
+                *p -= g * LR;
+            }
+        })
+    }
+
+    /// Forward, loss and backward as expressions, each layer's gradient made by value (in
+    /// registers) and handed to `update` with the layer's parameters (their index in
+    /// [`Baseline::slices`]'s order) right after propagating through its old weights; returns the
+    /// loss.
+    #[inline(always)]
+    fn step_fused_with(
+        &mut self,
+        x: &SVector<f32, 4>,
+        y: &SVector<f32, 1>,
+        mut update: impl FnMut(usize, &mut [f32], &[f32]),
+    ) -> f32 {
         let z1 = &self.w1 * x + &self.b1;
         let a1 = z1.map(|z| z.max(0.0));
         let z2 = &self.w2 * &a1 + &self.b2;
@@ -229,16 +247,16 @@ impl Baseline {
             .w3
             .tr_mul(&d3)
             .zip_map(&z2, |d, z| if z > 0.0 { d } else { 0.0 });
-        self.w3 -= (&d3 * a2.transpose()) * LR;
-        self.b3 -= d3 * LR;
+        update(4, self.w3.as_mut_slice(), (&d3 * a2.transpose()).as_slice());
+        update(5, self.b3.as_mut_slice(), d3.as_slice());
         let d1 = self
             .w2
             .tr_mul(&d2)
             .zip_map(&z1, |d, z| if z > 0.0 { d } else { 0.0 });
-        self.w2 -= (&d2 * a1.transpose()) * LR;
-        self.b2 -= d2 * LR;
-        self.w1 -= (&d1 * x.transpose()) * LR;
-        self.b1 -= d1 * LR;
+        update(2, self.w2.as_mut_slice(), (&d2 * a1.transpose()).as_slice());
+        update(3, self.b2.as_mut_slice(), d2.as_slice());
+        update(0, self.w1.as_mut_slice(), (&d1 * x.transpose()).as_slice());
+        update(1, self.b1.as_mut_slice(), d1.as_slice());
         r.norm_squared()
     }
 
@@ -276,64 +294,19 @@ impl Baseline {
     ) -> f32 {
         let k = adam.begin();
         let HandAdam { mean, square, .. } = adam;
-        let z1 = &self.w1 * x + &self.b1;
-        let a1 = z1.map(|z| z.max(0.0));
-        let z2 = &self.w2 * &a1 + &self.b2;
-        let a2 = z2.map(|z| z.max(0.0));
-        let a3 = (&self.w3 * &a2 + &self.b3).map(sigmoid);
-        let r = a3 - y;
-        let d3 = (2.0 * r).component_mul(&a3.map(|a| a * (1.0 - a)));
-        let d2 = self
-            .w3
-            .tr_mul(&d3)
-            .zip_map(&z2, |d, z| if z > 0.0 { d } else { 0.0 });
-        adam_update(
-            &k,
-            self.w3.as_mut_slice(),
-            (&d3 * a2.transpose()).as_slice(),
-            mean.w3.as_mut_slice(),
-            square.w3.as_mut_slice(),
-        );
-        adam_update(
-            &k,
-            self.b3.as_mut_slice(),
-            d3.as_slice(),
-            mean.b3.as_mut_slice(),
-            square.b3.as_mut_slice(),
-        );
-        let d1 = self
-            .w2
-            .tr_mul(&d2)
-            .zip_map(&z1, |d, z| if z > 0.0 { d } else { 0.0 });
-        adam_update(
-            &k,
-            self.w2.as_mut_slice(),
-            (&d2 * a1.transpose()).as_slice(),
-            mean.w2.as_mut_slice(),
-            square.w2.as_mut_slice(),
-        );
-        adam_update(
-            &k,
-            self.b2.as_mut_slice(),
-            d2.as_slice(),
-            mean.b2.as_mut_slice(),
-            square.b2.as_mut_slice(),
-        );
-        adam_update(
-            &k,
-            self.w1.as_mut_slice(),
-            (&d1 * x.transpose()).as_slice(),
-            mean.w1.as_mut_slice(),
-            square.w1.as_mut_slice(),
-        );
-        adam_update(
-            &k,
-            self.b1.as_mut_slice(),
-            d1.as_slice(),
-            mean.b1.as_mut_slice(),
-            square.b1.as_mut_slice(),
-        );
-        r.norm_squared()
+        self.step_fused_with(x, y, |tensor, params, grads| {
+            let means = mean
+                .slices_mut()
+                .into_iter()
+                .nth(tensor)
+                .expect("6 tensors");
+            let squares = square
+                .slices_mut()
+                .into_iter()
+                .nth(tensor)
+                .expect("6 tensors");
+            adam_update(&k, params, grads, means, squares);
+        })
     }
 
     /// Every parameter, column-major, in the generated network's order, writable.
