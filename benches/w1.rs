@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use backprop::optim::OptimizerState;
 use backprop::prelude::*;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 
 network! {
     /// The seed network.
@@ -797,4 +797,144 @@ criterion_group! {
         .sample_size(60);
     targets = step, adam, forward, parts
 }
-criterion_main!(benches);
+
+/// Steps per timed block of the paired comparison.
+const PAIRED_STEPS: usize = 2000;
+
+/// The paired comparison (`BACKPROP_BENCH_PAIRED=1 cargo bench --bench w1`): the Adam steps of
+/// `w1_adam` (generated and hand-written, unfused and fused) and the fused SGD steps of `w1_step`,
+/// in alternating blocks of [`PAIRED_STEPS`] steps for 330 rounds, the first 30 warm-up
+/// ([`common::paired`]). Prints the medians and the medians of the per-round ratios.
+fn paired() {
+    common::isa_from_env();
+    let pairs = samples();
+    let start = Seed::<f32>::init(13);
+    let hand_start = Baseline::from_generated(&start);
+    let new_adam = || {
+        let mut adam = Adam::new(ADAM_LR);
+        Optimizer::<Seed<f32>>::prepare(&mut adam);
+        adam
+    };
+    // Each Adam contender restarts every `ADAM_RUN` steps, as in `w1_adam`.
+    let (mut net, mut adam, mut turn) = (start.clone(), new_adam(), 0usize);
+    let (mut ws, mut grad) = (net.workspace::<1>(), Seed::zeros());
+    let mut unfused = |steps: usize| {
+        for _ in 0..steps {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            if turn % ADAM_RUN == 0 {
+                restart(&mut net, &mut adam, &start);
+            }
+            black_box(net.backward(black_box(x), black_box(y), &Mse, &mut ws, &mut grad));
+            adam.step(&mut net, &grad);
+        }
+    };
+    let (mut fused_net, mut fused_adam, mut fused_turn) = (start.clone(), new_adam(), 0usize);
+    let mut fused_ws = fused_net.workspace::<1>();
+    let mut fused = |steps: usize| {
+        for _ in 0..steps {
+            let (x, y) = &pairs[fused_turn & 1];
+            fused_turn += 1;
+            if fused_turn.is_multiple_of(ADAM_RUN) {
+                restart(&mut fused_net, &mut fused_adam, &start);
+            }
+            let (x, y) = (black_box(x), black_box(y));
+            black_box(fused_net.train_step(x, y, &Mse, &mut fused_ws, &mut fused_adam));
+        }
+    };
+    let (mut hand, mut hand_adam, mut hand_turn) = (hand_start.clone(), HandAdam::new(), 0usize);
+    let (mut buffers, mut hand_grad) = (Buffers::default(), Baseline::zeros());
+    let mut hand_unfused = |steps: usize| {
+        for _ in 0..steps {
+            let (x, y) = &pairs[hand_turn & 1];
+            hand_turn += 1;
+            if hand_turn.is_multiple_of(ADAM_RUN) {
+                hand.clone_from(&hand_start);
+                hand_adam = HandAdam::new();
+            }
+            let (x, y) = (black_box(x), black_box(y));
+            black_box(hand.backward(x, y, &mut buffers, &mut hand_grad));
+            hand.adam(&hand_grad, &mut hand_adam);
+        }
+    };
+    let (mut fused_hand, mut fused_hand_adam) = (hand_start.clone(), HandAdam::new());
+    let mut fused_hand_turn = 0usize;
+    let mut hand_fused = |steps: usize| {
+        for _ in 0..steps {
+            let (x, y) = &pairs[fused_hand_turn & 1];
+            fused_hand_turn += 1;
+            if fused_hand_turn.is_multiple_of(ADAM_RUN) {
+                fused_hand.clone_from(&hand_start);
+                fused_hand_adam = HandAdam::new();
+            }
+            let (x, y) = (black_box(x), black_box(y));
+            black_box(fused_hand.step_fused_adam(x, y, &mut fused_hand_adam));
+        }
+    };
+    let (mut sgd_net, mut sgd, mut sgd_turn) = (start.clone(), Sgd::new(LR.into()), 0usize);
+    let mut sgd_ws = sgd_net.workspace::<1>();
+    let mut sgd_step = |steps: usize| {
+        for _ in 0..steps {
+            let (x, y) = &pairs[sgd_turn & 1];
+            sgd_turn += 1;
+            let (x, y) = (black_box(x), black_box(y));
+            black_box(sgd_net.train_step(x, y, &Mse, &mut sgd_ws, &mut sgd));
+        }
+    };
+    let (mut sgd_hand, mut sgd_hand_turn) = (hand_start.clone(), 0usize);
+    let mut sgd_hand_step = |steps: usize| {
+        for _ in 0..steps {
+            let (x, y) = &pairs[sgd_hand_turn & 1];
+            sgd_hand_turn += 1;
+            black_box(sgd_hand.step_fused_expr(black_box(x), black_box(y)));
+        }
+    };
+    let times = common::paired::paired(
+        330,
+        30,
+        PAIRED_STEPS,
+        &mut [
+            &mut unfused,
+            &mut fused,
+            &mut hand_unfused,
+            &mut hand_fused,
+            &mut sgd_step,
+            &mut sgd_hand_step,
+        ],
+    );
+    let (unfused, fused) = (&times[0], &times[1]);
+    let (hand_unfused, hand_fused) = (&times[2], &times[3]);
+    let (sgd_step, sgd_hand_step) = (&times[4], &times[5]);
+    let median = |times: &[f64]| common::paired::median(times);
+    println!(
+        "paired W1 Adam: generated {:.1} ns, fused {:.1} ns, median ratio {:.3}",
+        median(unfused),
+        median(fused),
+        common::paired::median_ratio(fused, unfused)
+    );
+    println!(
+        "paired W1 Adam by hand: unfused {:.1} ns, fused {:.1} ns, median ratio {:.3}",
+        median(hand_unfused),
+        median(hand_fused),
+        common::paired::median_ratio(hand_fused, hand_unfused)
+    );
+    println!(
+        "paired W1 fused Adam, generated against hand-written: median ratio {:.3}",
+        common::paired::median_ratio(fused, hand_fused)
+    );
+    println!(
+        "paired W1 SGD step: generated fused {:.1} ns, hand-written fused (expressions) {:.1} ns, median ratio {:.3}",
+        median(sgd_step),
+        median(sgd_hand_step),
+        common::paired::median_ratio(sgd_step, sgd_hand_step)
+    );
+}
+
+fn main() {
+    if std::env::var_os("BACKPROP_BENCH_PAIRED").is_some() {
+        paired();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

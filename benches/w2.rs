@@ -21,7 +21,7 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backprop::prelude::*;
 use criterion::{criterion_group, Criterion};
@@ -446,9 +446,8 @@ const PAIRED_STEPS: usize = 2000;
 
 /// The paired comparison (`BACKPROP_BENCH_PAIRED=1 cargo bench --bench w2`): blocks of
 /// [`PAIRED_STEPS`] generated fused steps and as many hand-written fused steps, alternated for
-/// 330 rounds; the first 30 are warm-up. Prints the medians and the median of the per-round
-/// ratios, which a machine whose speed drifts from minute to minute moves far less than two
-/// criterion benches run a minute apart.
+/// 330 rounds; the first 30 are warm-up ([`common::paired`]). Prints the medians and the median
+/// of the per-round ratios.
 fn paired() {
     common::isa_from_env();
     let pairs = samples();
@@ -457,38 +456,28 @@ fn paired() {
     let mut sgd = Sgd::new(LR.into());
     let mut hand = Baseline::from_generated(&Small::<f32>::init(7));
     let mut buffers = Buffers::default();
-    let (mut generated, mut written, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let mut turn = 0usize;
-    for round in 0..330 {
-        let start = Instant::now();
-        for _ in 0..PAIRED_STEPS {
+    let mut generated = |steps: usize| {
+        for _ in 0..steps {
             let (x, y) = &pairs[turn & 1];
             turn += 1;
             black_box(net.train_step(black_box(x), black_box(y), &Mse, &mut ws, &mut sgd));
         }
-        let ours = start.elapsed().as_nanos() as f64 / PAIRED_STEPS as f64;
-        let start = Instant::now();
-        for _ in 0..PAIRED_STEPS {
-            let (x, y) = &pairs[turn & 1];
-            turn += 1;
+    };
+    let mut hand_turn = 0usize;
+    let mut written = |steps: usize| {
+        for _ in 0..steps {
+            let (x, y) = &pairs[hand_turn & 1];
+            hand_turn += 1;
             black_box(hand.step_fused(black_box(x), black_box(y), &mut buffers));
         }
-        let theirs = start.elapsed().as_nanos() as f64 / PAIRED_STEPS as f64;
-        if round >= 30 {
-            generated.push(ours);
-            written.push(theirs);
-            ratios.push(ours / theirs);
-        }
-    }
-    let median = |values: &mut Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
     };
+    let times = common::paired::paired(330, 30, PAIRED_STEPS, &mut [&mut generated, &mut written]);
     println!(
         "paired W2 step: generated fused {:.1} ns, hand-written fused {:.1} ns, median ratio {:.3}",
-        median(&mut generated),
-        median(&mut written),
-        median(&mut ratios)
+        common::paired::median(&times[0]),
+        common::paired::median(&times[1]),
+        common::paired::median_ratio(&times[0], &times[1])
     );
 }
 

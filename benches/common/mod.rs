@@ -1,4 +1,5 @@
-//! What every benchmark file shares: the honesty check between generated and hand-written code.
+//! What every benchmark file shares: the honesty check between generated and hand-written code,
+//! the instruction-set cap, and the paired timing.
 
 use backprop::arithmetic::{self, Isa};
 use backprop::Network;
@@ -35,3 +36,5 @@ pub fn isa_from_env() {
     }
     eprintln!("kernels: {:?}", arithmetic::level());
 }
+
+pub mod paired;

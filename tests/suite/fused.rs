@@ -5,7 +5,7 @@
 //! at batches of 1 and 3. A refused step changes nothing and is refused as the unfused one is.
 //! Neither allocates once the optimizer's state is made.
 
-use backprop::optim::{FusedStep, NonFiniteUpdate};
+use backprop::optim::{FusedStep, NonFiniteUpdate, OptimizerState};
 use backprop::prelude::*;
 use backprop::scalar::{constant, to_f64};
 use backprop::step::StepError;
@@ -386,4 +386,135 @@ fn fused_steps_allocate_nothing_once_prepared() {
     check::<_, 80, 3, 8>(&Tiled::<f32>::init(1));
     check::<_, 200, 2, 2>(&OnHeap::<f32>::init(1));
     check::<_, 6, 3, 2>(&Chain::<f32>::init(1));
+}
+
+network! { struct Wide < 40 => 1 > }
+
+/// torch's single-tensor Adam on one f32 entry, written out as `torch/optim/adam.py` orders it:
+/// the constants made in f64 and rounded once, then weight decay, `exp_avg.lerp_`,
+/// `exp_avg_sq.mul_(β2).addcmul_(g, g, 1 − β2)` and `param.addcdiv_(exp_avg, denom, −step_size)`
+/// with `denom = √exp_avg_sq / √(1 − β2ᵗ) + eps`.
+struct TorchAdam {
+    lr: f64,
+    betas: (f64, f64),
+    eps: f64,
+    weight_decay: f64,
+    decoupled: bool,
+}
+
+impl TorchAdam {
+    /// Step `t` (from 1) of one entry: weight `p`, gradient `g`, moments `m` and `v`.
+    fn step(&self, t: u64, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
+        let (beta1, beta2) = self.betas;
+        let t = t as f64;
+        let step_size = (self.lr / (1.0 - beta1.powf(t))) as f32;
+        let correction2 = (1.0 - beta2.powf(t)).sqrt() as f32;
+        let weight = 1.0 - beta1;
+        let mut g = g;
+        if self.decoupled {
+            *p *= (1.0 - self.lr * self.weight_decay) as f32;
+        } else if self.weight_decay != 0.0 {
+            g += self.weight_decay as f32 * *p;
+        }
+        // ATen's lerp: `m + w (g − m)` for a weight below ½, `g − (g − m)(1 − w)` otherwise.
+        *m = if weight < 0.5 {
+            *m + weight as f32 * (g - *m)
+        } else {
+            g - (g - *m) * (1.0 - weight) as f32
+        };
+        *v = *v * beta2 as f32 + (1.0 - beta2) as f32 * g * g;
+        let denominator = v.sqrt() / correction2 + self.eps as f32;
+        *p -= step_size * *m / denominator;
+    }
+}
+
+/// Adam's and AdamW's update of a run of any length at any offset gives, entry by entry,
+/// torch's arithmetic: a 40-entry tensor updated as two runs split at every point, three steps,
+/// for every kernel (no, L2 and decoupled weight decay; both lerp forms), weights and moments
+/// compared bit for bit.
+#[test]
+fn adam_updates_runs_of_every_length_as_torch_does_each_entry() {
+    let configs = [
+        (0.9, 0.0, false),
+        (0.9, 0.05, false),
+        (0.9, 0.05, true),
+        (0.3, 0.0, false),
+        (0.3, 0.05, false),
+        (0.3, 0.05, true),
+    ];
+    for (beta1, weight_decay, decoupled) in configs {
+        let torch = TorchAdam {
+            lr: 0.01,
+            betas: (beta1, 0.999),
+            eps: 1e-8,
+            weight_decay,
+            decoupled,
+        };
+        for split in 0..=40 {
+            let start = Wide::<f32>::init(3);
+            let mut net = start.clone();
+            let mut adam = Adam::new(torch.lr)
+                .betas(beta1, 0.999)
+                .weight_decay(weight_decay);
+            let mut adamw = AdamW::new(torch.lr)
+                .betas(beta1, 0.999)
+                .weight_decay(weight_decay);
+            let mut expected: Vec<f32> = start.fc1.weight.as_slice().to_vec();
+            let (mut means, mut squares) = (vec![0.0f32; 40], vec![0.0f32; 40]);
+            for t in 1..=3u64 {
+                // Gradients of both signs and many sizes, one exactly zero.
+                let grads: Vec<f32> = (0..40)
+                    .map(|i| match (i * 7 + t as usize) % 11 {
+                        0 => 0.0,
+                        k => (k as f32 - 5.5) * 10f32.powi((i % 5) as i32 - 2),
+                    })
+                    .collect();
+                let weight = net.fc1.weight.as_mut_slice();
+                let (head, tail) = weight.split_at_mut(split);
+                if decoupled {
+                    let rule = FusedStep::<Wide<f32>>::begin_step(&mut adamw);
+                    adamw.update(&rule, 0, 0, head, &grads[..split]);
+                    adamw.update(&rule, 0, split, tail, &grads[split..]);
+                    FusedStep::<Wide<f32>>::end_step(&mut adamw);
+                } else {
+                    let rule = FusedStep::<Wide<f32>>::begin_step(&mut adam);
+                    adam.update(&rule, 0, 0, head, &grads[..split]);
+                    adam.update(&rule, 0, split, tail, &grads[split..]);
+                    FusedStep::<Wide<f32>>::end_step(&mut adam);
+                }
+                for i in 0..40 {
+                    torch.step(
+                        t,
+                        &mut expected[i],
+                        grads[i],
+                        &mut means[i],
+                        &mut squares[i],
+                    );
+                }
+            }
+            let what =
+                format!("β1 {beta1}, decay {weight_decay} (decoupled {decoupled}), split {split}");
+            let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(net.fc1.weight.as_slice()),
+                bits(&expected),
+                "weights: {what}"
+            );
+            let buffers = if decoupled {
+                OptimizerState::buffers(&adamw)
+            } else {
+                OptimizerState::buffers(&adam)
+            };
+            let moment = |name: &str| {
+                let (_, buffer) = buffers.iter().find(|(n, _)| *n == name).expect("buffer");
+                bits(buffer.fc1.weight.as_slice())
+            };
+            assert_eq!(moment("exp_avg"), bits(&means), "first moment: {what}");
+            assert_eq!(
+                moment("exp_avg_sq"),
+                bits(&squares),
+                "second moment: {what}"
+            );
+        }
+    }
 }
