@@ -807,6 +807,8 @@ const PAIRED_STEPS: usize = 2000;
 /// ([`common::paired`]). Prints the medians and the medians of the per-round ratios.
 fn paired() {
     common::isa_from_env();
+    check_agreement();
+    check_adam_agreement();
     let pairs = samples();
     let start = Seed::<f32>::init(13);
     let hand_start = Baseline::from_generated(&start);

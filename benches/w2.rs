@@ -450,6 +450,7 @@ const PAIRED_STEPS: usize = 2000;
 /// of the per-round ratios.
 fn paired() {
     common::isa_from_env();
+    check_agreement();
     let pairs = samples();
     let mut net = Small::<f32>::init(7);
     let mut ws = net.workspace::<1>();

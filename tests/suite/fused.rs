@@ -390,7 +390,8 @@ fn fused_steps_allocate_nothing_once_prepared() {
 
 network! { struct Wide < 40 => 1 > }
 
-/// torch's single-tensor Adam on one f32 entry, written out as `torch/optim/adam.py` orders it:
+/// torch's single-tensor Adam on one f32 entry, written out as `torch/optim/adam.py` orders it
+/// and ATen's scalar kernels compute it (ATen's vectorised lerp fuses a multiply-add instead):
 /// the constants made in f64 and rounded once, then weight decay, `exp_avg.lerp_`,
 /// `exp_avg_sq.mul_(β2).addcmul_(g, g, 1 − β2)` and `param.addcdiv_(exp_avg, denom, −step_size)`
 /// with `denom = √exp_avg_sq / √(1 − β2ᵗ) + eps`.
@@ -409,7 +410,8 @@ impl TorchAdam {
         let t = t as f64;
         let step_size = (self.lr / (1.0 - beta1.powf(t))) as f32;
         let correction2 = (1.0 - beta2.powf(t)).sqrt() as f32;
-        let weight = 1.0 - beta1;
+        // ATen's lerp rounds the weight to f32 and takes `1 − w` in f32.
+        let weight = (1.0 - beta1) as f32;
         let mut g = g;
         if self.decoupled {
             *p *= (1.0 - self.lr * self.weight_decay) as f32;
@@ -418,9 +420,9 @@ impl TorchAdam {
         }
         // ATen's lerp: `m + w (g − m)` for a weight below ½, `g − (g − m)(1 − w)` otherwise.
         *m = if weight < 0.5 {
-            *m + weight as f32 * (g - *m)
+            *m + weight * (g - *m)
         } else {
-            g - (g - *m) * (1.0 - weight) as f32
+            g - (g - *m) * (1.0 - weight)
         };
         *v = *v * beta2 as f32 + (1.0 - beta2) as f32 * g * g;
         let denominator = v.sqrt() / correction2 + self.eps as f32;
@@ -441,6 +443,9 @@ fn adam_updates_runs_of_every_length_as_torch_does_each_entry() {
         (0.3, 0.0, false),
         (0.3, 0.05, false),
         (0.3, 0.05, true),
+        // 1 − 0.9 rounds differently in f32 from 1 − f32(0.9): ATen takes the second.
+        (0.1, 0.0, false),
+        (0.1, 0.05, true),
     ];
     for (beta1, weight_decay, decoupled) in configs {
         let torch = TorchAdam {

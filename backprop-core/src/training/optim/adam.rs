@@ -138,6 +138,7 @@ impl<N> AdamW<N> {
 impl<N: Network> FusedStep<N> for AdamW<N> {
     type Rule = AdamRule<N::Scalar>;
 
+    #[inline(always)]
     fn begin_step(&mut self) -> AdamRule<N::Scalar> {
         self.0.begin_step()
     }
@@ -387,7 +388,8 @@ impl<N: Network> FusedStep<N> for Adam<N> {
         AdamRule {
             k: Coefficients::of(self, self.steps.saturating_add(1)),
             decay,
-            small_weight: (1.0 - self.betas.0).abs() < 0.5,
+            // ATen compares the weight once rounded to the scalar.
+            small_weight: to_f64(constant::<N::Scalar>(1.0 - self.betas.0)).abs() < 0.5,
             amsgrad: self.amsgrad,
         }
     }
@@ -546,7 +548,7 @@ struct Coefficients<T> {
     step_size: T,
     /// `√(1 − β2ᵗ)`.
     correction2: T,
-    /// The lerp weight `w = 1 − β1`, and `1 − w`.
+    /// The lerp weight `w = 1 − β1`, and `1 − w` computed in the scalar, as ATen computes it.
     lerp: (T, T),
     /// `β2` and `1 − β2`.
     beta2: (T, T),
@@ -569,7 +571,8 @@ impl<T: Scalar> Coefficients<T> {
         Coefficients {
             step_size: constant(adam.lr / (1.0 - power(beta1, step))),
             correction2: constant(libm::sqrt(1.0 - power(beta2, step))),
-            lerp: (constant(weight), constant(1.0 - weight)),
+            // ATen's lerp rounds the weight to the scalar first and takes `1 − w` there.
+            lerp: (constant(weight), constant::<T>(1.0) - constant::<T>(weight)),
             beta2: (constant(beta2), constant(1.0 - beta2)),
             eps: constant(adam.eps),
             decay: constant(adam.weight_decay),
@@ -585,9 +588,10 @@ const L2_DECAY: u8 = 1;
 /// AdamW's weight decay: `p ← p · (1 − lr · weight_decay)` before the step.
 const DECOUPLED_DECAY: u8 = 2;
 
-/// One run of a tensor's Adam update, entry by entry, with the step's choices (weight decay,
-/// lerp form) fixed at compile time and AMSGrad chosen once per run, so the loops have no
-/// branches. `max_squares` is AMSGrad's maximum, if it is on.
+/// One run of a tensor's Adam update, with the step's choices (weight decay, lerp form) fixed
+/// at compile time and AMSGrad chosen once per run, so the loops have no branches: in register
+/// blocks without AMSGrad ([`update_blocks`]), entry by entry with it. `max_squares` is
+/// AMSGrad's maximum, if it is on.
 #[inline(always)]
 fn update_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
     k: &Coefficients<T>,
@@ -639,11 +643,11 @@ type Run<'a, T> = (&'a mut [T], &'a [T], &'a mut [T], &'a mut [T]);
 /// worse on short runs: LLVM unrolls a short one of known length into scalar code, and cannot
 /// tell the weights from the moments (both reached through pointers), so it vectorises a longer
 /// one only behind overlap checks. The blocks, 16 then 8, 4, 2 and 1, are vectors of any width
-/// (four SSE registers, one AVX-512); each lane is the scalar arithmetic, so the bits are the
+/// (for 16 `f32`s four SSE registers or one AVX-512 register); each lane is the scalar arithmetic, so the bits are the
 /// entry-by-entry update's.
 ///
-/// Always inlined where optimised: called, the blocks made W1's fused Adam step run 1.6 times
-/// the instructions. Not in debug builds, whose unoptimised frames would hold every block of
+/// Always inlined without debug assertions (release builds): called, the blocks made W1's fused
+/// Adam step run 1.6 times the instructions. Not with them (debug builds), whose unoptimised frames would hold every block of
 /// the six kernels and five widths, enough to overflow a test thread's stack.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]

@@ -65,7 +65,13 @@ pub trait FusedStep<N: Network>: Optimizer<N> {
             for (g, &d) in grads.iter_mut().zip(delta) {
                 *g = d * x;
             }
-            self.update(rule, tensor, offset + start * RUN, params, grads);
+            self.update(
+                rule,
+                tensor,
+                offset.saturating_add(start * RUN),
+                params,
+                grads,
+            );
         }
     }
 
@@ -120,7 +126,13 @@ pub trait FusedStep<N: Network>: Optimizer<N> {
             for (g, &d) in grads.iter_mut().zip(delta) {
                 *g = d * x;
             }
-            if let Some((i, what)) = self.check(rule, tensor, offset + start * RUN, params, grads) {
+            if let Some((i, what)) = self.check(
+                rule,
+                tensor,
+                offset.saturating_add(start * RUN),
+                params,
+                grads,
+            ) {
                 return Some((start * RUN + i, what));
             }
         }
