@@ -483,10 +483,5 @@ fn paired() {
 }
 
 fn main() {
-    if std::env::var_os("BACKPROP_BENCH_PAIRED").is_some() {
-        paired();
-        return;
-    }
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    common::paired::main(paired, benches);
 }

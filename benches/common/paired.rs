@@ -46,3 +46,16 @@ pub fn median_ratio(numerator: &[f64], denominator: &[f64]) -> f64 {
         .collect();
     median(&ratios)
 }
+
+/// A bench file's `main`: `paired` when `BACKPROP_BENCH_PAIRED` is set, else the criterion
+/// `benches` and their summary.
+pub fn main(paired: fn(), benches: fn()) {
+    if std::env::var_os("BACKPROP_BENCH_PAIRED").is_some() {
+        paired();
+        return;
+    }
+    benches();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+}
