@@ -801,6 +801,23 @@ criterion_group! {
 /// Steps per timed block of the paired comparison.
 const PAIRED_STEPS: usize = 2000;
 
+/// One contender of [`paired`]: blocks of steps over the two samples in turn, each handed to
+/// `step` (through `black_box`) with whether it starts a new Adam run, every [`ADAM_RUN`]
+/// steps as in `w1_adam`.
+fn contender<'a>(
+    pairs: &'a [(SVector<f32, 4>, SVector<f32, 1>); 2],
+    mut step: impl FnMut(&SVector<f32, 4>, &SVector<f32, 1>, bool) + 'a,
+) -> impl FnMut(usize) + 'a {
+    let mut turn = 0usize;
+    move |steps| {
+        for _ in 0..steps {
+            let (x, y) = &pairs[turn & 1];
+            turn += 1;
+            step(black_box(x), black_box(y), turn.is_multiple_of(ADAM_RUN));
+        }
+    }
+}
+
 /// The paired comparison (`BACKPROP_BENCH_PAIRED=1 cargo bench --bench w1`): the Adam steps of
 /// `w1_adam` (generated and hand-written, unfused and fused) and the fused SGD steps of `w1_step`,
 /// in alternating blocks of [`PAIRED_STEPS`] steps for 330 rounds, the first 30 warm-up
@@ -817,80 +834,50 @@ fn paired() {
         Optimizer::<Seed<f32>>::prepare(&mut adam);
         adam
     };
-    // Each Adam contender restarts every `ADAM_RUN` steps, as in `w1_adam`.
-    let (mut net, mut adam, mut turn) = (start.clone(), new_adam(), 0usize);
+    let (mut net, mut adam) = (start.clone(), new_adam());
     let (mut ws, mut grad) = (net.workspace::<1>(), Seed::zeros());
-    let mut unfused = |steps: usize| {
-        for _ in 0..steps {
-            let (x, y) = &pairs[turn & 1];
-            turn += 1;
-            if turn % ADAM_RUN == 0 {
-                restart(&mut net, &mut adam, &start);
-            }
-            black_box(net.backward(black_box(x), black_box(y), &Mse, &mut ws, &mut grad));
-            adam.step(&mut net, &grad);
+    let mut unfused = contender(&pairs, |x, y, fresh| {
+        if fresh {
+            restart(&mut net, &mut adam, &start);
         }
-    };
-    let (mut fused_net, mut fused_adam, mut fused_turn) = (start.clone(), new_adam(), 0usize);
+        black_box(net.backward(x, y, &Mse, &mut ws, &mut grad));
+        adam.step(&mut net, &grad);
+    });
+    let (mut fused_net, mut fused_adam) = (start.clone(), new_adam());
     let mut fused_ws = fused_net.workspace::<1>();
-    let mut fused = |steps: usize| {
-        for _ in 0..steps {
-            let (x, y) = &pairs[fused_turn & 1];
-            fused_turn += 1;
-            if fused_turn.is_multiple_of(ADAM_RUN) {
-                restart(&mut fused_net, &mut fused_adam, &start);
-            }
-            let (x, y) = (black_box(x), black_box(y));
-            black_box(fused_net.train_step(x, y, &Mse, &mut fused_ws, &mut fused_adam));
+    let mut fused = contender(&pairs, |x, y, fresh| {
+        if fresh {
+            restart(&mut fused_net, &mut fused_adam, &start);
         }
-    };
-    let (mut hand, mut hand_adam, mut hand_turn) = (hand_start.clone(), HandAdam::new(), 0usize);
+        black_box(fused_net.train_step(x, y, &Mse, &mut fused_ws, &mut fused_adam));
+    });
+    let (mut hand, mut hand_adam) = (hand_start.clone(), HandAdam::new());
     let (mut buffers, mut hand_grad) = (Buffers::default(), Baseline::zeros());
-    let mut hand_unfused = |steps: usize| {
-        for _ in 0..steps {
-            let (x, y) = &pairs[hand_turn & 1];
-            hand_turn += 1;
-            if hand_turn.is_multiple_of(ADAM_RUN) {
-                hand.clone_from(&hand_start);
-                hand_adam = HandAdam::new();
-            }
-            let (x, y) = (black_box(x), black_box(y));
-            black_box(hand.backward(x, y, &mut buffers, &mut hand_grad));
-            hand.adam(&hand_grad, &mut hand_adam);
+    let mut hand_unfused = contender(&pairs, |x, y, fresh| {
+        if fresh {
+            hand.clone_from(&hand_start);
+            hand_adam = HandAdam::new();
         }
-    };
+        black_box(hand.backward(x, y, &mut buffers, &mut hand_grad));
+        hand.adam(&hand_grad, &mut hand_adam);
+    });
     let (mut fused_hand, mut fused_hand_adam) = (hand_start.clone(), HandAdam::new());
-    let mut fused_hand_turn = 0usize;
-    let mut hand_fused = |steps: usize| {
-        for _ in 0..steps {
-            let (x, y) = &pairs[fused_hand_turn & 1];
-            fused_hand_turn += 1;
-            if fused_hand_turn.is_multiple_of(ADAM_RUN) {
-                fused_hand.clone_from(&hand_start);
-                fused_hand_adam = HandAdam::new();
-            }
-            let (x, y) = (black_box(x), black_box(y));
-            black_box(fused_hand.step_fused_adam(x, y, &mut fused_hand_adam));
+    let mut hand_fused = contender(&pairs, |x, y, fresh| {
+        if fresh {
+            fused_hand.clone_from(&hand_start);
+            fused_hand_adam = HandAdam::new();
         }
-    };
-    let (mut sgd_net, mut sgd, mut sgd_turn) = (start.clone(), Sgd::new(LR.into()), 0usize);
+        black_box(fused_hand.step_fused_adam(x, y, &mut fused_hand_adam));
+    });
+    let (mut sgd_net, mut sgd) = (start.clone(), Sgd::new(LR.into()));
     let mut sgd_ws = sgd_net.workspace::<1>();
-    let mut sgd_step = |steps: usize| {
-        for _ in 0..steps {
-            let (x, y) = &pairs[sgd_turn & 1];
-            sgd_turn += 1;
-            let (x, y) = (black_box(x), black_box(y));
-            black_box(sgd_net.train_step(x, y, &Mse, &mut sgd_ws, &mut sgd));
-        }
-    };
-    let (mut sgd_hand, mut sgd_hand_turn) = (hand_start.clone(), 0usize);
-    let mut sgd_hand_step = |steps: usize| {
-        for _ in 0..steps {
-            let (x, y) = &pairs[sgd_hand_turn & 1];
-            sgd_hand_turn += 1;
-            black_box(sgd_hand.step_fused_expr(black_box(x), black_box(y)));
-        }
-    };
+    let mut sgd_step = contender(&pairs, |x, y, _| {
+        black_box(sgd_net.train_step(x, y, &Mse, &mut sgd_ws, &mut sgd));
+    });
+    let mut sgd_hand = hand_start.clone();
+    let mut sgd_hand_step = contender(&pairs, |x, y, _| {
+        black_box(sgd_hand.step_fused_expr(x, y));
+    });
     let times = common::paired::paired(
         330,
         30,
