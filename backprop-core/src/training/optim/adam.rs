@@ -643,12 +643,13 @@ type Run<'a, T> = (&'a mut [T], &'a [T], &'a mut [T], &'a mut [T]);
 /// worse on short runs: LLVM unrolls a short one of known length into scalar code, and cannot
 /// tell the weights from the moments (both reached through pointers), so it vectorises a longer
 /// one only behind overlap checks. The blocks, 16 then 8, 4, 2 and 1, are vectors of any width
-/// (for 16 `f32`s four SSE registers or one AVX-512 register); each lane is the scalar arithmetic, so the bits are the
-/// entry-by-entry update's.
+/// (for 16 `f32`s, four SSE registers or one AVX-512 register); each lane is the scalar
+/// arithmetic, so the bits are the entry-by-entry update's.
 ///
 /// Always inlined without debug assertions (release builds): called, the blocks made W1's fused
-/// Adam step run 1.6 times the instructions. Not with them (debug builds), whose unoptimised frames would hold every block of
-/// the six kernels and five widths, enough to overflow a test thread's stack.
+/// Adam step run 1.6 times the instructions. Not with them (debug builds), whose unoptimised
+/// frames would hold every block of the six kernels and five widths, enough to overflow a test
+/// thread's stack.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
 fn update_blocks<'a, T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool, const W: usize>(
