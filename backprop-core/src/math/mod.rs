@@ -10,3 +10,4 @@ pub mod linear;
 pub mod loss;
 pub mod scalar;
 pub mod sizes;
+pub(crate) mod tiny;
