@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 /// Times `contenders` (each runs a block of as many calls as it is given) in alternating blocks
-/// of `steps` calls for `rounds` rounds (`BACKPROP_BENCH_ROUNDS` sets another number), drops the
+/// of `steps` calls for `rounds` rounds, each round starting one contender later (`BACKPROP_BENCH_ROUNDS` sets another number), drops the
 /// first `warm_up`, and returns each contender's time per call (ns) round by round.
 pub fn paired(
     rounds: usize,
@@ -17,13 +17,17 @@ pub fn paired(
         .ok()
         .and_then(|rounds| rounds.parse().ok())
         .unwrap_or(rounds);
-    let mut times = vec![Vec::new(); contenders.len()];
+    let count = contenders.len();
+    let mut times = vec![Vec::new(); count];
     for round in 0..rounds {
-        for (block, times) in contenders.iter_mut().zip(&mut times) {
+        // Each round starts with the next contender, so that none always runs first (after the
+        // others' caches and branch history) or last.
+        for turn in 0..count {
+            let which = (round + turn) % count;
             let start = std::time::Instant::now();
-            block(steps);
+            contenders[which](steps);
             if round >= warm_up {
-                times.push(start.elapsed().as_nanos() as f64 / steps as f64);
+                times[which].push(start.elapsed().as_nanos() as f64 / steps as f64);
             }
         }
     }
