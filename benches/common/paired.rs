@@ -5,8 +5,9 @@
 #![allow(dead_code)]
 
 /// Times `contenders` (each runs a block of as many calls as it is given) in alternating blocks
-/// of `steps` calls for `rounds` rounds, each round starting one contender later (`BACKPROP_BENCH_ROUNDS` sets another number), drops the
-/// first `warm_up`, and returns each contender's time per call (ns) round by round.
+/// of `steps` calls for `rounds` rounds (`BACKPROP_BENCH_ROUNDS` sets another number), each
+/// round starting one contender later, drops the first `warm_up`, and returns each contender's
+/// time per call (ns) round by round.
 pub fn paired(
     rounds: usize,
     warm_up: usize,

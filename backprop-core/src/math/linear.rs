@@ -8,7 +8,6 @@ use crate::gemm;
 use crate::heap::Heap;
 use crate::heap::InPlace;
 use crate::kernels;
-use crate::math::tiny;
 use crate::scalar::{constant, Scalar, SupersetOf};
 use crate::sizes;
 
@@ -172,17 +171,11 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
         (self.weight.as_mut_slice(), self.bias.as_mut_slice())
     }
 
-    /// The forward kernel: writes `z = weight · x + bias` for every column (sample) of `x`. A
-    /// tiny layer ([`sizes::TINY_BYTES`]) adds each output's terms in a shallow tree, the bias
-    /// first (`tiny.rs` documents the order); the others use nalgebra's product or our kernels.
+    /// The forward kernel: writes `z = weight · x + bias` for every column (sample) of `x`.
     #[inline]
     pub fn affine<const B: usize>(&self, x: &SMatrix<T, IN, B>, z: &mut SMatrix<T, OUT, B>) {
         if Self::MID_PRODUCTS {
             self.mid_affine(x, z);
-            return;
-        }
-        if Self::TINY {
-            *z = tiny::affine(&self.weight, &self.bias, x);
             return;
         }
         if Self::LARGE {
@@ -202,9 +195,6 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
             let mut z = SMatrix::<T, OUT, B>::zeros();
             self.mid_affine(x, &mut z);
             return z;
-        }
-        if Self::TINY {
-            return tiny::affine(&self.weight, &self.bias, x);
         }
         let mut z = if Self::LARGE {
             let mut z = SMatrix::<T, OUT, B>::zeros();
@@ -257,8 +247,7 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
     }
 
     /// The backward kernel into the previous layer: writes `delta_in = weightᵀ · delta`
-    /// ([`kernels::propagate_shaped`] for a mid-size layer, a shallow tree for a tiny one,
-    /// nalgebra's product otherwise).
+    /// ([`kernels::propagate_shaped`] for a mid-size layer, nalgebra's product otherwise).
     #[inline]
     pub fn propagate<const B: usize>(
         &self,
@@ -271,10 +260,6 @@ impl<T: Scalar, const IN: usize, const OUT: usize> Linear<T, IN, OUT> {
                 delta.as_slice(),
                 delta_in.as_mut_slice(),
             );
-            return;
-        }
-        if Self::TINY {
-            *delta_in = tiny::propagate(&self.weight, delta);
             return;
         }
         delta_in.gemm_tr(T::one(), &self.weight, delta, T::zero());

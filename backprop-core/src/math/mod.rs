@@ -10,4 +10,3 @@ pub mod linear;
 pub mod loss;
 pub mod scalar;
 pub mod sizes;
-pub(crate) mod tiny;

@@ -8,9 +8,7 @@
 
 /// A weight matrix of at most this many bytes fits in a few vector registers: its gradient is
 /// built as a value, `delta · inputᵀ`, kept in registers until one store (the seed network's
-/// layers, `benches/w1.rs`), and its forward product and propagation add each sum's terms in a
-/// shallow tree rather than one chain, so a one-sample step, a chain of dependent arithmetic,
-/// waits less on each layer. Larger small layers update the gradient in place, one rank-one
+/// layers, `benches/w1.rs`). Larger small layers update the gradient in place, one rank-one
 /// `ger` per sample (`benches/w2.rs`), except a narrow one's batch ([`NARROW_OUTPUTS`]).
 pub const TINY_BYTES: usize = 512;
 
