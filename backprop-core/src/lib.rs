@@ -27,7 +27,7 @@ pub use interface::{buffers, heap, model, network, sample, target, visitor};
 #[cfg(feature = "serde")]
 pub use io::serde;
 pub use math::{
-    activation, activation_kind, arithmetic, gemm, kernels, linear, loss, scalar, sizes,
+    activation, activation_kind, arithmetic, gemm, kernels, linear, logistic, loss, scalar, sizes,
 };
 pub use tools::{classify, summary};
 #[cfg(feature = "std")]

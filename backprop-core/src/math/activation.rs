@@ -5,7 +5,11 @@
 //! they implement [`Elementwise`] (the scalar function and its derivative), which [`Activation`]
 //! applies entry by entry. Every function is stable for large |z|: no NaN or infinity at |z| = 1e4 in `f32`.
 
+use core::any::Any;
+
 use nalgebra::SMatrix;
+
+use crate::logistic;
 
 use crate::scalar::{constant, to_f64, Scalar};
 
@@ -95,7 +99,6 @@ elementwise_activation!(
     Identity,
     Relu,
     LeakyRelu<T>,
-    Sigmoid,
     Tanh,
     Softplus,
     Elu<T>,
@@ -201,15 +204,24 @@ impl<T: Scalar> Elementwise<T> for LeakyRelu<T> {
     }
 }
 
-/// The logistic function `1 / (1 + e^-z)`, finite for every finite or infinite z.
+/// The logistic function `1 / (1 + e^-z)`, finite for every finite or infinite z. In `f32` it
+/// is [`logistic::sigmoid`], with this crate's own `e^-z` (the same bits on every machine and C
+/// library); in `f64`, the formula with the platform's `exp`.
 #[inline]
 pub fn sigmoid<T: Scalar>(z: T) -> T {
+    if let Some(z) = same::<T, f32>(z) {
+        if let Some(a) = same::<f32, T>(logistic::sigmoid(z)) {
+            return a;
+        }
+    }
     // PyTorch's form. It never overflows into NaN: for z → −∞, e^-z → ∞ and the quotient → 0
     // (exactly 0 below z ≈ −88 in f32, where the true value is a subnormal); for z → ∞, → 1.
     T::one() / (T::one() + (-z).exp())
 }
 
-/// `sigmoid(z) = 1 / (1 + e^-z)`; derivative `a · (1 − a)`.
+/// `sigmoid(z) = 1 / (1 + e^-z)`; derivative `a · (1 − a)`. In `f32` a layer's sigmoids are
+/// computed together in vector registers ([`logistic::sigmoid_matrix`]), with the bits of
+/// [`sigmoid`] on each.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Sigmoid;
 
@@ -223,6 +235,53 @@ impl<T: Scalar> Elementwise<T> for Sigmoid {
     fn derivative(&self, _z: T, a: T) -> T {
         (T::one() - a) * a
     }
+}
+
+impl<T: Scalar> Activation<T> for Sigmoid {
+    #[inline]
+    fn forward<const R: usize, const C: usize>(
+        &self,
+        z: &SMatrix<T, R, C>,
+        a: &mut SMatrix<T, R, C>,
+    ) {
+        // In f32 a layer's sigmoids at once, in vector registers (the bits of `sigmoid`).
+        let a_any: &mut dyn Any = a;
+        if let (Some(z), Some(a)) = (
+            (z as &dyn Any).downcast_ref::<SMatrix<f32, R, C>>(),
+            a_any.downcast_mut::<SMatrix<f32, R, C>>(),
+        ) {
+            a.copy_from(z);
+            logistic::sigmoid_matrix(a);
+            return;
+        }
+        a.zip_apply(z, |a, z| *a = sigmoid(z));
+    }
+
+    #[inline]
+    fn apply<const R: usize, const C: usize>(&self, z: &mut SMatrix<T, R, C>) {
+        let z_any: &mut dyn Any = z;
+        if let Some(z) = z_any.downcast_mut::<SMatrix<f32, R, C>>() {
+            logistic::sigmoid_matrix(z);
+            return;
+        }
+        z.apply(|z| *z = sigmoid(*z));
+    }
+
+    #[inline]
+    fn backward<const R: usize, const C: usize>(
+        &self,
+        z: &SMatrix<T, R, C>,
+        a: &SMatrix<T, R, C>,
+        grad: &mut SMatrix<T, R, C>,
+    ) {
+        grad.zip_zip_apply(z, a, |g, z, a| *g = self.chain(*g, z, a));
+    }
+}
+
+/// `value` as a `B` when `A` is `B` (the same bits), else `None`; free once inlined.
+#[inline(always)]
+fn same<A: 'static + Copy, B: 'static + Copy>(value: A) -> Option<B> {
+    (&value as &dyn Any).downcast_ref::<B>().copied()
 }
 
 /// `tanh(z)`; derivative `1 − a²`.

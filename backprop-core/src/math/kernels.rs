@@ -176,7 +176,7 @@ pub fn outer_runs<T: Scalar, F: Runs<T>>(
 /// Whether this processor runs the kernels compiled for `isa` (the baseline always runs).
 #[inline]
 #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), allow(dead_code))]
-fn supported(isa: Isa) -> bool {
+pub(crate) fn supported(isa: Isa) -> bool {
     match isa {
         Isa::Baseline => true,
         #[cfg(all(feature = "std", target_arch = "x86_64"))]

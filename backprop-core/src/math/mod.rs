@@ -7,6 +7,7 @@ pub mod arithmetic;
 pub mod gemm;
 pub mod kernels;
 pub mod linear;
+pub mod logistic;
 pub mod loss;
 pub mod scalar;
 pub mod sizes;
