@@ -404,28 +404,30 @@ struct TorchAdam {
 }
 
 impl TorchAdam {
-    /// Step `t` (from 1) of one entry: weight `p`, gradient `g`, moments `m` and `v`.
-    fn step(&self, t: u64, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
+    /// Step `t` (from 1) of one entry: weight `p`, gradient `g`, moments `m` and `v`, in `T`
+    /// (in `f32` each constant is made in f64 and rounded once, as torch hands ATen a Python
+    /// float; in `f64` nothing is rounded).
+    fn step<T: Scalar>(&self, t: u64, p: &mut T, g: T, m: &mut T, v: &mut T) {
         let (beta1, beta2) = self.betas;
         let t = t as f64;
-        let step_size = (self.lr / (1.0 - beta1.powf(t))) as f32;
-        let correction2 = (1.0 - beta2.powf(t)).sqrt() as f32;
-        // ATen's lerp rounds the weight to f32 and takes `1 − w` in f32.
-        let weight = (1.0 - beta1) as f32;
+        let step_size: T = constant(self.lr / (1.0 - beta1.powf(t)));
+        let correction2: T = constant((1.0 - beta2.powf(t)).sqrt());
+        // ATen's lerp rounds the weight to T and takes `1 − w` in T.
+        let weight: T = constant(1.0 - beta1);
         let mut g = g;
         if self.decoupled {
-            *p *= (1.0 - self.lr * self.weight_decay) as f32;
+            *p *= constant::<T>(1.0 - self.lr * self.weight_decay);
         } else if self.weight_decay != 0.0 {
-            g += self.weight_decay as f32 * *p;
+            g += constant::<T>(self.weight_decay) * *p;
         }
         // ATen's lerp: `m + w (g − m)` for a weight below ½, `g − (g − m)(1 − w)` otherwise.
-        *m = if weight < 0.5 {
+        *m = if weight < constant(0.5) {
             *m + weight * (g - *m)
         } else {
-            g - (g - *m) * (1.0 - weight)
+            g - (g - *m) * (T::one() - weight)
         };
-        *v = *v * beta2 as f32 + (1.0 - beta2) as f32 * g * g;
-        let denominator = v.sqrt() / correction2 + self.eps as f32;
+        *v = *v * constant(beta2) + constant::<T>(1.0 - beta2) * g * g;
+        let denominator = v.sqrt() / correction2 + constant(self.eps);
         *p -= step_size * *m / denominator;
     }
 }
@@ -433,9 +435,15 @@ impl TorchAdam {
 /// Adam's and AdamW's update of a run of any length at any offset gives, entry by entry,
 /// torch's arithmetic: a 40-entry tensor updated as two runs split at every point, three steps,
 /// for every kernel (no, L2 and decoupled weight decay; both lerp forms), weights and moments
-/// compared bit for bit.
+/// compared bit for bit; in `f32` and in `f64`.
 #[test]
 fn adam_updates_runs_of_every_length_as_torch_does_each_entry() {
+    adam_runs_as_torch_does::<f32>();
+    adam_runs_as_torch_does::<f64>();
+}
+
+/// [`adam_updates_runs_of_every_length_as_torch_does_each_entry`] in `T`.
+fn adam_runs_as_torch_does<T: Scalar>() {
     let configs = [
         (0.9, 0.0, false),
         (0.9, 0.05, false),
@@ -456,7 +464,7 @@ fn adam_updates_runs_of_every_length_as_torch_does_each_entry() {
             decoupled,
         };
         for split in 0..=40 {
-            let start = Wide::<f32>::init(3);
+            let start = Wide::<T>::init(3);
             let mut net = start.clone();
             let mut adam = Adam::new(torch.lr)
                 .betas(beta1, 0.999)
@@ -464,28 +472,28 @@ fn adam_updates_runs_of_every_length_as_torch_does_each_entry() {
             let mut adamw = AdamW::new(torch.lr)
                 .betas(beta1, 0.999)
                 .weight_decay(weight_decay);
-            let mut expected: Vec<f32> = start.fc1.weight.as_slice().to_vec();
-            let (mut means, mut squares) = (vec![0.0f32; 40], vec![0.0f32; 40]);
+            let mut expected: Vec<T> = start.fc1.weight.as_slice().to_vec();
+            let (mut means, mut squares) = (vec![T::zero(); 40], vec![T::zero(); 40]);
             for t in 1..=3u64 {
                 // Gradients of both signs and many sizes, one exactly zero.
-                let grads: Vec<f32> = (0..40)
+                let grads: Vec<T> = (0..40)
                     .map(|i| match (i * 7 + t as usize) % 11 {
-                        0 => 0.0,
-                        k => (k as f32 - 5.5) * 10f32.powi((i % 5) as i32 - 2),
+                        0 => T::zero(),
+                        k => constant((k as f64 - 5.5) * 10f64.powi((i % 5) as i32 - 2)),
                     })
                     .collect();
                 let weight = net.fc1.weight.as_mut_slice();
                 let (head, tail) = weight.split_at_mut(split);
                 if decoupled {
-                    let rule = FusedStep::<Wide<f32>>::begin_step(&mut adamw);
+                    let rule = FusedStep::<Wide<T>>::begin_step(&mut adamw);
                     adamw.update(&rule, 0, 0, head, &grads[..split]);
                     adamw.update(&rule, 0, split, tail, &grads[split..]);
-                    FusedStep::<Wide<f32>>::end_step(&mut adamw);
+                    FusedStep::<Wide<T>>::end_step(&mut adamw);
                 } else {
-                    let rule = FusedStep::<Wide<f32>>::begin_step(&mut adam);
+                    let rule = FusedStep::<Wide<T>>::begin_step(&mut adam);
                     adam.update(&rule, 0, 0, head, &grads[..split]);
                     adam.update(&rule, 0, split, tail, &grads[split..]);
-                    FusedStep::<Wide<f32>>::end_step(&mut adam);
+                    FusedStep::<Wide<T>>::end_step(&mut adam);
                 }
                 for i in 0..40 {
                     torch.step(
@@ -497,9 +505,16 @@ fn adam_updates_runs_of_every_length_as_torch_does_each_entry() {
                     );
                 }
             }
-            let what =
-                format!("β1 {beta1}, decay {weight_decay} (decoupled {decoupled}), split {split}");
-            let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            let what = format!(
+                "{}: β1 {beta1}, decay {weight_decay} (decoupled {decoupled}), split {split}",
+                core::any::type_name::<T>()
+            );
+            let bits = |values: &[T]| {
+                values
+                    .iter()
+                    .map(|&v| to_f64(v).to_bits())
+                    .collect::<Vec<_>>()
+            };
             assert_eq!(
                 bits(net.fc1.weight.as_slice()),
                 bits(&expected),
