@@ -14,15 +14,17 @@
 //!    second, which is a product of five constants chosen by the bits of `k mod 32` (a table of
 //!    those products in scalar code, the products themselves in vector code: no gather).
 //! 4. Below `x = −150` the result is `0`, above `100` it is `∞` (in `f32` it is both beyond
-//!    −103.98 and 88.73 anyway), comparisons at the end, off the value's chain; NaN stays NaN.
+//!    −103.98 and 88.73 anyway), comparisons at the end, off the value's chain; a NaN is returned
+//!    as it came (sign and payload), by every path alike.
 //!
 //! Each multiply-add fuses where [`arithmetic::level`] says so (as every kernel's does) and rounds
-//! twice otherwise; the vector code at every width gives the scalar code's bits (tested).
-//! Measured over all 2³² `f32` inputs (`cargo test --release -p backprop-core logistic --
-//! --ignored`): `e^x` is the correctly rounded value for all but 170 645 of them unfused and
-//! 170 647 fused, one unit in the last place off for those; and the sigmoid is the same fused
-//! and not, and bit for bit `1 / (1 + (-z).exp())` with glibc's `expf` (2.36, x86-64), for every
-//! input: this module changed no result there, and the sigmoid's bits do not depend on FMA.
+//! twice otherwise; the vector code at every width gives the scalar code's bits (tested). Measured
+//! over all 2³² `f32` inputs (`cargo test --release -p backprop-core logistic -- --ignored`):
+//! `e^x` is the correctly rounded value (`f64`'s `exp` rounded to `f32`) for all but 170 645 of
+//! them unfused and 170 647 fused, one unit in the last place off for those; and the sigmoid is
+//! the same fused and not, and bit for bit `1 / (1 + (-z).exp())` with glibc's `expf` (2.36,
+//! x86-64), for every input but the NaNs: this module changed no number there, and the
+//! sigmoid's bits do not depend on FMA.
 
 use nalgebra::SMatrix;
 
@@ -113,7 +115,7 @@ fn multiply_add<const FUSED: bool>(a: f64, b: f64, c: f64) -> f64 {
 #[inline(always)]
 fn exp_wide<const FUSED: bool, const LOOKUP: bool>(x: f32) -> f64 {
     let x = f64::from(x);
-    // Rounds to an integer k in the low bits, for |x| below 10¹³ (larger x are replaced below).
+    // Rounds to an integer k in the low bits, for |x| below 4.8·10¹³ (larger x are replaced below).
     let shifted = multiply_add::<FUSED>(x, SCALE, SHIFT);
     // k + 1023·32 (SHIFT's own low bits are zero); positive for every x the result keeps.
     let k = shifted
@@ -146,13 +148,25 @@ fn exp_wide<const FUSED: bool, const LOOKUP: bool>(x: f32) -> f64 {
 /// `e^x` in `f32`, as every entry point computes it with `FUSED` multiply-adds or without.
 #[inline(always)]
 fn exp_with<const FUSED: bool, const LOOKUP: bool>(x: f32) -> f32 {
-    exp_wide::<FUSED, LOOKUP>(x) as f32
+    nan_kept(x, exp_wide::<FUSED, LOOKUP>(x) as f32)
+}
+
+/// `value`, or `x` itself if it is a NaN: arithmetic on a NaN gives a NaN whose sign and payload
+/// depend on how the compiler ordered the operands, which may differ between the scalar and the
+/// vector code, so every entry point hands the input's NaN back unchanged.
+#[inline(always)]
+fn nan_kept(x: f32, value: f32) -> f32 {
+    if x.is_nan() {
+        x
+    } else {
+        value
+    }
 }
 
 /// `1 / (1 + e^-z)` in `f32`, as every entry point computes it.
 #[inline(always)]
 fn sigmoid_with<const FUSED: bool, const LOOKUP: bool>(z: f32) -> f32 {
-    1.0 / (1.0 + exp_with::<FUSED, LOOKUP>(-z))
+    nan_kept(z, 1.0 / (1.0 + exp_with::<FUSED, LOOKUP>(-z)))
 }
 
 /// `e^x` in `f32`: correctly rounded for all but about 4 in 100 000 inputs, one unit in the
@@ -254,18 +268,16 @@ pub fn sigmoid_in_place(values: &mut [f32]) {
 /// [`sigmoid_in_place`] at `level`.
 pub(crate) fn sigmoid_in_place_at(level: Level, values: &mut [f32]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    // SAFETY (each arm): `supported` detected the instruction set, with FMA, on this processor.
-    unsafe {
-        match (level.isa, level.fused) {
-            (Isa::Avx512, true) if supported(Isa::Avx512) => {
-                return x86::blocks_avx512::<true>(values)
-            }
-            (Isa::Avx512, false) if supported(Isa::Avx512) => {
-                return x86::blocks_avx512::<false>(values)
-            }
-            (Isa::Avx2, true) if supported(Isa::Avx2) => return x86::blocks_avx2::<true>(values),
-            (Isa::Avx2, false) if supported(Isa::Avx2) => return x86::blocks_avx2::<false>(values),
-            _ => {}
+    {
+        // As `kernels` dispatch: AVX-512 if allowed and present, else AVX2 if allowed and present.
+        let fused = level.fused;
+        if level.isa == Isa::Avx512 && supported(Isa::Avx512) {
+            // SAFETY: `supported` detected AVX-512F and FMA on this processor.
+            return unsafe { x86::blocks_avx512(values, fused) };
+        }
+        if level.isa != Isa::Baseline && supported(Isa::Avx2) {
+            // SAFETY: `supported` detected AVX2 and FMA on this processor.
+            return unsafe { x86::blocks_avx2(values, fused) };
         }
     }
     if level.fused {
@@ -296,22 +308,15 @@ pub(crate) fn sigmoid_matrix_at<const R: usize, const C: usize>(
         return;
     }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    // SAFETY (each arm): `supported` detected the instruction set, with FMA, on this processor.
-    unsafe {
-        match (level.isa, level.fused) {
-            (Isa::Avx512, true) if supported(Isa::Avx512) => {
-                return x86::matrix_avx512::<R, C, true>(values)
-            }
-            (Isa::Avx512, false) if supported(Isa::Avx512) => {
-                return x86::matrix_avx512::<R, C, false>(values)
-            }
-            (Isa::Avx2, true) if supported(Isa::Avx2) => {
-                return x86::matrix_avx2::<R, C, true>(values)
-            }
-            (Isa::Avx2, false) if supported(Isa::Avx2) => {
-                return x86::matrix_avx2::<R, C, false>(values)
-            }
-            _ => {}
+    {
+        let fused = level.fused;
+        if level.isa == Isa::Avx512 && supported(Isa::Avx512) {
+            // SAFETY: `supported` detected AVX-512F and FMA on this processor.
+            return unsafe { x86::matrix_avx512(values, fused) };
+        }
+        if level.isa != Isa::Baseline && supported(Isa::Avx2) {
+            // SAFETY: `supported` detected AVX2 and FMA on this processor.
+            return unsafe { x86::matrix_avx2(values, fused) };
         }
     }
     if level.fused {
@@ -359,38 +364,57 @@ mod x86 {
         super::sigmoid_with::<true, true>(z)
     }
 
-    /// [`super::sigmoid_in_place`] in AVX-512.
+    /// [`super::sigmoid_in_place`] in AVX-512, fused or not.
     #[target_feature(enable = "avx512f,fma")]
-    pub(super) unsafe fn blocks_avx512<const FUSED: bool>(values: &mut [f32]) {
-        super::blocks::<FUSED>(values);
+    pub(super) unsafe fn blocks_avx512(values: &mut [f32], fused: bool) {
+        if fused {
+            super::blocks::<true>(values);
+        } else {
+            super::blocks::<false>(values);
+        }
     }
 
-    /// [`super::sigmoid_in_place`] in AVX2.
+    /// [`super::sigmoid_in_place`] in AVX2, fused or not.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn blocks_avx2<const FUSED: bool>(values: &mut [f32]) {
-        super::blocks::<FUSED>(values);
+    pub(super) unsafe fn blocks_avx2(values: &mut [f32], fused: bool) {
+        if fused {
+            super::blocks::<true>(values);
+        } else {
+            super::blocks::<false>(values);
+        }
     }
 
-    /// [`super::sigmoid_matrix`] in AVX-512.
+    /// [`super::sigmoid_matrix`] in AVX-512, fused or not.
     #[target_feature(enable = "avx512f,fma")]
-    pub(super) unsafe fn matrix_avx512<const R: usize, const C: usize, const FUSED: bool>(
+    pub(super) unsafe fn matrix_avx512<const R: usize, const C: usize>(
         values: &mut SMatrix<f32, R, C>,
+        fused: bool,
     ) {
-        super::blocks::<FUSED>(values.as_mut_slice());
+        if fused {
+            super::blocks::<true>(values.as_mut_slice());
+        } else {
+            super::blocks::<false>(values.as_mut_slice());
+        }
     }
 
-    /// [`super::sigmoid_matrix`] in AVX2.
+    /// [`super::sigmoid_matrix`] in AVX2, fused or not.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn matrix_avx2<const R: usize, const C: usize, const FUSED: bool>(
+    pub(super) unsafe fn matrix_avx2<const R: usize, const C: usize>(
         values: &mut SMatrix<f32, R, C>,
+        fused: bool,
     ) {
-        super::blocks::<FUSED>(values.as_mut_slice());
+        if fused {
+            super::blocks::<true>(values.as_mut_slice());
+        } else {
+            super::blocks::<false>(values.as_mut_slice());
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arithmetic::Isa;
 
     extern crate std;
     use std::vec::Vec;
@@ -496,8 +520,11 @@ mod tests {
             let bits = centre.to_bits();
             (bits.saturating_sub(20_000)..bits.saturating_add(20_000)).map(f32::from_bits)
         };
-        // exp's overflow and underflow to subnormals and to 0, the sigmoid's 1 and 0, and 0.
-        let centres = [88.72f32, -87.33, -103.97, 16.6, -16.6, 0.0, 1e-30, -1e-30];
+        // exp's overflow and underflow to subnormals and to 0 (the sigmoid's 0 at z = −88.72),
+        // the sigmoid's 1 near 16.6, and 0.
+        let centres = [
+            88.72f32, -88.72, -87.33, -103.97, 16.6, -16.6, 0.0, 1e-30, -1e-30,
+        ];
         for level in levels() {
             for centre in centres {
                 agreement(level, around(centre).filter(|x| x.is_finite()));
@@ -539,6 +566,68 @@ mod tests {
             // The smallest subnormal: e^x for x just above ln(2^-150).
             assert_eq!(exp_at(level, -103.9), exact_exp(-103.9));
             assert!(exp_at(level, -103.9) > 0.0 && exp_at(level, -103.9) < f32::MIN_POSITIVE);
+        }
+    }
+
+    #[test]
+    fn a_nan_comes_back_unchanged_from_every_path() {
+        let nans = [
+            0x7fc0_0000u32,
+            0xffc0_0000,
+            0x7f80_0001,
+            0xff80_0001,
+            0x7fff_ffff,
+            0xffa5_5a5a,
+        ]
+        .map(f32::from_bits);
+        for level in levels() {
+            for nan in nans {
+                assert_eq!(exp_at(level, nan).to_bits(), nan.to_bits(), "{level:?}");
+                assert_eq!(sigmoid_at(level, nan).to_bits(), nan.to_bits(), "{level:?}");
+                let mut block = [nan; 19];
+                sigmoid_in_place_at(level, &mut block);
+                assert!(
+                    block.iter().all(|v| v.to_bits() == nan.to_bits()),
+                    "{level:?}"
+                );
+                let mut matrix = SMatrix::<f32, 10, 2>::repeat(nan);
+                sigmoid_matrix_at(level, &mut matrix);
+                assert!(
+                    matrix.iter().all(|v| v.to_bits() == nan.to_bits()),
+                    "{level:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sigmoid_into_writes_the_common_length_and_nothing_else() {
+        let z = [1.0f32, -2.0, 3.0];
+        let mut a = [9.0f32; 5];
+        sigmoid_into(&z, &mut a);
+        assert_eq!(a[..3], z.map(sigmoid));
+        assert_eq!(a[3..], [9.0, 9.0]);
+        let mut short = [9.0f32; 2];
+        sigmoid_into(&z, &mut short);
+        assert_eq!(short, [sigmoid(1.0), sigmoid(-2.0)]);
+        sigmoid_into(&[], &mut short);
+        sigmoid_in_place(&mut []);
+        assert_eq!(short, [sigmoid(1.0), sigmoid(-2.0)]);
+    }
+
+    #[test]
+    fn the_sigmoid_activation_in_f32_gives_the_scalar_bits() {
+        use crate::activation::{Activation, Elementwise, Sigmoid};
+        let z = SMatrix::<f32, 10, 3>::from_column_slice(&inputs(30));
+        let mut a = SMatrix::<f32, 10, 3>::zeros();
+        Activation::forward(&Sigmoid, &z, &mut a);
+        let mut applied = z;
+        Activation::apply(&Sigmoid, &mut applied);
+        for ((&z, &a), &applied) in z.iter().zip(a.iter()).zip(applied.iter()) {
+            let value: f32 = Elementwise::value(&Sigmoid, z);
+            assert_eq!(a.to_bits(), value.to_bits(), "sigmoid({z:e})");
+            assert_eq!(applied.to_bits(), value.to_bits(), "sigmoid({z:e})");
+            assert_eq!(value.to_bits(), sigmoid(z).to_bits(), "sigmoid({z:e})");
         }
     }
 
