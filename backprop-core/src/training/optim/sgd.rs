@@ -352,6 +352,30 @@ impl<N: Network> Sgd<N> {
         let (columns, _) = weight.as_chunks_mut::<O>();
         let columns = columns.iter_mut().zip(input);
         match rule.mode {
+            Mode::Plain if !O.is_multiple_of(16) && 2 * O <= PAIR_ROWS => {
+                // Columns that do not fill vector registers, two at a time: one run of 2·O
+                // entries takes δ twice over and each column's input for its half, the same
+                // arithmetic per entry (W2's 10-row columns: 16 + 4 lanes for two columns,
+                // not 8 + 2 for each).
+                let mut twice = [nalgebra::zero::<N::Scalar>(); PAIR_ROWS];
+                twice[..O].copy_from_slice(delta);
+                twice[O..2 * O].copy_from_slice(delta);
+                let (pairs, last) = weight.as_chunks_mut::<O>().0.as_chunks_mut::<2>();
+                for (pair, x) in pairs.iter_mut().zip(input.chunks_exact(2)) {
+                    let pair = opaque(pair).as_flattened_mut();
+                    for (i, (p, &d)) in pair.iter_mut().zip(&twice).enumerate() {
+                        let x = if i < O { x[0] } else { x[1] };
+                        *p = plain_entry(rule.alpha, *p, d * x);
+                    }
+                }
+                let rest = input.get(2 * pairs.len()..).unwrap_or_default();
+                for (column, &x) in last.iter_mut().zip(rest) {
+                    let column = opaque(column);
+                    for (p, &d) in column.iter_mut().zip(delta) {
+                        *p = plain_entry(rule.alpha, *p, d * x);
+                    }
+                }
+            }
             Mode::Plain => {
                 for (column, &x) in columns {
                     // Opaque to the compiler, which unrolls each column's loop (its length is
@@ -418,6 +442,9 @@ fn opaque<T, const O: usize>(column: &mut [T; O]) -> &mut [T; O] {
 /// The largest δ, in bytes, that [`FusedStep::update_columns`] copies into registers (a
 /// larger one is read where it lies, never copied through the stack).
 const DELTA_COPY_BYTES: usize = 1024;
+
+/// The longest pair of columns [`Sgd::columns`] updates as one run.
+const PAIR_ROWS: usize = 32;
 
 impl<N: Network> FusedStep<N> for Sgd<N> {
     type Rule = SgdRule<N::Scalar>;
