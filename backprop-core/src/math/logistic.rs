@@ -189,15 +189,22 @@ pub fn exp(x: f32) -> f32 {
 /// [`exp`] at `level`.
 #[inline]
 pub(crate) fn exp_at(level: Level, x: f32) -> f32 {
-    if level.fused {
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if supported(Isa::Avx2) {
-            // SAFETY: `supported` detected AVX2 and FMA on this processor.
-            return unsafe { x86::exp_fma(x) };
-        }
-        return exp_with::<true, true>(x);
+    scalar_at(level, x, exp_with::<false, true>, exp_with::<true, true>)
+}
+
+/// `plain(x)`, or `fused(x)` where `level` fuses multiply-adds: on x86-64 compiled with FMA
+/// behind one call (the caller, generated code for the baseline, cannot inline FMA).
+#[inline(always)]
+fn scalar_at(level: Level, x: f32, plain: impl Fn(f32) -> f32, fused: impl Fn(f32) -> f32) -> f32 {
+    if !level.fused {
+        return plain(x);
     }
-    exp_with::<false, true>(x)
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if supported(Isa::Avx2) {
+        // SAFETY: `supported` detected AVX2 and FMA on this processor.
+        return unsafe { x86::with_fma(fused, x) };
+    }
+    fused(x)
 }
 
 /// `sigmoid(z) = 1 / (1 + e^-z)` in `f32`, PyTorch's formula with [`exp`]: `0` below
@@ -218,15 +225,12 @@ pub fn sigmoid(z: f32) -> f32 {
 /// [`sigmoid`] at `level`.
 #[inline]
 pub(crate) fn sigmoid_at(level: Level, z: f32) -> f32 {
-    if level.fused {
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if supported(Isa::Avx2) {
-            // SAFETY: `supported` detected AVX2 and FMA on this processor.
-            return unsafe { x86::sigmoid_fma(z) };
-        }
-        return sigmoid_with::<true, true>(z);
-    }
-    sigmoid_with::<false, true>(z)
+    scalar_at(
+        level,
+        z,
+        sigmoid_with::<false, true>,
+        sigmoid_with::<true, true>,
+    )
 }
 
 /// Layers with fewer entries than this call [`sigmoid`] on each, not the vector code.
@@ -352,16 +356,11 @@ fn blocks<const FUSED: bool>(values: &mut [f32]) {
 mod x86 {
     use nalgebra::SMatrix;
 
-    /// [`super::exp`] with fused multiply-adds.
+    /// `f(x)` compiled with FMA: `f` is one of the module's `#[inline(always)]` functions, a
+    /// function item (its own type, so the call is direct and inlined here, with FMA).
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn exp_fma(x: f32) -> f32 {
-        super::exp_with::<true, true>(x)
-    }
-
-    /// [`super::sigmoid`] with fused multiply-adds.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn sigmoid_fma(z: f32) -> f32 {
-        super::sigmoid_with::<true, true>(z)
+    pub(super) unsafe fn with_fma(f: impl Fn(f32) -> f32, x: f32) -> f32 {
+        f(x)
     }
 
     /// [`super::sigmoid_in_place`] in AVX-512, fused or not.
