@@ -271,24 +271,7 @@ pub fn sigmoid_in_place(values: &mut [f32]) {
 
 /// [`sigmoid_in_place`] at `level`.
 pub(crate) fn sigmoid_in_place_at(level: Level, values: &mut [f32]) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    {
-        // As `kernels` dispatch: AVX-512 if allowed and present, else AVX2 if allowed and present.
-        let fused = level.fused;
-        if level.isa == Isa::Avx512 && supported(Isa::Avx512) {
-            // SAFETY: `supported` detected AVX-512F and FMA on this processor.
-            return unsafe { x86::blocks_avx512(values, fused) };
-        }
-        if level.isa != Isa::Baseline && supported(Isa::Avx2) {
-            // SAFETY: `supported` detected AVX2 and FMA on this processor.
-            return unsafe { x86::blocks_avx2(values, fused) };
-        }
-    }
-    if level.fused {
-        blocks::<true>(values);
-    } else {
-        blocks::<false>(values);
-    }
+    blocks_at(level, values);
 }
 
 /// [`sigmoid_in_place`] on a layer's outputs (one column per sample), compiled for its shape:
@@ -311,22 +294,55 @@ pub(crate) fn sigmoid_matrix_at<const R: usize, const C: usize>(
         }
         return;
     }
+    blocks_at(level, values);
+}
+
+/// What the block loop runs over: a slice, or a matrix, whose length is then a constant of its
+/// type (in each instruction set's copy of the loop too).
+trait Entries {
+    /// The entries, in memory order.
+    fn entries(&mut self) -> &mut [f32];
+}
+
+impl Entries for [f32] {
+    #[inline(always)]
+    fn entries(&mut self) -> &mut [f32] {
+        self
+    }
+}
+
+impl<const R: usize, const C: usize> Entries for SMatrix<f32, R, C> {
+    #[inline(always)]
+    fn entries(&mut self) -> &mut [f32] {
+        self.as_mut_slice()
+    }
+}
+
+/// [`blocks`] in the widest instruction set `level` allows and this processor has (as the
+/// kernels dispatch: AVX-512, else AVX2, else the baseline), fused as `level` says.
+#[inline(always)]
+fn blocks_at<V: Entries + ?Sized>(level: Level, values: &mut V) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
-        let fused = level.fused;
         if level.isa == Isa::Avx512 && supported(Isa::Avx512) {
             // SAFETY: `supported` detected AVX-512F and FMA on this processor.
-            return unsafe { x86::matrix_avx512(values, fused) };
+            return unsafe { x86::blocks_avx512(values, level.fused) };
         }
         if level.isa != Isa::Baseline && supported(Isa::Avx2) {
             // SAFETY: `supported` detected AVX2 and FMA on this processor.
-            return unsafe { x86::matrix_avx2(values, fused) };
+            return unsafe { x86::blocks_avx2(values, level.fused) };
         }
     }
-    if level.fused {
-        blocks::<true>(values.as_mut_slice());
+    blocks_fused_or_not(values.entries(), level.fused);
+}
+
+/// [`blocks`] fused or not.
+#[inline(always)]
+fn blocks_fused_or_not(values: &mut [f32], fused: bool) {
+    if fused {
+        blocks::<true>(values);
     } else {
-        blocks::<false>(values.as_mut_slice());
+        blocks::<false>(values);
     }
 }
 
@@ -354,7 +370,7 @@ fn blocks<const FUSED: bool>(values: &mut [f32]) {
 /// The functions compiled for AVX-512 and for AVX2, each with FMA.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod x86 {
-    use nalgebra::SMatrix;
+    use super::Entries;
 
     /// `f(x)` compiled with FMA: `f` is one of the module's `#[inline(always)]` functions, a
     /// function item (its own type, so the call is direct and inlined here, with FMA).
@@ -363,50 +379,16 @@ mod x86 {
         f(x)
     }
 
-    /// [`super::sigmoid_in_place`] in AVX-512, fused or not.
+    /// [`super::blocks`] in AVX-512, fused or not.
     #[target_feature(enable = "avx512f,fma")]
-    pub(super) unsafe fn blocks_avx512(values: &mut [f32], fused: bool) {
-        if fused {
-            super::blocks::<true>(values);
-        } else {
-            super::blocks::<false>(values);
-        }
+    pub(super) unsafe fn blocks_avx512<V: Entries + ?Sized>(values: &mut V, fused: bool) {
+        super::blocks_fused_or_not(values.entries(), fused);
     }
 
-    /// [`super::sigmoid_in_place`] in AVX2, fused or not.
+    /// [`super::blocks`] in AVX2, fused or not.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn blocks_avx2(values: &mut [f32], fused: bool) {
-        if fused {
-            super::blocks::<true>(values);
-        } else {
-            super::blocks::<false>(values);
-        }
-    }
-
-    /// [`super::sigmoid_matrix`] in AVX-512, fused or not.
-    #[target_feature(enable = "avx512f,fma")]
-    pub(super) unsafe fn matrix_avx512<const R: usize, const C: usize>(
-        values: &mut SMatrix<f32, R, C>,
-        fused: bool,
-    ) {
-        if fused {
-            super::blocks::<true>(values.as_mut_slice());
-        } else {
-            super::blocks::<false>(values.as_mut_slice());
-        }
-    }
-
-    /// [`super::sigmoid_matrix`] in AVX2, fused or not.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn matrix_avx2<const R: usize, const C: usize>(
-        values: &mut SMatrix<f32, R, C>,
-        fused: bool,
-    ) {
-        if fused {
-            super::blocks::<true>(values.as_mut_slice());
-        } else {
-            super::blocks::<false>(values.as_mut_slice());
-        }
+    pub(super) unsafe fn blocks_avx2<V: Entries + ?Sized>(values: &mut V, fused: bool) {
+        super::blocks_fused_or_not(values.entries(), fused);
     }
 }
 

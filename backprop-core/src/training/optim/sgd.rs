@@ -369,25 +369,9 @@ impl<N: Network> Sgd<N> {
                     }
                 }
                 let rest = input.get(2 * pairs.len()..).unwrap_or_default();
-                for (column, &x) in last.iter_mut().zip(rest) {
-                    let column = opaque(column);
-                    for (p, &d) in column.iter_mut().zip(delta) {
-                        *p = plain_entry(rule.alpha, *p, d * x);
-                    }
-                }
+                plain_columns(rule.alpha, last.iter_mut().zip(rest), delta);
             }
-            Mode::Plain => {
-                for (column, &x) in columns {
-                    // Opaque to the compiler, which unrolls each column's loop (its length is
-                    // known). Else LLVM vectorises across columns with gathers (measured several
-                    // times slower), and a loop of unknown length down a column of 10 entries
-                    // makes masked vectors whose stores stall the next column's loads.
-                    let column = opaque(column);
-                    for (p, &d) in column.iter_mut().zip(delta) {
-                        *p = plain_entry(rule.alpha, *p, d * x);
-                    }
-                }
-            }
+            Mode::Plain => plain_columns(rule.alpha, columns, delta),
             Mode::Decay => {
                 for (column, &x) in columns {
                     let column = opaque(column);
@@ -411,6 +395,25 @@ impl<N: Network> Sgd<N> {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Plain SGD down each column of `columns`, which takes `delta · x` for its input `x`.
+#[inline(always)]
+fn plain_columns<'a, T: Scalar, const O: usize>(
+    alpha: T,
+    columns: impl Iterator<Item = (&'a mut [T; O], &'a T)>,
+    delta: &[T; O],
+) {
+    for (column, &x) in columns {
+        // Opaque to the compiler, which unrolls each column's loop (its length is known). Else
+        // LLVM vectorises across columns with gathers (measured several times slower), and a
+        // loop of unknown length down a column of 10 entries makes masked vectors whose stores
+        // stall the next column's loads.
+        let column = opaque(column);
+        for (p, &d) in column.iter_mut().zip(delta) {
+            *p = plain_entry(alpha, *p, d * x);
         }
     }
 }
