@@ -11,7 +11,7 @@ use nalgebra::SMatrix;
 
 use crate::logistic;
 
-use crate::scalar::{constant, to_f64, Scalar};
+use crate::scalar::{constant, same, to_f64, Scalar};
 
 /// An activation applied to a whole layer, one column per sample.
 pub trait Activation<T: Scalar> {
@@ -276,12 +276,6 @@ impl<T: Scalar> Activation<T> for Sigmoid {
     ) {
         grad.zip_zip_apply(z, a, |g, z, a| *g = self.chain(*g, z, a));
     }
-}
-
-/// `value` as a `B` when `A` is `B` (the same bits), else `None`; free once inlined.
-#[inline(always)]
-fn same<A: 'static + Copy, B: 'static + Copy>(value: A) -> Option<B> {
-    (&value as &dyn Any).downcast_ref::<B>().copied()
 }
 
 /// `tanh(z)`; derivative `1 − a²`.

@@ -21,3 +21,10 @@ pub fn constant<T: Scalar>(value: f64) -> T {
 pub fn to_f64<T: Scalar>(value: T) -> f64 {
     nalgebra::try_convert(value).unwrap_or(f64::NAN)
 }
+
+/// `value` as a `B` when `A` is `B` (the same bits), else `None`; free once inlined. How code
+/// generic over [`Scalar`] takes an `f32`-only path (the sigmoid, Adam's bias correction).
+#[inline(always)]
+pub(crate) fn same<A: 'static + Copy, B: 'static + Copy>(value: A) -> Option<B> {
+    (&value as &dyn core::any::Any).downcast_ref::<B>().copied()
+}

@@ -8,7 +8,7 @@ use crate::optim::fused::{run_of, run_of_ref, step_by_tensors, try_step_by_tenso
 use crate::optim::{
     finite_test, require, require_finite, NonFiniteUpdate, Optimizer, OptimizerError,
 };
-use crate::scalar::{constant, to_f64, Scalar};
+use crate::scalar::{constant, same, to_f64, Scalar};
 
 /// `torch.optim.Adam`: learning rate, betas, eps, weight decay (added to the gradient) and AMSGrad.
 ///
@@ -548,6 +548,9 @@ struct Coefficients<T> {
     step_size: T,
     /// `√(1 − β2ᵗ)`.
     correction2: T,
+    /// `1 / correction2` in `f64` where `|correction2| < 2` (always, for a β2 in `(−1, 1)`),
+    /// else NaN: see [`Coefficients::unbias`].
+    inverse_correction2: f64,
     /// The lerp weight `w = 1 − β1`, and `1 − w` computed in the scalar, as ATen computes it.
     lerp: (T, T),
     /// `β2` and `1 − β2`.
@@ -568,9 +571,11 @@ impl<T: Scalar> Coefficients<T> {
         let step = step as f64;
         let (beta1, beta2) = adam.betas;
         let weight = 1.0 - beta1;
+        let correction2 = constant(libm::sqrt(1.0 - power(beta2, step)));
         Coefficients {
             step_size: constant(adam.lr / (1.0 - power(beta1, step))),
-            correction2: constant(libm::sqrt(1.0 - power(beta2, step))),
+            correction2,
+            inverse_correction2: inverse_below_two(to_f64(correction2)),
             // ATen's lerp rounds the weight to the scalar first and takes `1 − w` there.
             lerp: (constant(weight), constant::<T>(1.0) - constant::<T>(weight)),
             beta2: (constant(beta2), constant(1.0 - beta2)),
@@ -578,6 +583,68 @@ impl<T: Scalar> Coefficients<T> {
             decay: constant(adam.weight_decay),
             shrink: constant(1.0 - adam.lr * adam.weight_decay),
         }
+    }
+}
+
+impl<T: Scalar> Coefficients<T> {
+    /// `root / correction2` rounded once, as torch divides `√v` by `√(1 − β2ᵗ)`. In `f32` it is
+    /// `root · (1 / correction2)` computed in `f64` and rounded to `f32`: the same value, and
+    /// it leaves the divider (which bounds Adam's step on Intel cores) two operations an entry
+    /// instead of three.
+    ///
+    /// Why the same, for `f32`s `s` and `c` with `|c| < 2` (every β2 in `(−1, 1)` gives one):
+    /// take a midpoint between two `f32`s, `μ = M·2ᵉ` with `M` odd, and `c = C·2ᶠ` with `C`
+    /// odd (below 2²⁴, so `f ≤ 0`). Every `f32` is a multiple of `2⁻¹⁴⁹`, and `μc` one of
+    /// `2^(e+f)` with `e + f ≤ −150` for a subnormal `μ` (`e = −150`) and below the last place
+    /// of any `s` near `μc` for a normal one (`M` has 25 bits): so `s − μc` is a whole multiple
+    /// of `2^(e+f)` and never 0, and `|s/c − μ| ≥ 2ᵉ/C`, over `2⁻⁴⁹·μ`. The `f64` product is
+    /// within `2⁻⁵²` of `s/c` (two roundings of `2⁻⁵³`), so no midpoint lies between them and
+    /// rounding it to `f32` gives `s/c` rounded (overflow to `∞` included: `MAX + ½ulp` is such
+    /// a midpoint). `0`, `∞` and NaN come out as the division gives them. Tested on every
+    /// `f32` for many `c` (`tests`, and `--ignored` for more). Other scalars divide, and so
+    /// does a run without `PRODUCT` ([`update_tensor`] says which).
+    #[inline(always)]
+    fn unbias<const PRODUCT: bool>(&self, root: T) -> T {
+        if PRODUCT {
+            divide(root, self.correction2, self.inverse_correction2)
+        } else {
+            root / self.correction2
+        }
+    }
+
+    /// Whether [`Coefficients::unbias`]'s product is proven for this step's `correction2`.
+    fn product_holds(&self) -> bool {
+        !self.inverse_correction2.is_nan()
+    }
+}
+
+/// `root / c`, through `inverse` ([`inverse_below_two`] of `c`, not NaN) in `f32`: see
+/// [`Coefficients::unbias`].
+#[inline(always)]
+fn divide<T: Scalar>(root: T, c: T, inverse: f64) -> T {
+    if let Some(root) = same::<T, f32>(root) {
+        let quotient = (f64::from(root) * inverse) as f32;
+        if let Some(quotient) = same::<f32, T>(quotient) {
+            return quotient;
+        }
+    }
+    root / c
+}
+
+/// The shortest run whose blocks of 16 take [`Coefficients::unbias`]'s product: in a few
+/// baseline (SSE) registers its `f64` conversions cost more than the division they save (W1's
+/// Adam step, whose tensors are 1 to 20 entries, measured 119 → 133 ns with them); in wide
+/// vectors they cost less (W2's, 2.17 → 1.56 µs unfused on the Xeon of BENCHMARKS.md).
+const PRODUCT_FROM: usize = 64;
+
+/// `1 / c` where [`Coefficients::unbias`]'s product is proven to round as the division does
+/// (`|c| < 2`, or `c` infinite or NaN, where IEEE gives the division's `0`, `∞` or NaN); NaN,
+/// asking for the division, otherwise (`|c| ≥ 2` needs `β2 ≤ −1`, refused by `validate`).
+fn inverse_below_two(c: f64) -> f64 {
+    if c.abs() >= 2.0 && c.is_finite() {
+        f64::NAN
+    } else {
+        1.0 / c
     }
 }
 
@@ -601,6 +668,9 @@ fn update_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
     squares: &mut [T],
     max_squares: Option<&mut [T]>,
 ) {
+    // A copy the loops own: through the caller's reference (the fused step's, inlined) LLVM
+    // cannot tell that the stores leave the constants alone, and reloads them every block.
+    let k = &k.clone();
     let Some(max_squares) = max_squares else {
         let n = params
             .len()
@@ -613,11 +683,17 @@ fn update_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
             &mut means[..n],
             &mut squares[..n],
         );
-        let run = update_blocks::<T, DECAY, SMALL_WEIGHT, 16>(k, run);
-        let run = update_blocks::<T, DECAY, SMALL_WEIGHT, 8>(k, run);
-        let run = update_blocks::<T, DECAY, SMALL_WEIGHT, 4>(k, run);
-        let run = update_blocks::<T, DECAY, SMALL_WEIGHT, 2>(k, run);
-        update_blocks::<T, DECAY, SMALL_WEIGHT, 1>(k, run);
+        // Long runs take the bias correction as a product, the rest divides: the same bits.
+        let run = if n >= PRODUCT_FROM && k.product_holds() {
+            update_blocks::<T, DECAY, SMALL_WEIGHT, 16, true>(k, run)
+        } else {
+            run
+        };
+        let run = update_blocks::<T, DECAY, SMALL_WEIGHT, 16, false>(k, run);
+        let run = update_blocks::<T, DECAY, SMALL_WEIGHT, 8, false>(k, run);
+        let run = update_blocks::<T, DECAY, SMALL_WEIGHT, 4, false>(k, run);
+        let run = update_blocks::<T, DECAY, SMALL_WEIGHT, 2, false>(k, run);
+        update_blocks::<T, DECAY, SMALL_WEIGHT, 1, false>(k, run);
         return;
     };
     let entries = params
@@ -631,7 +707,7 @@ fn update_tensor<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
         if *v > *max || *v != *v {
             *max = *v;
         }
-        apply(k, p, *m, *max);
+        apply::<T, false>(k, p, *m, *max);
     }
 }
 
@@ -644,7 +720,8 @@ type Run<'a, T> = (&'a mut [T], &'a [T], &'a mut [T], &'a mut [T]);
 /// tell the weights from the moments (both reached through pointers), so it vectorises a longer
 /// one only behind overlap checks. The blocks, 16 then 8, 4, 2 and 1, are vectors of any width
 /// (for 16 `f32`s, four SSE registers or one AVX-512 register); each lane is the scalar
-/// arithmetic, so the bits are the entry-by-entry update's.
+/// arithmetic, so the bits are the entry-by-entry update's (`PRODUCT` or not: see
+/// [`Coefficients::unbias`]).
 ///
 /// Always inlined without debug assertions (release builds): called, the blocks made W1's fused
 /// Adam step run 1.6 times the instructions. Not with them (debug builds), whose unoptimised
@@ -652,7 +729,14 @@ type Run<'a, T> = (&'a mut [T], &'a [T], &'a mut [T], &'a mut [T]);
 /// thread's stack.
 #[cfg_attr(debug_assertions, inline)]
 #[cfg_attr(not(debug_assertions), inline(always))]
-fn update_blocks<'a, T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool, const W: usize>(
+fn update_blocks<
+    'a,
+    T: Scalar,
+    const DECAY: u8,
+    const SMALL_WEIGHT: bool,
+    const W: usize,
+    const PRODUCT: bool,
+>(
     k: &Coefficients<T>,
     (params, grads, means, squares): Run<'a, T>,
 ) -> Run<'a, T> {
@@ -665,7 +749,7 @@ fn update_blocks<'a, T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool, const
         let (mut pv, gv, mut mv, mut vv) = (*p, *g, *m, *v);
         for i in 0..W {
             moments::<T, DECAY, SMALL_WEIGHT>(k, &mut pv[i], gv[i], &mut mv[i], &mut vv[i]);
-            apply(k, &mut pv[i], mv[i], vv[i]);
+            apply::<T, PRODUCT>(k, &mut pv[i], mv[i], vv[i]);
         }
         (*p, *m, *v) = (pv, mv, vv);
     }
@@ -815,7 +899,7 @@ fn would_be<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
         Some(max) if v > max || v != v => v,
         Some(max) => max,
     };
-    apply(k, &mut p, m, second);
+    apply::<T, false>(k, &mut p, m, second);
     [p, m, v, second]
 }
 
@@ -847,8 +931,8 @@ fn moments<T: Scalar, const DECAY: u8, const SMALL_WEIGHT: bool>(
 /// The parameter update of one entry from its first moment and (AMSGrad's) second moment:
 /// `addcdiv_(m, denominator, value = −step_size)`, which divides the product `step_size · m`.
 #[inline(always)]
-fn apply<T: Scalar>(k: &Coefficients<T>, p: &mut T, m: T, second: T) {
-    let denominator = ComplexField::sqrt(second) / k.correction2 + k.eps;
+fn apply<T: Scalar, const PRODUCT: bool>(k: &Coefficients<T>, p: &mut T, m: T, second: T) {
+    let denominator = k.unbias::<PRODUCT>(ComplexField::sqrt(second)) + k.eps;
     *p -= k.step_size * m / denominator;
 }
 
@@ -929,5 +1013,109 @@ impl<N: Network> crate::optim::OptimizerState<N> for AdamW<N> {
 
     fn buffers_mut(&mut self) -> std::vec::Vec<(&'static str, &mut N)> {
         self.0.buffers_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{divide, inverse_below_two};
+    use std::vec::Vec;
+
+    /// The divisors: Adam's own (`√(1 − β2ᵗ)` in `f32` for common β2 and steps), the extremes
+    /// (1, just under 2, the smallest a β2 below 1 gives, subnormal, 0, negative, ∞, NaN, and
+    /// 2 and more, which divide), and pseudo-random ones in `(0, 2)`.
+    fn divisors() -> Vec<f32> {
+        let mut cs = std::vec![1.0, 1.999_999_9, 2f32.powi(-27), f32::MIN_POSITIVE, 1e-40];
+        cs.extend([
+            0.0,
+            -0.0,
+            -0.7,
+            -1.999_999_9,
+            f32::INFINITY,
+            f32::NAN,
+            2.0,
+            3.0,
+            1e30,
+        ]);
+        for beta2 in [0.999f64, 0.99, 0.9, 0.5, 0.0] {
+            for t in [1, 2, 3, 7, 10, 100, 1000, 4321] {
+                cs.push((1.0 - beta2.powi(t)).sqrt() as f32);
+            }
+        }
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..24 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Uniform significand, exponents from 2⁻⁴⁰ up to (not including) 2.
+            let exponent = 87 + (state >> 40) % 40;
+            cs.push(f32::from_bits(
+                ((exponent as u32) << 23) | (state as u32 & 0x7f_ffff),
+            ));
+        }
+        cs
+    }
+
+    /// The floats whose quotient by `c` lies next to a midpoint between two floats: `s` the
+    /// nearest float to `μ·c` for midpoints `μ` across the range, and its neighbours.
+    fn near_midpoints(c: f32) -> impl Iterator<Item = f32> {
+        (0..=0xff_u32).step_by(3).flat_map(move |exponent| {
+            (0..64u32).flat_map(move |k| {
+                let low = f32::from_bits((exponent << 23) | (k * 131_071 % 0x80_0000));
+                let mu = (f64::from(low) + f64::from(low.next_up())) / 2.0;
+                let s = (mu * f64::from(c)) as f32;
+                [s.next_down(), s, s.next_up()]
+            })
+        })
+    }
+
+    /// The product's bits against the division's for each `s` (NaN for NaN, whose bits the
+    /// division does not fix either); the first that differs.
+    fn first_difference(c: f32, s: impl Iterator<Item = f32>) -> Option<(f32, f32, f32)> {
+        let inverse = inverse_below_two(f64::from(c));
+        // Where the proof does not hold the update divides (`update_tensor`).
+        let proven = c.abs() < 2.0 || !c.is_finite();
+        assert_eq!(!inverse.is_nan() || c.is_nan(), proven, "c = {c:e}");
+        if inverse.is_nan() {
+            return None;
+        }
+        s.map(|s| {
+            let (s, c) = core::hint::black_box((s, c));
+            (s, divide(s, c, inverse), s / c)
+        })
+        .find(|&(_, ours, theirs)| {
+            if theirs.is_nan() {
+                !ours.is_nan()
+            } else {
+                ours.to_bits() != theirs.to_bits()
+            }
+        })
+    }
+
+    #[test]
+    fn the_bias_correction_as_a_product_rounds_as_the_division_does() {
+        for c in divisors() {
+            // Every 4099th float (both signs, NaNs included) and the hard cases.
+            let sample = (0..=u32::MAX).step_by(4099).map(f32::from_bits);
+            let hard = near_midpoints(c).chain(near_midpoints(c).map(|s| -s));
+            assert_eq!(first_difference(c, sample.chain(hard)), None, "c = {c:e}");
+        }
+    }
+
+    #[test]
+    fn f64_divides_as_before() {
+        assert_eq!(divide(1.0f64, 3.0, 1.0 / 3.0), 1.0 / 3.0);
+        assert_eq!(divide(0.1f64, 0.7, 1.0 / 0.7), 0.1 / 0.7);
+    }
+
+    /// Every `f32` against each divisor: `cargo test --release -p backprop-core adam --
+    /// --ignored` (16 minutes on the Xeon of BENCHMARKS.md).
+    #[test]
+    #[ignore = "all 2^32 floats for each divisor: 16 minutes in release"]
+    fn the_bias_correction_on_every_float() {
+        for c in divisors() {
+            let every = (0..=u32::MAX).map(f32::from_bits);
+            assert_eq!(first_difference(c, every), None, "c = {c:e}");
+        }
     }
 }

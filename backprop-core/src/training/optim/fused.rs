@@ -167,13 +167,76 @@ pub trait FusedStep<N: Network>: Optimizer<N> {
     fn optimizer_name(&self) -> &'static str;
 }
 
-/// [`Optimizer::step`] through [`FusedStep`]: each whole tensor of `grad` handed to `update`.
+/// [`Optimizer::step`] through [`FusedStep`]: each whole tensor of `grad` handed to `update`
+/// (compiled for the processor's widest vectors, as the fused step's updates are).
 pub fn step_by_tensors<N: Network, P: FusedStep<N>>(optimizer: &mut P, net: &mut N, grad: &N) {
     let rule = optimizer.begin_step();
     for (tensor, (param, grad)) in net.params_mut().zip(grad.params()).enumerate() {
-        optimizer.update(&rule, tensor, 0, param.values, grad.values);
+        update_at_vector_width(optimizer, &rule, tensor, param.values, grad.values);
     }
     optimizer.end_step();
+}
+
+/// `optimizer.update` of a whole tensor at the widest vectors the processor has, as the fused
+/// step runs its updates: an elementwise update fuses no multiply-add (Rust never contracts
+/// one), so every width gives the same bits. A tiny tensor's update stays where it is: the
+/// call into another instruction set would cost more than it saves.
+#[inline(always)]
+fn update_at_vector_width<N: Network, P: FusedStep<N>>(
+    optimizer: &mut P,
+    rule: &P::Rule,
+    tensor: usize,
+    params: &mut [N::Scalar],
+    grads: &[N::Scalar],
+) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if core::mem::size_of_val(params) > crate::sizes::TINY_BYTES {
+        match crate::arithmetic::level().isa {
+            crate::arithmetic::Isa::Avx512 => {
+                // SAFETY: `level` reports AVX-512 only where the processor has AVX-512F.
+                unsafe { x86::update_avx512(optimizer, rule, tensor, params, grads) };
+                return;
+            }
+            crate::arithmetic::Isa::Avx2 => {
+                // SAFETY: `level` reports AVX2 only where the processor has AVX2.
+                unsafe { x86::update_avx2(optimizer, rule, tensor, params, grads) };
+                return;
+            }
+            crate::arithmetic::Isa::Baseline => {}
+        }
+    }
+    optimizer.update(rule, tensor, 0, params, grads);
+}
+
+/// [`FusedStep::update`] of a whole tensor compiled for AVX-512 and for AVX2.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod x86 {
+    use super::FusedStep;
+    use crate::network::Network;
+
+    /// `optimizer.update` of tensor `tensor`, from offset 0, in AVX-512.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn update_avx512<N: Network, P: FusedStep<N>>(
+        optimizer: &mut P,
+        rule: &P::Rule,
+        tensor: usize,
+        params: &mut [N::Scalar],
+        grads: &[N::Scalar],
+    ) {
+        optimizer.update(rule, tensor, 0, params, grads);
+    }
+
+    /// `optimizer.update` of tensor `tensor`, from offset 0, in AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn update_avx2<N: Network, P: FusedStep<N>>(
+        optimizer: &mut P,
+        rule: &P::Rule,
+        tensor: usize,
+        params: &mut [N::Scalar],
+        grads: &[N::Scalar],
+    ) {
+        optimizer.update(rule, tensor, 0, params, grads);
+    }
 }
 
 /// [`Optimizer::try_step`] through [`FusedStep`]: every tensor checked first, then updated.
@@ -196,7 +259,7 @@ pub fn try_step_by_tensors<N: Network, P: FusedStep<N>>(
         }
     }
     for (tensor, (param, grad)) in net.params_mut().zip(grad.params()).enumerate() {
-        optimizer.update(&rule, tensor, 0, param.values, grad.values);
+        update_at_vector_width(optimizer, &rule, tensor, param.values, grad.values);
     }
     optimizer.end_step();
     Ok(())
