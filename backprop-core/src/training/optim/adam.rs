@@ -594,7 +594,7 @@ impl<T: Scalar> Coefficients<T> {
     ///
     /// Why the same, for `f32`s `s` and `c` with `|c| < 2` (every β2 in `(−1, 1)` gives one):
     /// take a midpoint between two `f32`s, `μ = M·2ᵉ` with `M` odd, and `c = C·2ᶠ` with `C`
-    /// odd (below 2²⁴, so `f ≤ 0`). Every `f32` is a multiple of `2⁻¹⁴⁹`, and `μc` one of
+    /// odd (below 2²⁴; `f ≤ 0`, as `|c| < 2`). Every `f32` is a multiple of `2⁻¹⁴⁹`, and `μc` one of
     /// `2^(e+f)` with `e + f ≤ −150` for a subnormal `μ` (`e = −150`) and below the last place
     /// of any `s` near `μc` for a normal one (`M` has 25 bits): so `s − μc` is a whole multiple
     /// of `2^(e+f)` and never 0, and `|s/c − μ| ≥ 2ᵉ/C`, over `2⁻⁴⁹·μ`. The `f64` product is
@@ -1022,8 +1022,8 @@ mod tests {
     use std::vec::Vec;
 
     /// The divisors: Adam's own (`√(1 − β2ᵗ)` in `f32` for common β2 and steps), the extremes
-    /// (1, just under 2, the smallest a β2 below 1 gives, subnormal, 0, negative, ∞, NaN, and
-    /// 2 and more, which divide), and pseudo-random ones in `(0, 2)`.
+    /// (1, just under 2, 2⁻²⁷, below the smallest a β2 under 1 gives, subnormal, 0, negative,
+    /// ∞, NaN, and 2 and more, which divide), and pseudo-random ones in `(−2, 2)`.
     fn divisors() -> Vec<f32> {
         let mut cs = std::vec![1.0, 1.999_999_9, 2f32.powi(-27), f32::MIN_POSITIVE, 1e-40];
         cs.extend([
@@ -1047,10 +1047,11 @@ mod tests {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            // Uniform significand, exponents from 2⁻⁴⁰ up to (not including) 2.
-            let exponent = 87 + (state >> 40) % 40;
+            // Uniform significand, exponents from 2⁻⁴⁰ up to (not including) 2, either sign.
+            let exponent = 87 + (state >> 40) % 41;
+            let sign = ((state >> 32) as u32 & 1) << 31;
             cs.push(f32::from_bits(
-                ((exponent as u32) << 23) | (state as u32 & 0x7f_ffff),
+                sign | ((exponent as u32) << 23) | (state as u32 & 0x7f_ffff),
             ));
         }
         cs
@@ -1067,6 +1068,49 @@ mod tests {
                 [s.next_down(), s, s.next_up()]
             })
         })
+    }
+
+    /// The floats `s` whose quotient by `c` comes nearest a midpoint `μ = M·2ᵉ` (`M` odd, 25
+    /// bits) that any quotient can: with `c = C·2ᶠ` (`C` odd), `M·C ± 1` a multiple of 2²⁵ and
+    /// `s = (M·C ± 1)/2²⁵` times powers of two, so that `s/c = (M ± 1/C)·2ᵉ`, `2⁻⁴⁸` or so of
+    /// `μ` away (the proof's bound, against the product's error of `2⁻⁵²`).
+    fn sharpest(c: f32) -> Vec<f32> {
+        if !c.is_finite() || c == 0.0 {
+            return Vec::new();
+        }
+        let (bits, exponent) = (c.to_bits() & 0x7f_ffff, (c.to_bits() >> 23) & 0xff);
+        let mut odd = if exponent == 0 {
+            bits
+        } else {
+            bits | 0x80_0000
+        };
+        while odd.is_multiple_of(2) {
+            odd /= 2;
+        }
+        // `odd`'s inverse modulo 2³² (Newton's iteration doubles the correct low bits).
+        let mut inverse = odd;
+        for _ in 0..5 {
+            inverse = inverse.wrapping_mul(2u32.wrapping_sub(odd.wrapping_mul(inverse)));
+        }
+        let modulus = 1u64 << 25;
+        let inverse = u64::from(inverse) % modulus;
+        // M·C ≡ 1 (then M·C − 1) or M·C ≡ −1 (then M·C + 1): whichever M has 25 bits.
+        let (m, plus) = if inverse >= modulus / 2 {
+            (inverse, false)
+        } else {
+            (modulus - inverse, true)
+        };
+        let product = m * u64::from(odd);
+        let whole = if plus { product + 1 } else { product - 1 };
+        assert!(whole.is_multiple_of(modulus) && m % 2 == 1, "c = {c:e}");
+        let significand = whole / modulus;
+        if significand == 0 || significand >= 1 << 24 {
+            return Vec::new();
+        }
+        (-149..=104)
+            .map(|scale| (significand as f64 * 2f64.powi(scale)) as f32)
+            .filter(|s| s.is_finite() && *s != 0.0)
+            .collect()
     }
 
     /// The product's bits against the division's for each `s` (NaN for NaN, whose bits the
@@ -1098,7 +1142,27 @@ mod tests {
             // Every 4099th float (both signs, NaNs included) and the hard cases.
             let sample = (0..=u32::MAX).step_by(4099).map(f32::from_bits);
             let hard = near_midpoints(c).chain(near_midpoints(c).map(|s| -s));
+            let hard = hard.chain(sharpest(c));
             assert_eq!(first_difference(c, sample.chain(hard)), None, "c = {c:e}");
+        }
+    }
+
+    #[test]
+    fn the_sharpest_cases_lie_next_to_midpoints() {
+        for c in [0.7f32, 0.031_622_775, 1.999_999_9] {
+            let nearest = sharpest(c)
+                .into_iter()
+                .map(|s| {
+                    let q = f64::from(s) / f64::from(c);
+                    let r = q as f32;
+                    let mids =
+                        [r.next_down(), r.next_up()].map(|n| (f64::from(r) + f64::from(n)) / 2.0);
+                    mids.map(|m| (q - m).abs() / q)
+                        .into_iter()
+                        .fold(f64::INFINITY, f64::min)
+                })
+                .fold(f64::INFINITY, f64::min);
+            assert!(nearest < 2f64.powi(-46), "c = {c:e}: {nearest:e}");
         }
     }
 
