@@ -214,29 +214,26 @@ mod x86 {
     use super::FusedStep;
     use crate::network::Network;
 
-    /// `optimizer.update` of tensor `tensor`, from offset 0, in AVX-512.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn update_avx512<N: Network, P: FusedStep<N>>(
-        optimizer: &mut P,
-        rule: &P::Rule,
-        tensor: usize,
-        params: &mut [N::Scalar],
-        grads: &[N::Scalar],
-    ) {
-        optimizer.update(rule, tensor, 0, params, grads);
+    /// Declares `$name`: `optimizer.update` of tensor `tensor`, from offset 0, compiled with
+    /// `$features`.
+    macro_rules! update_with {
+        ($name:ident, $features:literal) => {
+            #[doc = concat!("`optimizer.update` of a whole tensor, compiled with `", $features, "`.")]
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $name<N: Network, P: FusedStep<N>>(
+                optimizer: &mut P,
+                rule: &P::Rule,
+                tensor: usize,
+                params: &mut [N::Scalar],
+                grads: &[N::Scalar],
+            ) {
+                optimizer.update(rule, tensor, 0, params, grads);
+            }
+        };
     }
 
-    /// `optimizer.update` of tensor `tensor`, from offset 0, in AVX2.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn update_avx2<N: Network, P: FusedStep<N>>(
-        optimizer: &mut P,
-        rule: &P::Rule,
-        tensor: usize,
-        params: &mut [N::Scalar],
-        grads: &[N::Scalar],
-    ) {
-        optimizer.update(rule, tensor, 0, params, grads);
-    }
+    update_with!(update_avx512, "avx512f");
+    update_with!(update_avx2, "avx2");
 }
 
 /// [`Optimizer::try_step`] through [`FusedStep`]: every tensor checked first, then updated.
