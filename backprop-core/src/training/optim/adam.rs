@@ -600,8 +600,9 @@ impl<T: Scalar> Coefficients<T> {
     /// of `2^(e+f)` and never 0, and `|s/c − μ| ≥ 2ᵉ/C`, over `2⁻⁴⁹·μ`. The `f64` product is
     /// within `2⁻⁵²` of `s/c` (two roundings of `2⁻⁵³`), so no midpoint lies between them and
     /// rounding it to `f32` gives `s/c` rounded (overflow to `∞` included: `MAX + ½ulp` is such
-    /// a midpoint). `0`, `∞` and NaN come out as the division gives them. Tested on every
-    /// `f32` for many `c` (`tests`, and `--ignored` for more). Other scalars divide, and so
+    /// a midpoint). `0`, `∞` and NaN come out as the division gives them. Tested for 78
+    /// divisors on a sample of floats and the quotients nearest a midpoint (`tests`), and on
+    /// every `f32` (`--ignored`). Other scalars divide, and so
     /// does a run without `PRODUCT` ([`update_tensor`] says which).
     #[inline(always)]
     fn unbias<const PRODUCT: bool>(&self, root: T) -> T {

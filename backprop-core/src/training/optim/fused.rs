@@ -180,7 +180,10 @@ pub fn step_by_tensors<N: Network, P: FusedStep<N>>(optimizer: &mut P, net: &mut
 /// `optimizer.update` of a whole tensor at the widest vectors the processor has, as the fused
 /// step runs its updates: an elementwise update fuses no multiply-add (Rust never contracts
 /// one), so every width gives the same bits. A tiny tensor's update stays where it is: the
-/// call into another instruction set would cost more than it saves.
+/// call into another instruction set would cost more than it saves. The fused step's own
+/// dispatch (`at_vector_width` in `training/step.rs`) is the same choice over a layer; one
+/// helper taking a closure for both measured W2's fused SGD step 293 → 446 ns, so each keeps
+/// its own wrappers.
 #[inline(always)]
 fn update_at_vector_width<N: Network, P: FusedStep<N>>(
     optimizer: &mut P,
